@@ -1,0 +1,35 @@
+"""Prompt Playground: the router. Pages live in pages/, the logic in playground/."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+
+def main() -> None:
+    """Declare the pages, the shared sidebar, and run the selected page."""
+    st.set_page_config(page_title="Prompt Playground", page_icon=":material/science:", layout="wide")
+    playground = st.Page("pages/playground.py", title="Playground", icon=":material/science:",
+                         default="run" not in st.query_params)
+    shared_run = st.Page("pages/run.py", title="Shared run", icon=":material/link:",
+                         url_path="shared", default="run" in st.query_params)
+    pages = {
+        "Explore": [
+            playground,
+            st.Page("pages/knowledge.py", title="Knowledge", icon=":material/library_books:"),
+        ],
+        "Decide": [
+            st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+            st.Page("pages/history.py", title="History", icon=":material/history:"),
+            shared_run,
+        ],
+        "Ship": [
+            st.Page("pages/flows.py", title="Flows", icon=":material/account_tree:"),
+            st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+        ],
+    }
+    page = st.navigation(pages)
+    page.run()
+
+
+if __name__ == "__main__":
+    main()

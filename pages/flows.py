@@ -1,0 +1,6 @@
+"""flows page (not built yet)."""
+
+import streamlit as st
+
+st.title("Flows")
+st.info("Coming soon.")

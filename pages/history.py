@@ -1,0 +1,6 @@
+"""history page (not built yet)."""
+
+import streamlit as st
+
+st.title("History")
+st.info("Coming soon.")

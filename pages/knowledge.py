@@ -1,0 +1,6 @@
+"""knowledge page (not built yet)."""
+
+import streamlit as st
+
+st.title("Knowledge")
+st.info("Coming soon.")

@@ -1,0 +1,67 @@
+"""What every `playground` command shares: error boundary, settings, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from playground.config import Settings, load_settings
+from playground.errors import PlaygroundError
+
+
+class PlaygroundGroup(click.Group):
+    """A click group that turns library errors into one `Error: ...` line and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand; PlaygroundError -> exit 1, unexpected errors -> one line too."""
+        try:
+            return super().invoke(ctx)
+        except PlaygroundError as exc:
+            raise click.ClickException(str(exc)) from None
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except Exception as exc:
+            if os.environ.get("PLAYGROUND_RAISE_ERRORS"):
+                raise
+            raise click.ClickException(
+                f"Unexpected {type(exc).__name__}: {exc} "
+                "(set PLAYGROUND_RAISE_ERRORS=1 to see the traceback)."
+            ) from None
+
+
+def settings() -> Settings:
+    """Settings for this command (playground.toml + environment), loaded once per process."""
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    root.meta.setdefault("playground.settings", None)
+    if root.meta["playground.settings"] is None:
+        root.meta["playground.settings"] = load_settings()
+    return root.meta["playground.settings"]  # type: ignore[no-any-return]
+
+
+def echo_json(document: Any) -> None:
+    """Print one JSON document on stdout."""
+    click.echo(json.dumps(document, indent=2, default=str, ensure_ascii=False))
+
+
+def parse_pairs(pairs: tuple[str, ...], flag: str) -> dict[str, str]:
+    """Parse repeated `k=v` options; a malformed one is a usage error (exit 2)."""
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"'{pair}' is not key=value.", param_hint=flag)
+        parsed[key.strip()] = value
+    return parsed
+
+
+def stderr(message: str) -> None:
+    """Print a note on stderr (progress, warnings) without disturbing --json output."""
+    click.echo(message, err=True)
+    sys.stderr.flush()

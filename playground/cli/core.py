@@ -1,0 +1,186 @@
+"""`playground app`, `models`, `run` and `serve-model`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from playground.cli.common import echo_json, parse_pairs, settings, stderr
+from playground.errors import PlaygroundError
+from playground.models.base import ModelParams
+from playground.models.local import DEFAULT_MODEL_ID, DEFAULT_N_CTX, embedded_gguf_path
+from playground.models.registry import list_models
+from playground.records import PromptVariant, Run
+from playground.runner import plan_cells, run_cells
+
+APP_FILE = Path(__file__).resolve().parents[2] / "app.py"
+
+
+@click.command()
+@click.option("--port", type=int, default=None, help="Port for the web app (default 8501).")
+@click.option("--headless/--browser", default=False, help="Do not open a browser tab.")
+def app(port: int | None, headless: bool) -> None:
+    """Launch the Streamlit app."""
+    if not APP_FILE.exists():
+        raise PlaygroundError(
+            f"app.py not found at {APP_FILE}; install from a checkout with `pip install -e .`."
+        )
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE)]
+    if port:
+        command += ["--server.port", str(port)]
+    if headless:
+        command += ["--server.headless", "true"]
+    raise SystemExit(subprocess.call(command, cwd=os.getcwd()))
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def models(as_json: bool) -> None:
+    """List usable models and their status."""
+    infos = list_models(settings())
+    if as_json:
+        echo_json(
+            [
+                {"id": i.id, "provider": i.provider, "ready": i.ready, "status": i.status,
+                 "detail": i.detail}
+                for i in infos
+            ]
+        )
+        return
+    width = max(len(i.id) for i in infos)
+    for info in infos:
+        detail = f"  ({info.detail})" if info.detail and not info.ready else ""
+        click.echo(f"{info.id:<{width}}  {info.status}{detail}")
+
+
+def _parse_params(pairs: tuple[str, ...]) -> ModelParams:
+    raw = parse_pairs(pairs, "--param")
+    data: dict[str, object] = {}
+    for key, value in raw.items():
+        if key == "stop":
+            data[key] = [value] if value else []
+        else:
+            data[key] = value
+    try:
+        return ModelParams.parse(data)
+    except PlaygroundError as exc:
+        raise click.BadParameter(str(exc), param_hint="--param") from None
+
+
+@click.command()
+@click.option("--model", "model_ids", multiple=True, required=True, help="Model id; repeatable.")
+@click.option("--prompt", default=None, help="The user message (a Jinja2 template).")
+@click.option(
+    "--prompt-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the user message from a file.",
+)
+@click.option("--system", default="", help="The system message (a Jinja2 template).")
+@click.option("--var", "var_pairs", multiple=True, help="Template variable k=v; repeatable.")
+@click.option("--param", "param_pairs", multiple=True, help="Model parameter k=v; repeatable.")
+@click.option("--store", default=None, help="Knowledge store to retrieve {{ context }} from.")
+@click.option("--top-k", default=4, show_default=True, type=click.IntRange(1, 50))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def run(
+    model_ids: tuple[str, ...],
+    prompt: str | None,
+    prompt_file: Path | None,
+    system: str,
+    var_pairs: tuple[str, ...],
+    param_pairs: tuple[str, ...],
+    store: str | None,
+    top_k: int,
+    as_json: bool,
+) -> None:
+    """Run one prompt on one or more models at once and save the run."""
+    if (prompt is None) == (prompt_file is None):
+        raise click.UsageError("Give exactly one of --prompt or --prompt-file.")
+    if prompt_file is not None:
+        try:
+            prompt = prompt_file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise click.BadParameter(
+                f"{prompt_file} is not UTF-8 text.", param_hint="--prompt-file"
+            ) from None
+    assert prompt is not None
+    config = settings()
+    variables: dict[str, object] = dict(parse_pairs(var_pairs, "--var"))
+    params = _parse_params(param_pairs)
+    the_run = Run(source="cli", variables=dict(parse_pairs(var_pairs, "--var")))
+    if store:
+        from playground.rag.retrieval import retrieve_for_run
+        from playground.records import RetrievalSettings
+
+        retrieval = RetrievalSettings(store=store, top_k=top_k)
+        outcome = retrieve_for_run(config, retrieval, variables)
+        variables[retrieval.context_variable] = outcome.context
+        the_run.retrieval = retrieval
+        the_run.retrieved = outcome.retrieved
+    else:
+        retrieval = None
+    variant = PromptVariant(system=system, user=prompt)
+    cells = plan_cells(
+        [variant], list(model_ids), dict.fromkeys(model_ids, params), variables, config, retrieval
+    )
+    results = run_cells(cells, config)
+    if retrieval is not None:
+        from playground.rag.retrieval import score_results
+
+        score_results(config, the_run, results)
+    the_run.results = results
+    from playground.store import open_store
+
+    open_store(config).save_run(the_run)
+    if as_json:
+        echo_json({"run_id": the_run.id, "results": [r.to_json() for r in results]})
+    else:
+        for result in results:
+            click.echo(click.style(f"== {result.model_id}", bold=True))
+            if result.error:
+                click.echo(f"Error: {result.error}", err=True)
+                continue
+            click.echo(result.text)
+            click.echo(
+                click.style(
+                    f"   ttft {result.ttft_ms or 0:.0f} ms · total {result.latency_ms or 0:.0f} ms"
+                    f" · {result.tokens_per_s or 0:.1f} tok/s · {result.usage.prompt_tokens}+"
+                    f"{result.usage.completion_tokens} tokens · ${result.cost_usd:.6f}",
+                    dim=True,
+                )
+            )
+        stderr(f"saved run {the_run.id}")
+    if any(r.error for r in results):
+        raise SystemExit(1)
+
+
+@click.command("serve-model")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--n-ctx", type=int, default=DEFAULT_N_CTX, show_default=True)
+def serve_model(port: int, host: str, n_ctx: int) -> None:
+    """Serve the embedded model as an OpenAI-compatible server (llama-cpp-python's server)."""
+    gguf = embedded_gguf_path()
+    model_name = DEFAULT_MODEL_ID.split("/", 1)[1]
+    stderr(f"serving {DEFAULT_MODEL_ID} at http://{host}:{port}/v1 (model name '{model_name}')")
+    command = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(gguf),
+        "--model_alias", model_name,
+        "--host", host,
+        "--port", str(port),
+        "--n_ctx", str(n_ctx),
+    ]
+    sys.stdout.flush()
+    # Replace this process so that signals (Ctrl-C, terminate) reach the server directly.
+    os.execv(sys.executable, command)
+
+
+def register_core(group: click.Group) -> None:
+    """Add the core commands to the top-level group."""
+    for command in (app, models, run, serve_model):
+        group.add_command(command)

@@ -1,0 +1,174 @@
+"""Settings from playground.toml, the environment and (in the app) st.secrets."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from playground.errors import ConfigError
+
+CONFIG_FILE = "playground.toml"
+DEFAULT_HOME = ".playground"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EndpointConfig(_Strict):
+    """An OpenAI-compatible server declared under [endpoints.NAME]."""
+
+    base_url: str
+    api_key_env: str | None = None
+    models: list[str] | None = None
+    timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class LocalModelConfig(_Strict):
+    """A GGUF file on disk declared under [local.NAME]."""
+
+    path: Path
+    n_ctx: int = Field(2048, ge=128)
+
+
+class Price(_Strict):
+    """USD per million tokens."""
+
+    input: float = Field(0.0, ge=0)
+    output: float = Field(0.0, ge=0)
+
+
+class StorageConfig(_Strict):
+    """Where runs, knowledge stores and flows live."""
+
+    home: Path | None = None
+    database_url: str | None = None
+
+
+class VectorStoreConfig(_Strict):
+    """An optional Chroma server instead of the embedded store."""
+
+    url: str | None = None
+
+
+class RunnerConfig(_Strict):
+    """Timeouts and retries for remote models."""
+
+    timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+
+
+class ProviderKeys(_Strict):
+    """Keys and endpoints for OpenAI and Azure OpenAI, resolved from env or st.secrets."""
+
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    azure_api_key: str | None = None
+    azure_endpoint: str | None = None
+    azure_api_version: str | None = None
+    azure_deployments: list[str] = Field(default_factory=list)
+
+
+class Settings(_Strict):
+    """Everything the library needs to know about this installation."""
+
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
+    local: dict[str, LocalModelConfig] = Field(default_factory=dict)
+    prices: dict[str, Price] = Field(default_factory=dict)
+    vector_store: VectorStoreConfig = Field(default_factory=VectorStoreConfig)
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+    keys: ProviderKeys = Field(default_factory=ProviderKeys, exclude=True)
+    config_path: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def home(self) -> Path:
+        """The data directory: $PLAYGROUND_HOME, else [storage] home, else ./.playground."""
+        env_home = os.environ.get("PLAYGROUND_HOME")
+        if env_home:
+            return Path(env_home)
+        if self.storage.home is not None:
+            home = self.storage.home
+            if not home.is_absolute() and self.config_path is not None:
+                home = self.config_path.parent / home
+            return home
+        return Path(DEFAULT_HOME)
+
+    @property
+    def database_url(self) -> str:
+        """SQLAlchemy URL of the run store."""
+        return self.storage.database_url or f"sqlite:///{self.home / 'playground.db'}"
+
+    def price_for(self, model_id: str) -> Price:
+        """The configured price of a model; local models and unpriced ones cost 0."""
+        return self.prices.get(model_id, Price())
+
+
+def find_config_file() -> Path | None:
+    """$PLAYGROUND_CONFIG if set, else ./playground.toml if it exists."""
+    env_path = os.environ.get("PLAYGROUND_CONFIG")
+    if env_path:
+        return Path(env_path)
+    candidate = Path.cwd() / CONFIG_FILE
+    return candidate if candidate.exists() else None
+
+
+def _first_error(exc: ValidationError, where: Path | None) -> str:
+    err = exc.errors()[0]
+    field = ".".join(str(part) for part in err["loc"])
+    place = f" in {where}" if where else ""
+    return f"Setting '{field}'{place} is invalid: {err['msg']}; fix it and try again."
+
+
+def _keys_from(env: Mapping[str, str], secrets: Mapping[str, Any] | None) -> ProviderKeys:
+    def pick(name: str) -> str | None:
+        if secrets is not None and secrets.get(name):
+            return str(secrets[name])
+        return env.get(name) or None
+
+    deployments = pick("AZURE_OPENAI_DEPLOYMENTS") or ""
+    return ProviderKeys(
+        openai_api_key=pick("OPENAI_API_KEY"),
+        openai_base_url=pick("OPENAI_BASE_URL"),
+        azure_api_key=pick("AZURE_OPENAI_API_KEY"),
+        azure_endpoint=pick("AZURE_OPENAI_ENDPOINT"),
+        azure_api_version=pick("OPENAI_API_VERSION") or pick("AZURE_OPENAI_API_VERSION"),
+        azure_deployments=[d.strip() for d in deployments.split(",") if d.strip()],
+    )
+
+
+def load_settings(
+    path: Path | None = None, secrets: Mapping[str, Any] | None = None
+) -> Settings:
+    """Read playground.toml (if any), then keys from st.secrets (if given) or the environment."""
+    path = path or find_config_file()
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(
+                f"Config file {path} does not exist; create it or unset PLAYGROUND_CONFIG."
+            ) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Config file {path} is not valid TOML ({exc}); fix it.") from None
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc, path)) from None
+    settings.config_path = Path(path).resolve() if path else None
+    settings.keys = _keys_from(os.environ, secrets)
+    return settings

@@ -1,0 +1,85 @@
+"""The one contract every chat model implements, and the records that cross it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from playground.errors import ParamError
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(BaseModel):
+    """One chat message."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Role
+    content: str
+
+
+class ModelParams(BaseModel):
+    """Sampling parameters shared by every provider; unknown names are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(256, ge=1, le=32768)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    stop: list[str] = Field(default_factory=list, max_length=4)
+
+    @field_validator("stop")
+    @classmethod
+    def _no_empty_stop(cls, value: list[str]) -> list[str]:
+        if any(s == "" for s in value):
+            raise ValueError("stop sequences cannot be empty strings")
+        return value
+
+    @classmethod
+    def parse(cls, data: dict[str, object], where: str = "") -> ModelParams:
+        """Validate params, raising ParamError that names the field and the allowed range."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ParamError(param_error_message(exc, where)) from None
+
+
+def param_error_message(exc: ValidationError, where: str = "") -> str:
+    """One sentence for the first problem in a params ValidationError."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "params"
+    place = f" for {where}" if where else ""
+    if err["type"] == "extra_forbidden":
+        allowed = ", ".join(ModelParams.model_fields)
+        return f"Unknown parameter '{field}'{place}; use one of {allowed}."
+    value = err.get("input")
+    return f"Parameter '{field}'{place} is {value!r}: {err['msg'].lower()}; change it and run again."
+
+
+@dataclass
+class Usage:
+    """Token counts of one call; estimated when the server did not report them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A chat model: stream text chunks for messages and params, optionally ending with Usage.
+
+    Providers only stream; timing, token fallback and cost are measured by playground.runner.
+    A provider raises a PlaygroundError subclass (EndpointError, MissingKeyError) on failure.
+    """
+
+    model_id: str
+
+    def stream(self, messages: Sequence[Message], params: ModelParams) -> Iterator[str | Usage]:
+        """Yield text deltas, then at most one Usage."""
+        ...

@@ -1,0 +1,189 @@
+"""Plain records of runs and results, shared by the runner, the store, the app and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from playground.models.base import Message, ModelParams, Usage
+
+
+def new_id() -> str:
+    """A fresh 32-hex-digit id for runs and results."""
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class RetrievalSettings:
+    """How a run retrieves context from a knowledge store."""
+
+    store: str
+    top_k: int = 4
+    query: str = "{{ question }}"
+    context_variable: str = "context"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return {
+            "store": self.store,
+            "top_k": self.top_k,
+            "query": self.query,
+            "context_variable": self.context_variable,
+        }
+
+
+@dataclass
+class PromptVariant:
+    """A named phrasing of the prompt: system and user templates plus an optional note."""
+
+    name: str = "default"
+    system: str = ""
+    user: str = ""
+    note: str = ""
+
+
+def config_hash(
+    model_id: str,
+    params: ModelParams,
+    system_template: str,
+    user_template: str,
+    retrieval: RetrievalSettings | None = None,
+) -> str:
+    """Stable id of a configuration: model + params + templates + retrieval settings."""
+    payload = {
+        "model": model_id,
+        "params": params.model_dump(mode="json"),
+        "system": system_template,
+        "user": user_template,
+        "retrieval": retrieval.to_dict() if retrieval else None,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Result:
+    """One model's answer to one prompt variant, with its measurements."""
+
+    model_id: str
+    messages: list[Message]
+    params: ModelParams
+    variant_name: str = "default"
+    variant_note: str = ""
+    system_template: str = ""
+    user_template: str = ""
+    text: str = ""
+    error: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    ttft_ms: float | None = None
+    latency_ms: float | None = None
+    tokens_per_s: float | None = None
+    cost_usd: float = 0.0
+    groundedness: float | None = None
+    chunk_ids: list[str] | None = None
+    retrieval: RetrievalSettings | None = None
+    id: str = field(default_factory=new_id)
+    created_at: datetime = field(default_factory=utc_now)
+
+    @property
+    def config_hash(self) -> str:
+        """The hash of the configuration that produced this result."""
+        return config_hash(
+            self.model_id, self.params, self.system_template, self.user_template, self.retrieval
+        )
+
+    @property
+    def ok(self) -> bool:
+        """True when the model answered without error."""
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's JSON shape of a result (see DESIGN.md)."""
+        return {
+            "id": self.id,
+            "model": self.model_id,
+            "variant": self.variant_name,
+            "text": self.text,
+            "error": self.error,
+            "usage": {
+                "prompt_tokens": self.usage.prompt_tokens,
+                "completion_tokens": self.usage.completion_tokens,
+                "estimated": self.usage.estimated,
+            },
+            "ttft_ms": self.ttft_ms,
+            "latency_ms": self.latency_ms,
+            "tokens_per_s": self.tokens_per_s,
+            "cost_usd": self.cost_usd,
+            "groundedness": self.groundedness,
+            "chunk_ids": self.chunk_ids,
+            "config_hash": self.config_hash,
+            "params": self.params.model_dump(mode="json"),
+            "messages": [m.model_dump() for m in self.messages],
+        }
+
+
+@dataclass
+class Run:
+    """One click of Run: its inputs and one result per variant x model cell."""
+
+    source: str = "app"
+    variables: dict[str, str] = field(default_factory=dict)
+    retrieval: RetrievalSettings | None = None
+    retrieved: list[dict[str, Any]] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
+    batch_id: str | None = None
+    batch_row: int | None = None
+    flow_name: str | None = None
+    flow_version: int | None = None
+    session_id: str | None = None
+    id: str = field(default_factory=new_id)
+    created_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass
+class Draft:
+    """Everything the Playground editor holds; other pages load runs and flows through it."""
+
+    variants: list[PromptVariant] = field(default_factory=lambda: [PromptVariant()])
+    model_ids: list[str] = field(default_factory=list)
+    params: dict[str, ModelParams] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
+    retrieval: RetrievalSettings | None = None
+    note: str = ""  # e.g. "loaded from run abc" or "model X is no longer available"
+
+    @classmethod
+    def from_run(cls, run: Run) -> Draft:
+        """The editor state that reproduces a stored run."""
+        variants: list[PromptVariant] = []
+        models: list[str] = []
+        params: dict[str, ModelParams] = {}
+        for result in run.results:
+            if all(v.name != result.variant_name for v in variants):
+                variants.append(
+                    PromptVariant(
+                        result.variant_name,
+                        result.system_template,
+                        result.user_template,
+                        result.variant_note,
+                    )
+                )
+            if result.model_id not in models:
+                models.append(result.model_id)
+                params[result.model_id] = result.params
+        return cls(
+            variants=variants or [PromptVariant()],
+            model_ids=models,
+            params=params,
+            variables={k: str(v) for k, v in run.variables.items()},
+            retrieval=run.retrieval,
+            note=f"Loaded run {run.id[:8]} from {run.created_at:%Y-%m-%d %H:%M}.",
+        )

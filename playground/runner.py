@@ -1,0 +1,191 @@
+"""Fan one prompt out to many models and measure each answer: the one place for metrics.
+
+`plan_cells` validates everything before anything is sent; `MeasuredStream` wraps one
+model's stream and fills its Result (time to first token, latency, tokens/s, tokens, cost);
+`run_cells` runs many cells concurrently for the CLI and headless flows, while the app
+iterates one MeasuredStream per parallel fragment.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from playground.config import Price, Settings
+from playground.errors import PlaygroundError
+from playground.models.base import ChatModel, Message, ModelParams, Usage
+from playground.models.registry import get_model
+from playground.prompts import render_messages
+from playground.records import PromptVariant, Result, RetrievalSettings
+
+MAX_PARALLEL = 16
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (about four characters a token) for servers that report none."""
+    return max(1, round(len(text) / 4)) if text else 0
+
+
+def cost_usd(usage: Usage, price: Price) -> float:
+    """USD for a call's tokens at the configured price per million tokens."""
+    return (usage.prompt_tokens * price.input + usage.completion_tokens * price.output) / 1e6
+
+
+class MeasuredStream:
+    """Iterate to get a model's text deltas; afterwards `result` holds text and measurements.
+
+    Errors never escape: a failing model ends its stream and sets `result.error`, so the
+    other models in a comparison carry on.
+    """
+
+    def __init__(self, model: ChatModel, result: Result, price: Price) -> None:
+        self.model = model
+        self.result = result
+        self.price = price
+        self.finished = False
+
+    def __iter__(self) -> Iterator[str]:
+        result = self.result
+        parts: list[str] = []
+        usage: Usage | None = None
+        chunks = 0
+        start = time.perf_counter()
+        first: float | None = None
+        try:
+            for item in self.model.stream(result.messages, result.params):
+                if isinstance(item, Usage):
+                    usage = item
+                    continue
+                if not item:
+                    continue
+                if first is None:
+                    first = time.perf_counter()
+                chunks += 1
+                parts.append(item)
+                yield item
+        except PlaygroundError as exc:
+            result.error = str(exc)
+        except Exception as exc:
+            if os.environ.get("PLAYGROUND_RAISE_ERRORS"):
+                raise
+            result.error = f"{result.model_id} failed unexpectedly: {type(exc).__name__}: {exc}"
+        finally:
+            end = time.perf_counter()
+            result.text = "".join(parts)
+            if usage is None or (usage.completion_tokens == 0 and chunks):
+                prompt = "\n".join(m.content for m in result.messages)
+                counter = getattr(self.model, "count_tokens", None)
+                usage = Usage(
+                    prompt_tokens=counter(prompt) if counter else estimate_tokens(prompt),
+                    completion_tokens=chunks,  # one streamed delta per token on common servers
+                    estimated=True,
+                )
+            result.usage = usage
+            result.latency_ms = (end - start) * 1000
+            result.ttft_ms = (first - start) * 1000 if first is not None else None
+            gen_seconds = end - first if first is not None else 0.0
+            result.tokens_per_s = (
+                usage.completion_tokens / gen_seconds
+                if gen_seconds > 0 and usage.completion_tokens > 0
+                else None
+            )
+            result.cost_usd = cost_usd(usage, self.price)
+            self.finished = True
+
+    def drain(self) -> Result:
+        """Consume the whole stream and return the filled result."""
+        for _ in self:
+            pass
+        return self.result
+
+
+def plan_cells(
+    variants: Sequence[PromptVariant],
+    model_ids: Sequence[str],
+    params_by_model: Mapping[str, ModelParams],
+    variables: Mapping[str, object],
+    settings: Settings,
+    retrieval: RetrievalSettings | None = None,
+) -> list[Result]:
+    """Validate ids and render every variant before anything is sent; one Result per cell.
+
+    Raises the first PlaygroundError found (unknown model, missing key, bad template,
+    empty variable), so a bad click sends nothing.
+    """
+    if not model_ids:
+        raise PlaygroundError("No model selected; pick at least one model and run again.")
+    if not variants:
+        raise PlaygroundError("No prompt to run; write a prompt and run again.")
+    for model_id in model_ids:
+        get_model(model_id, settings)
+    rendered = [
+        (variant, render_messages(variant.system, variant.user, variables, variant.name))
+        for variant in variants
+    ]
+    cells: list[Result] = []
+    for variant, messages in rendered:
+        for model_id in model_ids:
+            cells.append(
+                Result(
+                    model_id=model_id,
+                    messages=list(messages),
+                    params=params_by_model.get(model_id, ModelParams()),
+                    variant_name=variant.name,
+                    variant_note=variant.note,
+                    system_template=variant.system,
+                    user_template=variant.user,
+                    retrieval=retrieval,
+                )
+            )
+    return cells
+
+
+def measured_stream(result: Result, settings: Settings) -> MeasuredStream:
+    """A MeasuredStream for a planned cell; resolving the model cannot fail the others."""
+    try:
+        model: ChatModel = get_model(result.model_id, settings)
+    except PlaygroundError as exc:
+        model = _FailingModel(result.model_id, exc)
+    return MeasuredStream(model, result, settings.price_for(result.model_id))
+
+
+class _FailingModel:
+    """Stands in for a model that could not be resolved, so its cell shows the error."""
+
+    def __init__(self, model_id: str, error: PlaygroundError) -> None:
+        self.model_id = model_id
+        self.error = error
+
+    def stream(self, messages: Sequence[Message], params: ModelParams) -> Iterator[str | Usage]:
+        raise self.error
+        yield ""  # pragma: no cover - makes this a generator
+
+
+def run_cells(
+    cells: Sequence[Result],
+    settings: Settings,
+    on_done: Callable[[Result], None] | None = None,
+    max_workers: int = MAX_PARALLEL,
+) -> list[Result]:
+    """Run every cell concurrently; returns results in cell order, errors recorded in each."""
+
+    def work(result: Result) -> Result:
+        done = measured_stream(result, settings).drain()
+        if on_done is not None:
+            on_done(done)
+        return done
+
+    if not cells:
+        return []
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(cells))) as pool:
+        return list(pool.map(work, cells))
+
+
+def complete(
+    model_id: str, messages: Sequence[Message], params: ModelParams, settings: Settings
+) -> Result:
+    """Run one already-rendered conversation on one model and measure it."""
+    result = Result(model_id=model_id, messages=list(messages), params=params)
+    return measured_stream(result, settings).drain()

@@ -1,0 +1,190 @@
+"""Saving and reading runs and their results."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from playground.errors import NotFoundError
+from playground.models.base import Message, ModelParams, Usage
+from playground.records import Result, RetrievalSettings, Run
+from playground.store.schema import results, runs
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _run_row(run: Run) -> dict[str, Any]:
+    retrieval = None
+    if run.retrieval is not None:
+        retrieval = json.dumps({"settings": run.retrieval.to_dict(), "chunks": run.retrieved})
+    return {
+        "id": run.id,
+        "created_at": run.created_at,
+        "source": run.source,
+        "variables_json": json.dumps(run.variables),
+        "store_name": run.retrieval.store if run.retrieval else None,
+        "retrieval_json": retrieval,
+        "batch_id": run.batch_id,
+        "batch_row": run.batch_row,
+        "flow_name": run.flow_name,
+        "flow_version": run.flow_version,
+        "session_id": run.session_id,
+    }
+
+
+def _result_row(run_id: str, position: int, result: Result) -> dict[str, Any]:
+    return {
+        "id": result.id,
+        "run_id": run_id,
+        "created_at": result.created_at,
+        "position": position,
+        "variant_name": result.variant_name,
+        "variant_note": result.variant_note or None,
+        "model_id": result.model_id,
+        "params_json": result.params.model_dump_json(),
+        "system_template": result.system_template,
+        "user_template": result.user_template,
+        "messages_json": json.dumps([m.model_dump() for m in result.messages]),
+        "text": result.text,
+        "error": result.error,
+        "prompt_tokens": result.usage.prompt_tokens,
+        "completion_tokens": result.usage.completion_tokens,
+        "usage_estimated": result.usage.estimated,
+        "ttft_ms": result.ttft_ms,
+        "latency_ms": result.latency_ms,
+        "tokens_per_s": result.tokens_per_s,
+        "cost_usd": result.cost_usd,
+        "groundedness": result.groundedness,
+        "chunk_ids_json": json.dumps(result.chunk_ids) if result.chunk_ids is not None else None,
+        "config_hash": result.config_hash,
+    }
+
+
+def result_from_row(row: Any, retrieval: RetrievalSettings | None = None) -> Result:
+    """Rebuild a Result from a results row."""
+    return Result(
+        id=row.id,
+        created_at=_aware(row.created_at),
+        model_id=row.model_id,
+        messages=[Message(**m) for m in json.loads(row.messages_json)],
+        params=ModelParams.model_validate_json(row.params_json),
+        variant_name=row.variant_name,
+        variant_note=row.variant_note or "",
+        system_template=row.system_template,
+        user_template=row.user_template,
+        text=row.text,
+        error=row.error,
+        usage=Usage(row.prompt_tokens, row.completion_tokens, bool(row.usage_estimated)),
+        ttft_ms=row.ttft_ms,
+        latency_ms=row.latency_ms,
+        tokens_per_s=row.tokens_per_s,
+        cost_usd=row.cost_usd,
+        groundedness=row.groundedness,
+        chunk_ids=json.loads(row.chunk_ids_json) if row.chunk_ids_json else None,
+        retrieval=retrieval,
+    )
+
+
+def run_from_row(row: Any) -> Run:
+    """Rebuild a Run (without results) from a runs row."""
+    retrieval = None
+    retrieved: list[dict[str, Any]] = []
+    if row.retrieval_json:
+        data = json.loads(row.retrieval_json)
+        retrieval = RetrievalSettings(**data["settings"])
+        retrieved = data.get("chunks", [])
+    return Run(
+        id=row.id,
+        created_at=_aware(row.created_at),
+        source=row.source,
+        variables=json.loads(row.variables_json),
+        retrieval=retrieval,
+        retrieved=retrieved,
+        batch_id=row.batch_id,
+        batch_row=row.batch_row,
+        flow_name=row.flow_name,
+        flow_version=row.flow_version,
+        session_id=row.session_id,
+    )
+
+
+class RunsMixin:
+    """Run and result queries of the Store."""
+
+    engine: Engine
+
+    def _ensure_run(self, conn: Connection, run: Run) -> None:
+        exists = conn.execute(select(runs.c.id).where(runs.c.id == run.id)).first()
+        if not exists:
+            conn.execute(insert(runs).values(**_run_row(run)))
+
+    def save_run(self, run: Run) -> None:
+        """Save a run and all its results in one transaction."""
+        with self.engine.begin() as conn:
+            self._ensure_run(conn, run)
+            for position, result in enumerate(run.results):
+                conn.execute(insert(results).values(**_result_row(run.id, position, result)))
+
+    def save_result(self, run: Run, result: Result, position: int = 0) -> None:
+        """Save one finished result (and its run, the first time) in one transaction.
+
+        The app saves each cell as it finishes, so a crash mid-run loses only unfinished cells.
+        """
+        with self.engine.begin() as conn:
+            self._ensure_run(conn, run)
+            conn.execute(insert(results).values(**_result_row(run.id, position, result)))
+
+    def get_run(self, run_id: str) -> Run:
+        """A run with its results in cell order; NotFoundError if there is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+            if row is None:
+                raise NotFoundError(f"No run with id {run_id}; check the id on the History page.")
+            run = run_from_row(row)
+            rows = conn.execute(
+                select(results).where(results.c.run_id == run_id).order_by(results.c.position)
+            ).all()
+        run.results = [result_from_row(r, run.retrieval) for r in rows]
+        return run
+
+    def get_result(self, result_id: str) -> Result:
+        """One result by id; NotFoundError if there is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(results).where(results.c.id == result_id)).first()
+        if row is None:
+            raise NotFoundError(f"No result with id {result_id}.")
+        return result_from_row(row)
+
+    def recent_runs(self, limit: int = 20, offset: int = 0) -> list[Run]:
+        """The newest runs first, each with its results."""
+        with self.engine.connect() as conn:
+            run_rows = conn.execute(
+                select(runs).order_by(runs.c.created_at.desc()).limit(limit).offset(offset)
+            ).all()
+            ids = [r.id for r in run_rows]
+            result_rows = conn.execute(
+                select(results).where(results.c.run_id.in_(ids)).order_by(results.c.position)
+            ).all()
+        by_run: dict[str, list[Any]] = {}
+        for row in result_rows:
+            by_run.setdefault(row.run_id, []).append(row)
+        found = []
+        for row in run_rows:
+            run = run_from_row(row)
+            run.results = [result_from_row(r, run.retrieval) for r in by_run.get(run.id, [])]
+            found.append(run)
+        return found
+
+    def count_runs(self) -> int:
+        """How many runs are stored."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(runs)).scalar_one())

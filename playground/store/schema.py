@@ -1,0 +1,198 @@
+"""Tables of the run store (SQLAlchemy Core) and their named, recorded migrations.
+
+A run is one click of Run (app, CLI, flow or one row of a batch); it has one result per
+variant x model cell. Ratings and pairwise preferences attach to results; a batch groups runs;
+flow versions are indexed here while their YAML lives on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)
+
+metadata = MetaData()
+
+migrations_table = Table(
+    "migrations",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("dataset", Text, nullable=True),
+    Column("spec_json", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(20), nullable=False),  # app | cli | flow | batch
+    Column("variables_json", Text, nullable=False, default="{}"),
+    Column("store_name", String(100), nullable=True),
+    Column("retrieval_json", Text, nullable=True),  # settings + retrieved chunks
+    Column("batch_id", String(32), ForeignKey("batches.id"), nullable=True),
+    Column("batch_row", Integer, nullable=True),
+    Column("flow_name", String(100), nullable=True),
+    Column("flow_version", Integer, nullable=True),
+    Column("session_id", String(64), nullable=True),
+)
+
+results = Table(
+    "results",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+    Column("variant_name", String(200), nullable=False, default="default"),
+    Column("variant_note", Text, nullable=True),
+    Column("model_id", String(300), nullable=False),
+    Column("params_json", Text, nullable=False),
+    Column("system_template", Text, nullable=False, default=""),
+    Column("user_template", Text, nullable=False, default=""),
+    Column("messages_json", Text, nullable=False),
+    Column("text", Text, nullable=False, default=""),
+    Column("error", Text, nullable=True),
+    Column("prompt_tokens", Integer, nullable=False, default=0),
+    Column("completion_tokens", Integer, nullable=False, default=0),
+    Column("usage_estimated", Boolean, nullable=False, default=False),
+    Column("ttft_ms", Float, nullable=True),
+    Column("latency_ms", Float, nullable=True),
+    Column("tokens_per_s", Float, nullable=True),
+    Column("cost_usd", Float, nullable=False, default=0.0),
+    Column("groundedness", Float, nullable=True),
+    Column("chunk_ids_json", Text, nullable=True),
+    Column("moderation", Text, nullable=True),
+    Column("config_hash", String(64), nullable=False),
+)
+
+ratings = Table(
+    "ratings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "result_id", String(32), ForeignKey("results.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("stars", Integer, nullable=True),
+    Column("comment", Text, nullable=True),
+    Column("session_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+preferences = Table(
+    "preferences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("winner_result_id", String(32), ForeignKey("results.id"), nullable=True),
+    Column("loser_result_id", String(32), ForeignKey("results.id"), nullable=True),
+    Column("outcome", String(20), nullable=False),  # win | tie_good | tie_bad
+    Column("session_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+flow_versions = Table(
+    "flow_versions",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("parent", Integer, nullable=True),
+    Column("path", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("model_id", String(300), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+flow_labels = Table(
+    "flow_labels",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("label", String(63), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+flow_label_history = Table(
+    "flow_label_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(63), nullable=False),
+    Column("label", String(63), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("previous_version", Integer, nullable=True),
+    Column("moved_at", DateTime(timezone=True), nullable=False),
+)
+
+Index("ix_runs_created_at", runs.c.created_at)
+Index("ix_runs_batch", runs.c.batch_id)
+Index("ix_results_run", results.c.run_id)
+Index("ix_results_model", results.c.model_id)
+Index("ix_results_config", results.c.config_hash)
+Index("ix_results_created_at", results.c.created_at)
+Index("ix_ratings_result", ratings.c.result_id)
+Index("ix_preferences_run", preferences.c.run_id)
+Index("ix_label_history", flow_label_history.c.name, flow_label_history.c.label)
+
+Migration = Callable[[Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(func: Migration) -> Migration:
+    """Register a named migration; migrations run once each, in order, one transaction each."""
+    MIGRATIONS.append((func.__name__, func))
+    return func
+
+
+@migration
+def m001_initial(conn: Connection) -> None:
+    """Runs, results, ratings, preferences, batches and the flow index."""
+    metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t.name != "migrations"])
+
+
+def pending(conn: Connection) -> list[str]:
+    """Names of migrations not yet applied (reads only)."""
+    applied = set(conn.execute(select(migrations_table.c.name)).scalars())
+    return [name for name, _ in MIGRATIONS if name not in applied]
+
+
+def migrate(engine_begin: Callable[[], object]) -> list[str]:
+    """Apply every pending migration, each in its own transaction; return the names applied."""
+    done: list[str] = []
+    for name, func in MIGRATIONS:
+        with engine_begin() as conn:  # type: ignore[attr-defined]
+            already = conn.execute(
+                select(migrations_table.c.name).where(migrations_table.c.name == name)
+            ).first()
+            if already:
+                continue
+            func(conn)
+            conn.execute(
+                migrations_table.insert().values(name=name, applied_at=datetime.now(UTC))
+            )
+            done.append(name)
+    return done

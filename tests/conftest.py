@@ -1,0 +1,66 @@
+"""Fixtures shared by every test: a private data home, the real model server, a fault server."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # app.py, ui/ and tests/support.py import from the checkout
+
+from tests.support import FaultServer, serve_model  # noqa: E402
+
+KEY_VARS = [
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "AZURE_OPENAI_API_KEY",
+    "AZURE_OPENAI_ENDPOINT",
+    "OPENAI_API_VERSION",
+    "AZURE_OPENAI_DEPLOYMENTS",
+    "PLAYGROUND_CONFIG",
+]
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data home and working directory, with no API keys in the environment."""
+    data = tmp_path / "home"
+    monkeypatch.setenv("PLAYGROUND_HOME", str(data))
+    monkeypatch.chdir(tmp_path)
+    for var in KEY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    return data
+
+
+@pytest.fixture
+def write_config(home: Path) -> Iterator[object]:
+    """Write playground.toml in the working directory: write_config('...toml text...')."""
+
+    def write(text: str) -> Path:
+        path = Path.cwd() / "playground.toml"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    yield write
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[str]:
+    """A real OpenAI-compatible server (llama_cpp.server via `playground serve-model`)."""
+    with serve_model() as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def fault_server() -> Iterator[FaultServer]:
+    """The loopback server that injects 500/429/401/hang/garbage and a 1 s delay (/slow)."""
+    with FaultServer(delay_s=1.0) as server:
+        yield server

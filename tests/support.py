@@ -1,0 +1,174 @@
+"""Test helpers: free ports, the real llama.cpp server, and a tiny fault-injecting server.
+
+The fault server exists only for what no real server does on demand (500, 429, 401, hangs,
+garbage, a fixed delay); everything else is tested against real parts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+FAULT_MODEL = "fault-model"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll url until it answers 200, the process dies, or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+@contextlib.contextmanager
+def serve_model(port: int | None = None) -> Iterator[str]:
+    """Start `playground serve-model` (llama_cpp.server on the embedded GGUF); yield its /v1 URL."""
+    port = port or free_port()
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"serve-model-{port}.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "playground.cli", "serve-model", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_http(base_url + "/models", proc=proc)
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+class _FaultHandler(BaseHTTPRequestHandler):
+    """Behaviour chosen by the first path segment: /ok, /slow, /500, /429, /401, /hang, /garbage."""
+
+    server: FaultServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def _mode(self) -> str:
+        return self.path.strip("/").split("/")[0]
+
+    def _send_json(self, status: int, payload: object) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path.endswith("/models"):
+            self._send_json(200, {"object": "list", "data": [{"id": FAULT_MODEL}]})
+        else:
+            self._send_json(404, {"error": {"message": "not found"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        request = json.loads(self.rfile.read(length) or b"{}")
+        mode = self._mode()
+        with self.server.lock:
+            self.server.hits[mode] = self.server.hits.get(mode, 0) + 1
+        if mode == "500":
+            self._send_json(500, {"error": {"message": "injected failure"}})
+        elif mode == "429":
+            self.send_response(429)
+            body = b'{"error": {"message": "slow down"}}'
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif mode == "401":
+            self._send_json(401, {"error": {"message": "invalid api key"}})
+        elif mode == "hang":
+            self.server.release.wait(timeout=30)
+            with contextlib.suppress(OSError):
+                self._send_json(500, {"error": {"message": "released"}})
+        elif mode == "garbage":
+            body = b"<html>this is not json</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            delay = self.server.delay_s if mode == "slow" else 0.0
+            self._stream(request, delay)
+
+    def _stream(self, request: dict[str, object], delay: float) -> None:
+        time.sleep(delay)
+        words = ["Hello", " from", " the", " test", " server", "."]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for word in words:
+            chunk = {
+                "id": "x",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": request.get("model", FAULT_MODEL),
+                "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
+            }
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+        self.close_connection = True
+
+
+class FaultServer(ThreadingHTTPServer):
+    """A loopback OpenAI-style server that fails on purpose; see _FaultHandler for the modes."""
+
+    daemon_threads = True
+
+    def __init__(self, delay_s: float = 1.0) -> None:
+        super().__init__(("127.0.0.1", free_port()), _FaultHandler)
+        self.delay_s = delay_s
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        self.hits: dict[str, int] = {}
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def url(self, mode: str) -> str:
+        """The /v1 base URL for a behaviour."""
+        return f"http://127.0.0.1:{self.server_address[1]}/{mode}/v1"
+
+    def __enter__(self) -> FaultServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.shutdown()
+        self.server_close()
