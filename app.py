@@ -4,14 +4,36 @@ from __future__ import annotations
 
 import streamlit as st
 
+EDITOR_PREFIX = "pg_"
+
+
+def keep_editor_state() -> None:
+    """Keep the Playground editor's widget values while the user visits other pages."""
+    # Streamlit drops a widget's value when a run does not draw it; re-assigning keeps it.
+    for key in list(st.session_state.keys()):
+        if str(key).startswith(EDITOR_PREFIX):
+            st.session_state[key] = st.session_state[key]
+
 
 def main() -> None:
     """Declare the pages, the shared sidebar, and run the selected page."""
-    st.set_page_config(page_title="Prompt Playground", page_icon=":material/science:", layout="wide")
-    playground = st.Page("pages/playground.py", title="Playground", icon=":material/science:",
-                         default="run" not in st.query_params)
-    shared_run = st.Page("pages/run.py", title="Shared run", icon=":material/link:",
-                         url_path="shared", default="run" in st.query_params)
+    st.set_page_config(
+        page_title="Prompt Playground", page_icon=":material/science:", layout="wide"
+    )
+    keep_editor_state()
+    playground = st.Page(
+        "pages/playground.py",
+        title="Playground",
+        icon=":material/science:",
+        default="run" not in st.query_params,
+    )
+    shared_run = st.Page(
+        "pages/run.py",
+        title="Shared run",
+        icon=":material/link:",
+        url_path="shared",
+        default="run" in st.query_params,
+    )
     pages = {
         "Explore": [
             playground,

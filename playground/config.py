@@ -150,9 +150,7 @@ def _keys_from(env: Mapping[str, str], secrets: Mapping[str, Any] | None) -> Pro
     )
 
 
-def load_settings(
-    path: Path | None = None, secrets: Mapping[str, Any] | None = None
-) -> Settings:
+def load_settings(path: Path | None = None, secrets: Mapping[str, Any] | None = None) -> Settings:
     """Read playground.toml (if any), then keys from st.secrets (if given) or the environment."""
     path = path or find_config_file()
     data: dict[str, Any] = {}

@@ -51,9 +51,13 @@ class MeasuredStream:
         parts: list[str] = []
         usage: Usage | None = None
         chunks = 0
-        start = time.perf_counter()
         first: float | None = None
+        start = time.perf_counter()
         try:
+            prepare = getattr(self.model, "prepare", None)
+            if prepare is not None:
+                prepare()  # one-off loading is not latency
+            start = time.perf_counter()
             for item in self.model.stream(result.messages, result.params):
                 if isinstance(item, Usage):
                     usage = item

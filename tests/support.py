@@ -29,7 +29,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_http(
+    url: str, timeout: float = 120.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Poll url until it answers 200, the process dies, or the timeout passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -73,7 +75,7 @@ class _FaultHandler(BaseHTTPRequestHandler):
     server: FaultServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def _mode(self) -> str:

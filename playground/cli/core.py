@@ -45,8 +45,13 @@ def models(as_json: bool) -> None:
     if as_json:
         echo_json(
             [
-                {"id": i.id, "provider": i.provider, "ready": i.ready, "status": i.status,
-                 "detail": i.detail}
+                {
+                    "id": i.id,
+                    "provider": i.provider,
+                    "ready": i.ready,
+                    "status": i.status,
+                    "detail": i.detail,
+                }
                 for i in infos
             ]
         )
@@ -168,12 +173,19 @@ def serve_model(port: int, host: str, n_ctx: int) -> None:
     model_name = DEFAULT_MODEL_ID.split("/", 1)[1]
     stderr(f"serving {DEFAULT_MODEL_ID} at http://{host}:{port}/v1 (model name '{model_name}')")
     command = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(gguf),
-        "--model_alias", model_name,
-        "--host", host,
-        "--port", str(port),
-        "--n_ctx", str(n_ctx),
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf),
+        "--model_alias",
+        model_name,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
     ]
     sys.stdout.flush()
     # Replace this process so that signals (Ctrl-C, terminate) reach the server directly.

@@ -58,7 +58,9 @@ def param_error_message(exc: ValidationError, where: str = "") -> str:
         allowed = ", ".join(ModelParams.model_fields)
         return f"Unknown parameter '{field}'{place}; use one of {allowed}."
     value = err.get("input")
-    return f"Parameter '{field}'{place} is {value!r}: {err['msg'].lower()}; change it and run again."
+    return (
+        f"Parameter '{field}'{place} is {value!r}: {err['msg'].lower()}; change it and run again."
+    )
 
 
 @dataclass

@@ -69,6 +69,10 @@ class LocalModel:
         self.path = path
         self.n_ctx = n_ctx
 
+    def prepare(self) -> None:
+        """Load the weights now, so that loading is not counted as time to first token."""
+        load_llama(self.path, self.n_ctx)
+
     def stream(self, messages: Sequence[Message], params: ModelParams) -> Iterator[str | Usage]:
         """Stream a chat completion from the local model, ending with exact token counts."""
         llm, lock = load_llama(self.path, self.n_ctx)

@@ -165,8 +165,9 @@ def list_models(settings: Settings, discover: bool = True) -> list[ModelInfo]:
                 "azure",
                 azure_ready,
                 "ready" if azure_ready else "needs key",
-                "" if azure_ready else "set AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT, "
-                "OPENAI_API_VERSION",
+                ""
+                if azure_ready
+                else "set AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT, OPENAI_API_VERSION",
             )
         )
     for name, endpoint in settings.endpoints.items():
@@ -176,9 +177,7 @@ def list_models(settings: Settings, discover: bool = True) -> list[ModelInfo]:
             status = EndpointStatus(name, endpoint.base_url, True, list(endpoint.models or []))
         for model in status.models:
             state = "ready" if status.reachable else "unreachable"
-            infos.append(
-                ModelInfo(f"{name}/{model}", name, status.reachable, state, status.detail)
-            )
+            infos.append(ModelInfo(f"{name}/{model}", name, status.reachable, state, status.detail))
     return infos
 
 
@@ -190,7 +189,7 @@ def get_model(model_id: str, settings: Settings) -> ChatModel:
         local = _local_models(settings)
         if name not in local:
             raise UnknownModelError(
-                model_id, f"declare it in playground.toml as [local.{name}] path = \"...gguf\"."
+                model_id, f'declare it in playground.toml as [local.{name}] path = "...gguf".'
             )
         path, n_ctx = local[name]
         if path is None:

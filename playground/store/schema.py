@@ -94,9 +94,7 @@ ratings = Table(
     "ratings",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column(
-        "result_id", String(32), ForeignKey("results.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("result_id", String(32), ForeignKey("results.id", ondelete="CASCADE"), nullable=False),
     Column("stars", Integer, nullable=True),
     Column("comment", Text, nullable=True),
     Column("session_id", String(64), nullable=True),
@@ -183,6 +181,8 @@ def pending(conn: Connection) -> list[str]:
 def migrate(engine_begin: Callable[[], object]) -> list[str]:
     """Apply every pending migration, each in its own transaction; return the names applied."""
     done: list[str] = []
+    with engine_begin() as conn:  # type: ignore[attr-defined]
+        migrations_table.create(conn, checkfirst=True)
     for name, func in MIGRATIONS:
         with engine_begin() as conn:  # type: ignore[attr-defined]
             already = conn.execute(
@@ -191,8 +191,6 @@ def migrate(engine_begin: Callable[[], object]) -> list[str]:
             if already:
                 continue
             func(conn)
-            conn.execute(
-                migrations_table.insert().values(name=name, applied_at=datetime.now(UTC))
-            )
+            conn.execute(migrations_table.insert().values(name=name, applied_at=datetime.now(UTC)))
             done.append(name)
     return done

@@ -1,0 +1,267 @@
+"""Playground: one prompt, in named variants, on many models at once, streamed side by side."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from playground.errors import PlaygroundError
+from playground.formatting import metrics_line
+from playground.models.local import DEFAULT_MODEL_ID
+from playground.models.registry import list_models
+from playground.records import Run
+from playground.runner import measured_stream, plan_cells
+from ui import playground_state as ps
+from ui.resources import session_id, settings, store
+from ui.run_view import RunView
+
+COLUMNS_PER_ROW = 4
+
+st.title("Playground")
+st.caption(
+    "Write a prompt (and variants of it), pick models, and run them all at once. "
+    "Variables in `{{ braces }}` become input fields."
+)
+
+config = settings()
+infos = list_models(config)
+ready = [info.id for info in infos if info.ready]
+state = st.session_state
+ps.init_state(state, DEFAULT_MODEL_ID)
+
+draft = state.pop("pending_draft", None)
+if draft is not None:
+    missing = ps.apply_draft(state, draft, set(ready))
+    if draft.note:
+        st.info(draft.note, icon=":material/restore:")
+    for model_id in missing:
+        st.warning(
+            f"{model_id} is no longer available, so it was left out; "
+            "configure it on the Settings page to run it again.",
+            icon=":material/warning:",
+        )
+autorun = bool(state.pop("pending_autorun", False))
+state[ps.MODELS] = [m for m in state.get(ps.MODELS, []) if m in ready]
+
+editor, side = st.columns([3, 2], gap="large")
+
+with editor:
+    variant_ids: list[int] = list(state[ps.VARIANT_IDS])
+    names = [str(state.get(ps.variant_key(v, "name")) or f"variant {v + 1}") for v in variant_ids]
+    for tab, vid in zip(st.tabs(names), variant_ids, strict=True):
+        with tab:
+            name_col, note_col = st.columns([1, 2])
+            name_col.text_input("Variant name", key=ps.variant_key(vid, "name"))
+            note_col.text_input("Note (optional)", key=ps.variant_key(vid, "note"))
+            st.text_area("System message", key=ps.variant_key(vid, "system"), height=80)
+            st.text_area("User message", key=ps.variant_key(vid, "user"), height=120)
+            if len(variant_ids) > 1:
+                st.button(
+                    "Remove this variant",
+                    key=f"btn_remove_{vid}",
+                    on_click=ps.remove_variant,
+                    args=(state, vid),
+                    icon=":material/delete:",
+                )
+    st.button(
+        "Add a variant",
+        key="btn_add_variant",
+        on_click=ps.add_variant,
+        args=(state,),
+        icon=":material/add:",
+        help="Variants run on every selected model: rows are variants, columns are models.",
+    )
+
+    use_rag = bool(state.get(ps.USE_RAG))
+    variables = [v for v in ps.template_variables(state) if not (use_rag and v == "context")]
+    if variables:
+        st.subheader("Variables", divider="gray")
+        for name in variables:
+            state.setdefault(ps.var_key(name), "")
+            st.text_area(name, key=ps.var_key(name), height=68)
+
+with side:
+    st.multiselect(
+        "Models",
+        options=ready,
+        key=ps.MODELS,
+        placeholder="Pick one or more models",
+        help="Each model answers in its own column.",
+    )
+    not_ready = sorted({i.provider for i in infos if not i.ready})
+    if not_ready:
+        st.caption(
+            f"Not configured: {', '.join(not_ready)}. "
+            "Add keys or endpoints to light them up (see Settings)."
+        )
+    for model_id in state[ps.MODELS]:
+        with st.expander(f"Parameters · {model_id}"):
+            defaults = {"temperature": 0.7, "top_p": 1.0, "max_tokens": 256, "seed": None}
+            for param, value in defaults.items():
+                state.setdefault(ps.param_key(model_id, param), value)
+            state.setdefault(ps.param_key(model_id, "stop"), "")
+            st.slider("temperature", 0.0, 2.0, step=0.05, key=ps.param_key(model_id, "temperature"))
+            st.slider("top_p", 0.01, 1.0, step=0.01, key=ps.param_key(model_id, "top_p"))
+            st.number_input(
+                "max_tokens", min_value=1, max_value=32768, key=ps.param_key(model_id, "max_tokens")
+            )
+            st.number_input(
+                "seed",
+                min_value=0,
+                max_value=2**31 - 1,
+                step=1,
+                key=ps.param_key(model_id, "seed"),
+                placeholder="random",
+                help="With temperature 0 and a seed, local answers repeat exactly.",
+            )
+            st.text_area(
+                "stop sequences (one per line)", key=ps.param_key(model_id, "stop"), height=68
+            )
+
+    with st.expander("Knowledge (RAG)", expanded=use_rag):
+        st.toggle("Use knowledge", key=ps.USE_RAG, help="Retrieve chunks into {{ context }}.")
+        if state.get(ps.USE_RAG):
+            from playground.rag.retrieval import list_store_names
+
+            stores = list_store_names(config)
+            if not stores:
+                st.info("No knowledge store yet; create one on the Knowledge page.")
+            else:
+                if state.get(ps.STORE) not in stores:
+                    state[ps.STORE] = stores[0]
+                st.selectbox("Store", stores, key=ps.STORE)
+                state.setdefault(ps.TOP_K, 4)
+                state.setdefault(ps.QUERY, "{{ question }}")
+                st.slider("top_k", 1, 20, key=ps.TOP_K)
+                st.text_input("Query template", key=ps.QUERY)
+                st.caption("Use `{{ context }}` in a message to place the retrieved chunks.")
+
+    st.toggle(
+        "Blind mode",
+        key=ps.BLIND,
+        help="Hide model names and shuffle the columns until you reveal them.",
+    )
+    run_clicked = st.button(
+        "Run", key="btn_run", type="primary", icon=":material/play_arrow:", width="stretch"
+    )
+
+
+def start_run() -> None:
+    """Validate the editor, retrieve context once, and queue every variant x model cell."""
+    draft = ps.draft_from_state(state)
+    variables: dict[str, object] = dict(draft.variables)
+    run = Run(
+        source="app",
+        variables=dict(draft.variables),
+        retrieval=draft.retrieval,
+        session_id=session_id(),
+    )
+    if draft.retrieval is not None:
+        from playground.rag.retrieval import retrieve_for_run
+
+        with st.spinner("Retrieving context…"):
+            outcome = retrieve_for_run(config, draft.retrieval, variables)
+        variables[draft.retrieval.context_variable] = outcome.context
+        run.retrieved = outcome.retrieved
+    run.results = plan_cells(
+        draft.variants, draft.model_ids, draft.params, variables, config, draft.retrieval
+    )
+    state["run_view"] = RunView.start(run, blind=bool(state.get(ps.BLIND)))
+
+
+if run_clicked or autorun:
+    try:
+        start_run()
+    except PlaygroundError as exc:
+        st.error(str(exc), icon=":material/error:")
+
+
+@st.fragment(parallel=True)
+def answer_cell(result_id: str) -> None:
+    """One model's answer: streamed on the first pass, then shown with metrics and rating."""
+    view: RunView = state["run_view"]
+    result = view.cell(result_id)
+    st.markdown(f"**{view.label(result)}**")
+    if result_id in view.pending:
+        view.pending.discard(result_id)
+        st.write_stream(iter(measured_stream(result, config)))
+        if view.run.retrieval is not None and result.ok:
+            from playground.rag.retrieval import score_results
+
+            score_results(config, view.run, [result])
+        try:
+            store().save_result(view.run, result, view.position(result_id))
+        except Exception as exc:  # the answer stays on screen even if saving failed
+            st.warning(f"This answer could not be saved ({exc}).")
+    elif result.text:
+        st.markdown(result.text)
+    if result.error:
+        st.error(result.error, icon=":material/error:")
+        return
+    st.caption(metrics_line(result))
+    if result.groundedness is not None:
+        from playground.rag.retrieval import GROUNDEDNESS_HELP
+
+        st.progress(result.groundedness, text=f"Grounded {result.groundedness:.0%}")
+        st.caption(GROUNDEDNESS_HELP)
+    _rating_widgets(result, view)
+
+
+def _rating_widgets(result: object, view: RunView) -> None:
+    try:
+        from ui.rating import rating_controls
+    except ImportError:
+        return
+    rating_controls(result, view.run, key=f"rate_{result.id}")  # type: ignore[attr-defined]
+    try:
+        from ui.flow_widgets import save_as_flow
+    except ImportError:
+        return
+    if not view.hidden:
+        save_as_flow(result, view.run, key=f"flow_{result.id}")  # type: ignore[arg-type]
+
+
+view: RunView | None = state.get("run_view")
+if view is not None:
+    st.divider()
+    head, reveal = st.columns([4, 1])
+    head.subheader(f"Run {view.run.id[:8]}")
+    if view.hidden and reveal.button(
+        "Reveal models", key="btn_reveal", icon=":material/visibility:"
+    ):
+        view.revealed = True
+        st.rerun()
+    if view.run.retrieved:
+        with st.expander(f"Retrieved context · {len(view.run.retrieved)} chunks"):
+            st.dataframe(
+                [
+                    {
+                        "score": round(float(c.get("score", 0)), 3),
+                        "source": c.get("source"),
+                        "page": c.get("page"),
+                        "text": c.get("text"),
+                    }
+                    for c in view.run.retrieved
+                ],
+                hide_index=True,
+            )
+    for variant in view.variants:
+        cells = view.row(variant)
+        if len(view.variants) > 1:
+            note = cells[0].variant_note
+            st.markdown(f"#### {variant}" + (f"  \n:gray[{note}]" if note else ""))
+        for start in range(0, len(cells), COLUMNS_PER_ROW):
+            chunk = cells[start : start + COLUMNS_PER_ROW]
+            for column, cell in zip(st.columns(len(chunk)), chunk, strict=True):
+                with column, st.container(border=True):
+                    answer_cell(cell.id)
+    try:
+        from ui.rating import best_answer_vote
+    except ImportError:
+        best_answer_vote = None  # type: ignore[assignment]
+    if best_answer_vote is not None and not view.pending:
+        for variant in view.variants:
+            answered = [r for r in view.row(variant) if r.ok]
+            if len(answered) >= 2:
+                best_answer_vote(
+                    view.run, answered, key=f"vote_{view.run.id}_{variant}", labels=view.labels()
+                )

@@ -1,0 +1,74 @@
+"""Settings: what is configured, what is reachable, and what each model costs."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from playground.models.registry import discover_endpoint, list_models
+from ui.resources import settings
+
+st.title("Settings")
+st.caption(
+    "Models light up when their keys or endpoints are configured in `playground.toml`, "
+    "the environment, or `.streamlit/secrets.toml`. Keys are never shown or stored."
+)
+
+config = settings()
+refresh = st.button("Check endpoints again", key="btn_refresh", icon=":material/refresh:")
+
+st.subheader("Endpoints", divider="gray")
+if not config.endpoints:
+    st.info(
+        "No OpenAI-compatible endpoint is configured. Add one to playground.toml:\n\n"
+        '```toml\n[endpoints.myserver]\nbase_url = "http://127.0.0.1:8000/v1"\n'
+        'api_key_env = "MYSERVER_API_KEY"   # optional\n```'
+    )
+for name, endpoint in config.endpoints.items():
+    status = discover_endpoint(name, endpoint, refresh=refresh)
+    with st.container(border=True):
+        icon = ":material/check_circle:" if status.reachable else ":material/error:"
+        st.markdown(f"{icon} **{name}** · `{status.base_url}`")
+        if status.reachable:
+            st.caption(f"Reachable · {len(status.models)} models: {', '.join(status.models)}")
+        else:
+            st.error(
+                f"{name} is unreachable ({status.detail}); start the server or fix its base_url.",
+                icon=":material/cloud_off:",
+            )
+        if status.api_key_env:
+            present = "set" if status.key_present else "NOT set"
+            st.caption(f"Key from ${status.api_key_env}: {present}")
+
+st.subheader("Providers", divider="gray")
+keys = config.keys
+openai_state = "configured" if keys.openai_api_key else "set OPENAI_API_KEY to enable"
+azure_ready = keys.azure_api_key and keys.azure_endpoint and keys.azure_api_version
+azure_state = (
+    "configured"
+    if azure_ready
+    else "set AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT and OPENAI_API_VERSION to enable"
+)
+st.markdown(f"- **OpenAI**: {openai_state}\n- **Azure OpenAI**: {azure_state}")
+
+st.subheader("Models", divider="gray")
+rows = []
+for info in list_models(config):
+    price = config.price_for(info.id)
+    rows.append(
+        {
+            "model": info.id,
+            "status": info.status,
+            "input $/M tokens": price.input,
+            "output $/M tokens": price.output,
+            "detail": info.detail,
+        }
+    )
+st.dataframe(rows, hide_index=True, key="models_table")
+st.caption('Set prices in playground.toml: `[prices."openai/gpt-4o-mini"] input = 0.15`.')
+
+st.subheader("Storage", divider="gray")
+st.markdown(
+    f"- Data home: `{config.home.resolve()}`\n"
+    f"- Config file: `{config.config_path or 'none (defaults)'}`\n"
+    f"- Vector store: `{config.vector_store.url or 'embedded Chroma under the data home'}`"
+)

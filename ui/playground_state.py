@@ -1,0 +1,169 @@
+"""The Playground editor's widget keys and their mapping to and from a Draft.
+
+Kept apart from the page so that loading a run or a flow into the editor, and reading the
+editor back, are plain functions over a mapping (tested without a browser).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from playground.models.base import ModelParams
+from playground.prompts import find_variables
+from playground.records import Draft, PromptVariant, RetrievalSettings
+
+MODELS = "pg_models"
+VARIANT_IDS = "pg_variant_ids"
+NEXT_VARIANT = "pg_next_variant"
+USE_RAG = "pg_use_rag"
+STORE = "pg_store"
+TOP_K = "pg_top_k"
+QUERY = "pg_query"
+BLIND = "pg_blind"
+
+DEFAULT_SYSTEM = "You are a helpful assistant. Answer in two sentences."
+DEFAULT_USER = "{{ question }}"
+DEFAULT_QUESTION = "Why is the sky blue?"
+
+
+def variant_key(vid: int, part: str) -> str:
+    """Widget key of one part (name, note, system, user) of variant `vid`."""
+    return f"pg_v{vid}_{part}"
+
+
+def var_key(name: str) -> str:
+    """Widget key of a template variable."""
+    return f"pg_var_{name}"
+
+
+def param_key(model_id: str, name: str) -> str:
+    """Widget key of one parameter of one model."""
+    return f"pg_p_{model_id}_{name}"
+
+
+def init_state(state: MutableMapping[str, Any], default_model: str) -> None:
+    """Give a fresh session one variant with a sample prompt and the default model."""
+    if VARIANT_IDS in state:
+        return
+    state[VARIANT_IDS] = [0]
+    state[NEXT_VARIANT] = 1
+    state[variant_key(0, "name")] = "default"
+    state[variant_key(0, "note")] = ""
+    state[variant_key(0, "system")] = DEFAULT_SYSTEM
+    state[variant_key(0, "user")] = DEFAULT_USER
+    state[var_key("question")] = DEFAULT_QUESTION
+    state[MODELS] = [default_model]
+
+
+def add_variant(state: MutableMapping[str, Any]) -> int:
+    """Add a variant that starts as a copy of the last one; return its id."""
+    ids: list[int] = list(state[VARIANT_IDS])
+    vid = int(state[NEXT_VARIANT])
+    last = ids[-1]
+    state[variant_key(vid, "name")] = f"variant {len(ids) + 1}"
+    state[variant_key(vid, "note")] = ""
+    state[variant_key(vid, "system")] = state.get(variant_key(last, "system"), "")
+    state[variant_key(vid, "user")] = state.get(variant_key(last, "user"), "")
+    state[VARIANT_IDS] = [*ids, vid]
+    state[NEXT_VARIANT] = vid + 1
+    return vid
+
+
+def remove_variant(state: MutableMapping[str, Any], vid: int) -> None:
+    """Remove a variant (the last one always stays)."""
+    ids = [i for i in state[VARIANT_IDS] if i != vid]
+    if ids:
+        state[VARIANT_IDS] = ids
+
+
+def variants_from_state(state: Mapping[str, Any]) -> list[PromptVariant]:
+    """The prompt variants as the editor holds them."""
+    variants = []
+    for vid in state.get(VARIANT_IDS, [0]):
+        name = str(state.get(variant_key(vid, "name")) or "").strip() or f"variant {vid + 1}"
+        variants.append(
+            PromptVariant(
+                name=name,
+                system=str(state.get(variant_key(vid, "system")) or ""),
+                user=str(state.get(variant_key(vid, "user")) or ""),
+                note=str(state.get(variant_key(vid, "note")) or ""),
+            )
+        )
+    return variants
+
+
+def template_variables(state: Mapping[str, Any]) -> list[str]:
+    """Variables used by any variant's templates (and the retrieval query), in order."""
+    sources: list[str] = []
+    for variant in variants_from_state(state):
+        sources += [variant.system, variant.user]
+    if state.get(USE_RAG):
+        sources.append(str(state.get(QUERY) or ""))
+    return find_variables(*sources)
+
+
+def params_from_state(state: Mapping[str, Any], model_id: str) -> ModelParams:
+    """A model's parameters from its expander; raises ParamError naming the field."""
+    defaults = ModelParams()
+    data: dict[str, object] = {}
+    for name in ("temperature", "top_p", "max_tokens", "seed"):
+        value = state.get(param_key(model_id, name), getattr(defaults, name))
+        data[name] = value
+    if data["seed"] is not None:
+        data["seed"] = int(data["seed"])  # type: ignore[call-overload]
+    stops = str(state.get(param_key(model_id, "stop")) or "")
+    data["stop"] = [line for line in stops.splitlines() if line]
+    return ModelParams.parse(data, where=model_id)
+
+
+def draft_from_state(state: Mapping[str, Any], context_variable: str = "context") -> Draft:
+    """Read the whole editor into a Draft; raises ParamError for a bad parameter."""
+    model_ids = list(state.get(MODELS) or [])
+    retrieval = None
+    if state.get(USE_RAG) and state.get(STORE):
+        retrieval = RetrievalSettings(
+            store=str(state[STORE]),
+            top_k=int(state.get(TOP_K) or 4),
+            query=str(state.get(QUERY) or "{{ question }}"),
+            context_variable=context_variable,
+        )
+    names = [n for n in template_variables(state) if not (retrieval and n == context_variable)]
+    return Draft(
+        variants=variants_from_state(state),
+        model_ids=model_ids,
+        params={m: params_from_state(state, m) for m in model_ids},
+        variables={n: str(state.get(var_key(n)) or "") for n in names},
+        retrieval=retrieval,
+    )
+
+
+def apply_draft(
+    state: MutableMapping[str, Any], draft: Draft, available: set[str] | None = None
+) -> list[str]:
+    """Load a Draft into the editor; return the model ids that are no longer available."""
+    for vid in state.get(VARIANT_IDS, []):
+        for part in ("name", "note", "system", "user"):
+            state.pop(variant_key(vid, part), None)
+    ids = list(range(len(draft.variants)))
+    for vid, variant in zip(ids, draft.variants, strict=True):
+        state[variant_key(vid, "name")] = variant.name
+        state[variant_key(vid, "note")] = variant.note
+        state[variant_key(vid, "system")] = variant.system
+        state[variant_key(vid, "user")] = variant.user
+    state[VARIANT_IDS] = ids or [0]
+    state[NEXT_VARIANT] = len(ids)
+    for name, value in draft.variables.items():
+        state[var_key(name)] = value
+    missing = [m for m in draft.model_ids if available is not None and m not in available]
+    state[MODELS] = [m for m in draft.model_ids if m not in missing]
+    for model_id, params in draft.params.items():
+        for name in ("temperature", "top_p", "max_tokens", "seed"):
+            state[param_key(model_id, name)] = getattr(params, name)
+        state[param_key(model_id, "stop")] = "\n".join(params.stop)
+    state[USE_RAG] = draft.retrieval is not None
+    if draft.retrieval is not None:
+        state[STORE] = draft.retrieval.store
+        state[TOP_K] = draft.retrieval.top_k
+        state[QUERY] = draft.retrieval.query
+    return missing
