@@ -50,7 +50,8 @@ def wait_http(
 def serve_model(port: int | None = None) -> Iterator[str]:
     """Start `playground serve-model` (llama_cpp.server on the embedded GGUF); yield its /v1 URL."""
     port = port or free_port()
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"serve-model-{port}.log", "wb")
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"serve-model-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - must stay open while the server runs
     proc = subprocess.Popen(
         [sys.executable, "-m", "playground.cli", "serve-model", "--port", str(port)],
         stdout=log,

@@ -87,9 +87,9 @@ def discover_endpoint(name: str, endpoint: EndpointConfig, refresh: bool = False
     now = time.monotonic()
     with _discover_lock:
         cached = _discovered.get(name)
-        if cached and not refresh and now - cached[0] < DISCOVERY_TTL_S:
-            if cached[1].base_url == endpoint.base_url:
-                return cached[1]
+        fresh = cached and now - cached[0] < DISCOVERY_TTL_S
+        if cached and fresh and not refresh and cached[1].base_url == endpoint.base_url:
+            return cached[1]
     status = EndpointStatus(
         name=name,
         base_url=endpoint.base_url,
