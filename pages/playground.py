@@ -24,7 +24,9 @@ st.caption(
 
 config = settings()
 infos = list_models(config)
-ready = [info.id for info in infos if info.ready]
+# Configured but unreachable endpoints stay selectable: their column explains the failure.
+ready = [info.id for info in infos if info.ready or info.status == "unreachable"]
+unreachable = {info.id for info in infos if info.status == "unreachable"}
 state = st.session_state
 ps.init_state(state, DEFAULT_MODEL_ID)
 
@@ -85,6 +87,7 @@ with side:
         options=ready,
         key=ps.MODELS,
         placeholder="Pick one or more models",
+        format_func=lambda m: f"{m} (unreachable)" if m in unreachable else m,
         help="Each model answers in its own column.",
     )
     not_ready = sorted({i.provider for i in infos if not i.ready})

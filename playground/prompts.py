@@ -50,7 +50,8 @@ def check_syntax(source: str, name: str = "") -> None:
         _env().parse(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(
-            f"Template syntax error{_where(name)} on line {exc.lineno}: {exc.message}; "
+            f"Template syntax error{_where(name)} on line {exc.lineno}: "
+            f"{(exc.message or 'invalid syntax').rstrip('.')}; "
             "fix the template and run again."
         ) from None
 

@@ -1,0 +1,218 @@
+"""The Playground page, driven through Streamlit's AppTest with real models."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from playground.config import load_settings
+from playground.models.base import Message, ModelParams
+from playground.records import Draft, PromptVariant, Result, Run
+from playground.store import open_store
+from tests.support import FaultServer, free_port
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "playground.py")
+LOCAL = "local/smollm2-135m-instruct"
+SERVER = "srv/smollm2-135m-instruct"
+
+
+def page() -> AppTest:
+    """A fresh Playground page with a generous timeout for real generations."""
+    return AppTest.from_file(PAGE, default_timeout=90)
+
+
+def short_answers(at: AppTest, *model_ids: str) -> None:
+    """Keep generations short so the suite stays fast."""
+    for model_id in model_ids:
+        at.session_state[f"pg_p_{model_id}_max_tokens"] = 12
+        at.session_state[f"pg_p_{model_id}_temperature"] = 0.0
+        at.session_state[f"pg_p_{model_id}_seed"] = 7
+
+
+def metric_captions(at: AppTest) -> list[str]:
+    """The metrics lines shown under answers."""
+    return [c.value for c in at.caption if c.value.startswith("TTFT")]
+
+
+@pytest.fixture
+def server_config(write_config: Callable[[str], Path], llama_server: str) -> Path:
+    """playground.toml with the real llama.cpp server as endpoint `srv`."""
+    return write_config(
+        f'[endpoints.srv]\nbase_url = "{llama_server}"\nmodels = ["smollm2-135m-instruct"]\n'
+    )
+
+
+def test_fresh_page_offers_the_embedded_model_with_no_key(home: Path) -> None:
+    at = page().run()
+    assert not at.exception
+    assert at.multiselect(key="pg_models").value == [LOCAL]
+    assert at.text_area(key="pg_var_question").value  # the sample question is ready to run
+    assert any("openai" in c.value for c in at.caption)  # says how to light OpenAI up
+
+
+def test_two_models_answer_side_by_side_with_metrics(home: Path, server_config: Path) -> None:
+    at = page().run()
+    at.multiselect(key="pg_models").set_value([LOCAL, SERVER])
+    at.run()
+    short_answers(at, LOCAL, SERVER)
+    at.text_area(key="pg_var_question").set_value("What colour is grass?")
+    at.button(key="btn_run").click().run()
+    assert not at.exception
+    assert not at.error
+    headings = [m.value for m in at.markdown]
+    assert f"**{LOCAL}**" in headings and f"**{SERVER}**" in headings
+    captions = metric_captions(at)
+    assert len(captions) == 2
+    assert all("tok/s" in c and "$0" in c for c in captions)
+    stored = open_store(load_settings()).recent_runs(limit=5)
+    assert len(stored) == 1
+    assert {r.model_id for r in stored[0].results} == {LOCAL, SERVER}
+    assert stored[0].variables == {"question": "What colour is grass?"}
+    assert all(r.text for r in stored[0].results)
+
+
+def test_dead_endpoint_shows_an_error_card_while_the_other_model_answers(
+    home: Path, write_config: Callable[[str], Path]
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    write_config(f'[endpoints.dead]\nbase_url = "{dead}"\nmodels = ["m"]\nmax_retries = 0\n')
+    at = page().run()
+    at.multiselect(key="pg_models").set_value([LOCAL, "dead/m"]).run()
+    short_answers(at, LOCAL)
+    at.button(key="btn_run").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1
+    assert errors[0].startswith("Cannot reach") and "dead/m" in errors[0]
+    assert len(metric_captions(at)) == 1  # the local model still answered
+
+
+def test_failing_server_is_retried_and_explained_in_its_column(
+    home: Path, write_config: Callable[[str], Path], fault_server: FaultServer
+) -> None:
+    write_config(
+        f'[endpoints.flaky]\nbase_url = "{fault_server.url("500")}"\nmodels = ["m"]\n'
+        "max_retries = 1\n"
+    )
+    at = page().run()
+    at.multiselect(key="pg_models").set_value([LOCAL, "flaky/m"]).run()
+    short_answers(at, LOCAL)
+    at.button(key="btn_run").click().run()
+    errors = [e.value for e in at.error]
+    assert errors == [
+        f"flaky/m failed with a server error (500) at {fault_server.url('500')} after 1 retries; "
+        "try again later."
+    ]
+    assert len(metric_captions(at)) == 1
+
+
+def test_template_syntax_error_is_one_sentence_and_nothing_runs(home: Path) -> None:
+    at = page().run()
+    at.text_area(key="pg_v0_user").set_value("Tell me about {{ topic ")
+    at.button(key="btn_run").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Template syntax error in the user message on line 1: unexpected end of template, "
+        "expected 'end of print statement'; fix the template and run again."
+    ]
+    assert open_store(load_settings()).count_runs() == 0
+
+
+def test_empty_variable_is_refused_before_anything_is_sent(home: Path) -> None:
+    at = page().run()
+    at.text_area(key="pg_var_question").set_value("   ")
+    at.button(key="btn_run").click().run()
+    assert [e.value for e in at.error] == [
+        "Variable 'question' in the user message is empty; fill it in and run again."
+    ]
+    assert not metric_captions(at)
+
+
+def test_variables_appear_as_fields_when_templates_use_them(home: Path) -> None:
+    at = page().run()
+    at.text_area(key="pg_v0_user").set_value("Write a {{ tone }} haiku about {{ topic }}.")
+    at.run()
+    labels = [t.label for t in at.text_area]
+    assert "tone" in labels and "topic" in labels
+    assert labels.index("tone") < labels.index("topic")
+
+
+def test_variants_times_models_make_a_grid(home: Path, server_config: Path) -> None:
+    at = page().run()
+    at.button(key="btn_add_variant").click().run()
+    at.text_input(key="pg_v1_name").set_value("terse")
+    at.text_area(key="pg_v1_system").set_value("Answer in three words.")
+    at.multiselect(key="pg_models").set_value([LOCAL, SERVER]).run()
+    short_answers(at, LOCAL, SERVER)
+    started = time.perf_counter()
+    at.button(key="btn_run").click().run()
+    assert not at.exception and not at.error
+    assert len(metric_captions(at)) == 4
+    assert "#### terse" in [m.value for m in at.markdown]
+    run = open_store(load_settings()).recent_runs(limit=1)[0]
+    assert sorted((r.variant_name, r.model_id) for r in run.results) == sorted(
+        (v, m) for v in ("default", "terse") for m in (LOCAL, SERVER)
+    )
+    assert time.perf_counter() - started < 60
+
+
+def test_blind_mode_hides_model_names_until_revealed(home: Path, server_config: Path) -> None:
+    at = page().run()
+    at.multiselect(key="pg_models").set_value([LOCAL, SERVER]).run()
+    short_answers(at, LOCAL, SERVER)
+    at.toggle(key="pg_blind").set_value(True)
+    at.button(key="btn_run").click().run()
+    headings = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert sorted(headings) == ["**Answer A**", "**Answer B**"]
+    assert not any(LOCAL in h or SERVER in h for h in headings)
+    at.button(key="btn_reveal").click().run()
+    headings = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert sorted(headings) == sorted([f"**{LOCAL}**", f"**{SERVER}**"])
+
+
+def test_model_output_is_shown_as_text_not_html(home: Path) -> None:
+    settings = load_settings()
+    store = open_store(settings)
+    result = Result(
+        model_id=LOCAL,
+        messages=[Message(role="user", content="x")],
+        params=ModelParams(),
+        user_template="x",
+        text="<script>alert(1)</script><b>bold</b>",
+    )
+    run = Run(results=[result])
+    store.save_run(run)
+    from ui.run_view import RunView
+
+    at = page()
+    view = RunView.start(store.get_run(run.id), blind=False)
+    view.pending.clear()
+    at.session_state["run_view"] = view
+    at.run()
+    answer = next(m for m in at.markdown if "alert" in m.value)
+    assert not answer.allow_html  # rendered as markdown text, raw HTML stays escaped
+
+
+def test_loading_a_stored_run_restores_the_editor_and_flags_missing_models(home: Path) -> None:
+    draft = Draft(
+        variants=[PromptVariant("kind", "Be kind.", "Hello {{ name }}", "a note")],
+        model_ids=[LOCAL, "gone/model"],
+        params={LOCAL: ModelParams(temperature=0.3, max_tokens=33)},
+        variables={"name": "Ada"},
+        note="Loaded run 1234abcd.",
+    )
+    at = page()
+    at.session_state["pending_draft"] = draft
+    at.run()
+    assert not at.exception
+    assert at.text_input(key="pg_v0_name").value == "kind"
+    assert at.text_area(key="pg_v0_user").value == "Hello {{ name }}"
+    assert at.text_area(key="pg_var_name").value == "Ada"
+    assert at.multiselect(key="pg_models").value == [LOCAL]
+    assert at.number_input(key=f"pg_p_{LOCAL}_max_tokens").value == 33
+    assert any("gone/model is no longer available" in w.value for w in at.warning)
+    assert any("Loaded run 1234abcd." in i.value for i in at.info)
