@@ -1,0 +1,125 @@
+"""Retrieval for a run: fill {{ context }} from a store, then score how grounded answers are."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from playground.config import Settings
+from playground.prompts import render
+from playground.rag.chunking import split_sentences
+from playground.rag.embeddings import get_embedder
+from playground.rag.store import KnowledgeBase, StoredChunk
+from playground.records import Result, RetrievalSettings, Run
+
+# all-MiniLM-L6-v2 cosine similarity: restatements of a chunk sentence score ~0.55-0.9,
+# loose paraphrases and same-topic claims not in the text ~0.35-0.5, unrelated ones < 0.2.
+GROUNDED_THRESHOLD = 0.5
+GROUNDEDNESS_HELP = (
+    "Share of the answer's sentences that closely match some sentence of the retrieved chunks "
+    "(embedding similarity ≥ 0.5); it shows whether the answer sticks to the given context, "
+    "not whether the context or the answer is correct, and it can miss paraphrases and "
+    "negations."
+)
+_MIN_WORDS = 3  # "Yes." or "Sure!" carry no claim to check
+
+
+@dataclass
+class RetrievalOutcome:
+    """What a run retrieved: the {{ context }} text, the chunks as saved, and their ids."""
+
+    context: str
+    retrieved: list[dict[str, Any]] = field(default_factory=list)
+    chunk_ids: list[str] = field(default_factory=list)
+
+
+def format_context(chunks: Sequence[StoredChunk]) -> str:
+    """Numbered chunks with their source (and page), the way models read them best."""
+    blocks = []
+    for number, chunk in enumerate(chunks, start=1):
+        where = chunk.source if chunk.page is None else f"{chunk.source}, page {chunk.page}"
+        blocks.append(f"[{number}] ({where})\n{chunk.text.strip()}")
+    return "\n\n".join(blocks)
+
+
+def knowledge_base(settings: Settings) -> KnowledgeBase:
+    """The knowledge stores of these settings (the Chroma client behind it is cached)."""
+    return KnowledgeBase(settings)
+
+
+def retrieve_for_run(
+    settings: Settings, retrieval: RetrievalSettings, variables: Mapping[str, object]
+) -> RetrievalOutcome:
+    """Render the query template, fetch top_k chunks; StoreNotFoundError if the store is gone."""
+    query = render(retrieval.query, variables, "retrieval query")
+    hits = knowledge_base(settings).query(retrieval.store, query, retrieval.top_k)
+    return RetrievalOutcome(
+        context=format_context(hits),
+        retrieved=[hit.to_retrieved() for hit in hits],
+        chunk_ids=[hit.id for hit in hits],
+    )
+
+
+def score_results(settings: Settings, run: Run, results: list[Result]) -> None:
+    """Give every answered result the run's chunk ids and its groundedness."""
+    chunk_ids = [str(item["id"]) for item in run.retrieved]
+    texts = [str(item.get("text", "")) for item in run.retrieved]
+    scorer = _Scorer(texts) if texts else None
+    for result in results:
+        if result.error is not None:
+            continue
+        result.chunk_ids = list(chunk_ids)
+        result.groundedness = scorer.score(result.text, GROUNDED_THRESHOLD) if scorer else None
+
+
+def groundedness(
+    settings: Settings,
+    answer: str,
+    chunk_texts: list[str],
+    threshold: float = GROUNDED_THRESHOLD,
+) -> float | None:
+    """Share of answer sentences whose best similarity to a chunk passes threshold, or None."""
+    if not answer.strip() or not any(t.strip() for t in chunk_texts):
+        return None
+    return _Scorer(chunk_texts).score(answer, threshold)
+
+
+def list_store_names(settings: Settings) -> list[str]:
+    """Names of the knowledge stores, sorted."""
+    return knowledge_base(settings).store_names()
+
+
+def answer_sentences(answer: str) -> list[str]:
+    """The claims of an answer: its sentences and list items, short fillers dropped."""
+    sentences: list[str] = []
+    for line in answer.splitlines():
+        line = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", line)  # list bullets are not words
+        sentences.extend(split_sentences(line))
+    long_ones = [s for s in sentences if len(s.split()) >= _MIN_WORDS]
+    return long_ones or sentences
+
+
+class _Scorer:
+    """Embeds the chunks once (whole and per sentence) and scores any number of answers."""
+
+    def __init__(self, chunk_texts: Sequence[str]) -> None:
+        pieces: list[str] = []
+        for text in chunk_texts:
+            if text.strip():
+                # A whole chunk dilutes one matching sentence; its sentences alone miss
+                # claims spread over two of them. Compare against both.
+                pieces.append(text)
+                pieces.extend(split_sentences(" ".join(text.split())))
+        self.embedder = get_embedder()
+        self.vectors = self.embedder.encode(pieces) if pieces else None
+
+    def score(self, answer: str, threshold: float) -> float | None:
+        """Share of the answer's sentences that pass threshold; None for an empty answer."""
+        sentences = answer_sentences(answer)
+        if not sentences or self.vectors is None:
+            return None
+        answer_vectors = self.embedder.encode(sentences)
+        best = (answer_vectors @ self.vectors.T).max(axis=1)
+        return round(float((best >= threshold).mean()), 3)
