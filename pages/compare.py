@@ -1,6 +1,152 @@
-"""compare page (not built yet)."""
+"""Compare: configurations ranked by ratings and votes, with honesty, cost, latency and harm."""
 
+from __future__ import annotations
+
+import plotly.graph_objects as go
 import streamlit as st
 
+from playground.compare import (
+    HARM_NOT_CHECKED,
+    INTERVAL_METHOD,
+    ConfigFilters,
+    config_label,
+    leaderboard,
+    leaderboard_table,
+)
+from playground.history import to_csv, to_json
+from ui.resources import store
+from ui.stored_run_view import permalink
+
+CHART_LIMIT = 25  # more bars than this stop being readable
+
 st.title("Compare")
-st.info("Coming soon.")
+st.caption(
+    "A configuration is model + parameters + prompt template + retrieval settings. "
+    "Ranked by mean stars, then by pairwise votes."
+)
+
+db = store()
+text_col, model_col, from_col, to_col = st.columns([3, 2, 1, 1])
+template = text_col.text_input("Prompt template contains", key="cmp_template")
+model = model_col.selectbox(
+    "Model", [None, *db.model_ids()], key="cmp_model",
+    format_func=lambda m: "All models" if m is None else m,
+)  # fmt: skip
+date_from = from_col.date_input("From", value=None, key="cmp_from")
+date_to = to_col.date_input("To", value=None, key="cmp_to")
+
+rows = leaderboard(
+    db.config_aggregates(ConfigFilters(template, model, date_from, date_to)),
+    db.preference_pairs(),
+)
+if not rows:
+    st.info("No runs match. Run prompts in the Playground, rate the answers, then come back.")
+    st.stop()
+
+table = leaderboard_table(rows)
+event = st.dataframe(
+    table,
+    key="cmp_table",
+    on_select="rerun",
+    selection_mode="single-row",
+    hide_index=True,
+    column_config={
+        "stars": st.column_config.NumberColumn(format="%.2f"),
+        "win rate": st.column_config.NumberColumn(format="percent"),
+        "BT score": st.column_config.NumberColumn(format="%.0f"),
+        "honesty": st.column_config.NumberColumn(format="percent", help="Mean groundedness"),
+        "cost $/call": st.column_config.NumberColumn(format="$%.6f"),
+        "TTFT ms": st.column_config.NumberColumn(format="%.0f", help="Median time to first token"),
+        "latency ms": st.column_config.NumberColumn(format="%.0f", help="Median total time"),
+    },
+)
+st.caption(
+    f"Quality: {INTERVAL_METHOD}, latest rating per session. Win rate counts a tie as half a "
+    "win; BT score is Bradley-Terry on an Elo scale (1000 = average). Honesty is mean "
+    f"groundedness of RAG answers. Harm is '{HARM_NOT_CHECKED}' unless a moderation endpoint "
+    "checked the answers. Select a row to see its runs."
+)
+
+rated = [r for r in rows if r.quality.mean is not None]
+stars_tab, latency_tab, cost_tab = st.tabs(
+    ["Stars per configuration", "Quality vs latency", "Quality vs cost"]
+)
+if not rated:
+    for tab in (stars_tab, latency_tab, cost_tab):
+        tab.info("No ratings yet: rate answers in the Playground to see quality charts.")
+else:
+    labels = [config_label(r) for r in rated[:CHART_LIMIT]]
+    means = [r.quality.mean or 0.0 for r in rated[:CHART_LIMIT]]
+    bars = go.Figure(
+        go.Bar(
+            x=means,
+            y=labels,
+            orientation="h",
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": [(r.quality.high or m) - m for r, m in zip(rated, means, strict=False)],
+                "arrayminus": [
+                    m - (r.quality.low or m) for r, m in zip(rated, means, strict=False)
+                ],
+            },
+            hovertext=[r.quality.label() for r in rated[:CHART_LIMIT]],
+        )
+    )
+    bars.update_layout(xaxis={"range": [0, 5.2], "title": "mean stars (95% interval)"},
+                       yaxis={"autorange": "reversed"}, height=120 + 28 * len(labels),
+                       margin={"l": 10, "r": 10, "t": 10, "b": 10})  # fmt: skip
+    stars_tab.plotly_chart(bars, key="cmp_chart_stars")
+    for tab, attr, title, key in (
+        (latency_tab, "latency_ms", "median latency (ms)", "cmp_chart_latency"),
+        (cost_tab, "cost_usd", "mean cost per call (USD)", "cmp_chart_cost"),
+    ):
+        points = [r for r in rated if getattr(r, attr) is not None]
+        scatter = go.Figure(
+            go.Scatter(
+                x=[getattr(r, attr) for r in points],
+                y=[r.quality.mean for r in points],
+                mode="markers",
+                marker={"size": [8 + min(r.quality.n, 30) for r in points]},
+                hovertext=[config_label(r) for r in points],
+            )
+        )
+        scatter.update_layout(xaxis_title=title, yaxis={"range": [0.8, 5.2], "title": "mean stars"},
+                              margin={"l": 10, "r": 10, "t": 10, "b": 10})  # fmt: skip
+        tab.plotly_chart(scatter, key=key)
+
+if event.selection.rows:
+    chosen = rows[event.selection.rows[0]]
+    st.subheader(f"Runs of {config_label(chosen)}")
+    st.caption(
+        f"Configuration `{chosen.config_hash}` · {chosen.model_id} · "
+        + ", ".join(f"{k}={v}" for k, v in chosen.params.items() if v not in (None, []))
+        + (f" · knowledge store {chosen.store_name}" if chosen.store_name else "")
+    )
+    if chosen.system_template:
+        st.caption(f"System: {chosen.system_template}")
+    st.caption(f"Prompt template: {chosen.user_template}")
+    answers = db.config_runs(chosen.config_hash)
+    for answer in answers:
+        answer["open"] = permalink(answer["run"])
+    st.dataframe(
+        answers,
+        key="cmp_runs",
+        hide_index=True,
+        column_config={
+            "open": st.column_config.LinkColumn(display_text="open run"),
+            "stars": st.column_config.NumberColumn(format="%.1f ★"),
+        },
+    )
+
+with st.expander("Export the leaderboard", icon=":material/download:"):
+    export = [r.as_dict() for r in rows]
+    left, right = st.columns(2)
+    left.download_button(
+        "Leaderboard CSV", data=lambda: to_csv(export), file_name="leaderboard.csv",
+        mime="text/csv", key="cmp_dl_csv", on_click="ignore",
+    )  # fmt: skip
+    right.download_button(
+        "Leaderboard JSON", data=lambda: to_json(export), file_name="leaderboard.json",
+        mime="application/json", key="cmp_dl_json", on_click="ignore",
+    )  # fmt: skip

@@ -1,6 +1,135 @@
-"""history page (not built yet)."""
+"""History: every run newest first; search, filter, open, rerun, compare, share, export."""
+
+from __future__ import annotations
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from playground.history import HistoryFilters, history_table, to_csv, to_json, unavailable_models
+from playground.records import Draft, Run
+from ui.resources import settings, store
+from ui.stored_run_view import comparison_view, permalink, run_view
+
+PAGE_KEY = "hist_page"
+
+
+def _reset_page() -> None:
+    # New filters mean new rows: go back to page 1 and forget row selections.
+    st.session_state[PAGE_KEY] = 1
+    for key in [k for k in st.session_state if str(k).startswith("hist_table_")]:
+        del st.session_state[key]
+
+
+def _open_in_playground(run: Run, notes: dict[str, str], autorun: bool) -> None:
+    draft = Draft.from_run(run)
+    if notes:
+        draft.note = f"{draft.note} {'; '.join(notes.values())}."
+    st.session_state["pending_draft"] = draft
+    if autorun:
+        st.session_state["pending_autorun"] = True
+    try:
+        st.switch_page("pages/playground.py")
+    except StreamlitAPIException:  # page not routed (e.g. this page opened alone)
+        st.info("Loaded into the editor; open the Playground page to continue.")
+
 
 st.title("History")
-st.info("Coming soon.")
+st.caption("Every run from the app and the command line, newest first.")
+
+db = store()
+search_col, model_col, stars_col, from_col, to_col = st.columns([3, 2, 1, 1, 1])
+text = search_col.text_input("Search prompts and answers", key="hist_search", on_change=_reset_page)
+model = model_col.selectbox(
+    "Model", [None, *db.model_ids()], key="hist_model", on_change=_reset_page,
+    format_func=lambda m: "All models" if m is None else m,
+)  # fmt: skip
+min_stars = stars_col.selectbox(
+    "Rated at least", [None, 1, 2, 3, 4, 5], key="hist_min_stars", on_change=_reset_page,
+    format_func=lambda s: "Any" if s is None else "★" * s,
+)  # fmt: skip
+date_from = from_col.date_input("From", value=None, key="hist_from", on_change=_reset_page)
+date_to = to_col.date_input("To", value=None, key="hist_to", on_change=_reset_page)
+filters = HistoryFilters(text, model, min_stars, date_from, date_to)
+
+page = db.history_page(filters, int(st.session_state.get(PAGE_KEY, 1)))
+if page.page > page.pages:  # the filters shrank the result below the page we were on
+    st.session_state[PAGE_KEY] = page.pages
+    page = db.history_page(filters, page.pages)
+
+if not page.runs:
+    if page.total == 0 and not any([text, model, min_stars, date_from, date_to]):
+        st.info("No runs yet. Run a prompt in the Playground or with `playground run`.")
+    else:
+        st.info("No run matches these filters.")
+    st.stop()
+
+event = st.dataframe(
+    history_table(page),
+    key=f"hist_table_{page.page}",
+    on_select="rerun",
+    selection_mode="multi-row",
+    hide_index=True,
+    column_config={
+        "best stars": st.column_config.NumberColumn(format="%.1f ★"),
+        "run": st.column_config.TextColumn(width="small"),
+    },
+)
+nav_left, nav_right = st.columns([1, 3], vertical_alignment="bottom")
+nav_left.number_input(
+    f"Page (of {page.pages})", min_value=1, max_value=page.pages, step=1, key=PAGE_KEY
+)
+nav_right.caption(
+    f"{page.total} runs match. Select one row to open it, or two to compare them side by side."
+)
+
+selected = [page.runs[i] for i in event.selection.rows if i < len(page.runs)]
+if len(selected) == 1:
+    run = selected[0]
+    notes = unavailable_models([r.model_id for r in run.results], settings())
+    st.subheader(f"Run {run.id[:8]}")
+    open_col, rerun_col, _ = st.columns([1, 1, 2])
+    if open_col.button("Open in Playground", key="hist_open", icon=":material/edit:"):
+        _open_in_playground(run, notes, autorun=False)
+    if rerun_col.button(
+        "Rerun as it was",
+        key="hist_rerun",
+        icon=":material/replay:",
+        help="Run the same prompt, models and parameters again in the Playground.",
+    ):
+        _open_in_playground(run, notes, autorun=True)
+    st.caption("Permalink (read-only):")
+    st.code(permalink(run.id), language=None)
+    run_view(run, page.ratings, notes)
+elif len(selected) == 2:
+    first, second = selected
+    notes = unavailable_models([r.model_id for run in selected for r in run.results], settings())
+    st.subheader("Side by side")
+    st.caption("Permalink (read-only):")
+    older, newer = sorted(selected, key=lambda r: (r.created_at, r.id))
+    st.code(permalink(older.id, vs=newer.id), language=None)
+    comparison_view(first, second, page.ratings, notes)
+elif len(selected) > 2:
+    st.warning("Select one run to open it, or two to compare them.")
+
+with st.expander("Export", icon=":material/download:"):
+    st.caption("Answers of the runs that match the filters (all pages), every rating, every vote.")
+    cols = st.columns(4)
+    cols[0].download_button(
+        "Answers CSV", data=lambda: to_csv(db.export_results(filters)),
+        file_name="runs.csv", mime="text/csv", key="hist_dl_runs_csv", on_click="ignore",
+    )  # fmt: skip
+    cols[1].download_button(
+        "Answers JSON", data=lambda: to_json(db.export_results(filters)),
+        file_name="runs.json", mime="application/json", key="hist_dl_runs_json",
+        on_click="ignore",
+    )  # fmt: skip
+    cols[2].download_button(
+        "Ratings CSV", data=lambda: to_csv(db.export_ratings()),
+        file_name="ratings.csv", mime="text/csv", key="hist_dl_ratings_csv", on_click="ignore",
+    )  # fmt: skip
+    cols[3].download_button(
+        "Ratings + votes JSON",
+        data=lambda: to_json({"ratings": db.export_ratings(), "votes": db.export_preferences()}),
+        file_name="ratings.json", mime="application/json", key="hist_dl_ratings_json",
+        on_click="ignore",
+    )  # fmt: skip

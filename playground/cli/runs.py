@@ -1,12 +1,115 @@
-"""`playground runs` commands."""
+"""`playground runs`: list, show and export stored runs with their ratings."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
-from playground.cli.common import PlaygroundGroup
+from playground.cli.common import PlaygroundGroup, echo_json, settings
+from playground.history import HistoryFilters, RatingSummary, excerpt, to_csv, to_json
+from playground.records import Run
+from playground.store import Store, open_store
 
 
 @click.group(cls=PlaygroundGroup)
 def runs() -> None:
-    """runs commands (not built yet)."""
+    """List, show and export stored runs with their ratings."""
+
+
+def _store() -> Store:
+    return open_store(settings())
+
+
+def _run_json(run: Run, store: Store) -> dict[str, Any]:
+    ids = [r.id for r in run.results]
+    rows = store.ratings_of(ids)
+    summaries = store.rating_summaries(ids)
+    answers = []
+    for result in run.results:
+        summary = summaries.get(result.id, RatingSummary())
+        answers.append(
+            {
+                **result.to_json(),
+                "ratings": rows.get(result.id, []),
+                "rating": {"mean": summary.mean, "count": summary.count},
+            }
+        )
+    return {
+        "id": run.id,
+        "created_at": run.created_at.isoformat(),
+        "source": run.source,
+        "variables": run.variables,
+        "retrieval": run.retrieval.to_dict() if run.retrieval else None,
+        "flow": {"name": run.flow_name, "version": run.flow_version} if run.flow_name else None,
+        "results": answers,
+    }
+
+
+def _echo_run(run: Run, summaries: dict[str, RatingSummary]) -> None:
+    click.echo(f"{run.id}  {run.created_at:%Y-%m-%d %H:%M}  {run.source}")
+    for result in run.results:
+        rating = summaries.get(result.id, RatingSummary()).label()
+        body = f"error: {result.error}" if result.error else excerpt(result.text, 60)
+        click.echo(f"  {result.model_id}  {result.config_hash}  {rating}  {body}")
+
+
+@runs.command("list")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many runs, newest first.")  # fmt: skip
+@click.option("--model", "model_id", default=None, help="Only runs that used this model id.")
+@click.option("--search", default="", help="Only runs whose prompt or answers contain this.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def list_runs(limit: int, model_id: str | None, search: str, as_json: bool) -> None:
+    """Stored runs newest first, each with its results, ratings and configuration hash."""
+    store = _store()
+    page = store.history_page(HistoryFilters(text=search, model_id=model_id), 1, limit)
+    if as_json:
+        echo_json([_run_json(run, store) for run in page.runs])
+        return
+    if not page.runs:
+        click.echo("No runs stored yet; try `playground run --model ID --prompt TEXT`.")
+        return
+    for run in page.runs:
+        _echo_run(run, page.ratings)
+    if page.total > len(page.runs):
+        click.echo(f"({len(page.runs)} of {page.total} runs; use --limit to see more)")
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def show_run(run_id: str, as_json: bool) -> None:
+    """One run with its results and ratings."""
+    store = _store()
+    run = store.get_run(run_id)
+    if as_json:
+        echo_json(_run_json(run, store))
+        return
+    _echo_run(run, store.rating_summaries([r.id for r in run.results]))
+
+
+@runs.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), required=True,
+              help="Output format.")  # fmt: skip
+@click.option("--what", type=click.Choice(["answers", "ratings", "preferences"]),
+              default="answers", show_default=True,
+              help="Answers (one row each, with stars), every rating, or every vote.")  # fmt: skip
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file instead of stdout.")  # fmt: skip
+def export_runs(fmt: str, what: str, out: Path | None) -> None:
+    """Export stored answers, ratings or pairwise votes as CSV or JSON."""
+    store = _store()
+    if what == "answers":
+        rows = store.export_results()
+    elif what == "ratings":
+        rows = store.export_ratings()
+    else:
+        rows = store.export_preferences()
+    text = to_csv(rows) if fmt == "csv" else to_json(rows) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    click.echo(f"Wrote {len(rows)} {what} to {out}.", err=True)
