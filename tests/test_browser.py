@@ -1,0 +1,101 @@
+"""The main flow in a real browser: `streamlit run app.py` driven by Playwright in Chromium."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import free_port, wait_http
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real app under `streamlit run`, with a private data home and no API keys."""
+    work = tmp_path_factory.mktemp("browser")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if "API_KEY" not in k}
+    env["PLAYGROUND_HOME"] = str(work / "home")
+    log = open(work / "streamlit.log", "wb")  # noqa: SIM115 - open while the server runs
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+            "--server.port", str(port),
+            "--server.headless", "true",
+            "--browser.gatherUsageStats", "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout=60, proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Headless Debian Chromium through Playwright."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing; install Debian's chromium package (apt-get).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def test_a_question_is_answered_with_metrics_in_the_browser(
+    app_url: str, browser: object, tmp_path: Path
+) -> None:
+    """Typing a question and pressing Run streams an answer with its metrics."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(app_url, wait_until="domcontentloaded")
+    expect(page.get_by_role("heading", name="Playground")).to_be_visible(timeout=60_000)
+    question = page.get_by_label("question")
+    question.fill("Name one colour of the rainbow.")
+    question.press("Control+Enter")
+    page.get_by_role("button", name="Run").click()
+    expect(page.get_by_text("TTFT").first).to_be_visible(timeout=90_000)
+    expect(page.get_by_text("**local/smollm2-135m-instruct**")).to_have_count(0)
+    expect(page.get_by_text("local/smollm2-135m-instruct").first).to_be_visible()
+    page.screenshot(path=str(tmp_path / "playground.png"), full_page=True)
+    assert page.get_by_text("Traceback").count() == 0
+    page.close()
+
+
+def test_settings_page_says_how_to_add_an_endpoint(app_url: str, browser: object) -> None:
+    """The Settings page explains how to configure an endpoint when none is set."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(app_url + "/settings", wait_until="domcontentloaded")
+    expect(page.get_by_role("heading", name="Settings")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("No OpenAI-compatible endpoint is configured")).to_be_visible()
+    page.close()
