@@ -1,0 +1,88 @@
+"""Capture a Playground answer as a flow spec: templates, inputs, model, params, retrieval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from playground.config import Settings
+from playground.errors import SpecError
+from playground.flows.loader import validation_message
+from playground.flows.spec import SCHEMA_ID, Evidence, FlowSpec
+from playground.models.registry import split_model_id
+from playground.prompts import find_variables
+from playground.records import Result, Run
+
+
+def _messages(result: Result) -> list[dict[str, str]]:
+    if result.user_template.strip():
+        messages = []
+        if result.system_template.strip():
+            messages.append({"role": "system", "content": result.system_template})
+        messages.append({"role": "user", "content": result.user_template})
+        return messages
+    # A result without templates (e.g. from an older store): its rendered messages are the prompt.
+    return [{"role": m.role, "content": m.content} for m in result.messages]
+
+
+def spec_from_result(
+    result: Result,
+    run: Run,
+    name: str,
+    description: str,
+    settings: Settings,
+    evidence: Evidence | dict[str, Any] | None = None,
+) -> FlowSpec:
+    """The flow spec that reproduces one answer's configuration (not yet saved: no version).
+
+    Variables become inputs with their current values as defaults; the retrieval context
+    variable stays out of inputs because retrieval fills it.
+    """
+    messages = _messages(result)
+    retrieval = result.retrieval or run.retrieval
+    context = retrieval.context_variable if retrieval else None
+    used = find_variables(*(m["content"] for m in messages))
+    if retrieval is not None:
+        used += [v for v in find_variables(retrieval.query) if v not in used]
+    inputs: dict[str, dict[str, object]] = {}
+    for var in used:
+        if var == context:
+            continue
+        value = run.variables.get(var)
+        inputs[var] = (
+            {"type": "string"} if value in (None, "") else {"type": "string", "default": str(value)}
+        )
+    model: dict[str, object] = {
+        "id": result.model_id,
+        "params": result.params.model_dump(mode="json"),
+    }
+    provider, _ = split_model_id(result.model_id)
+    endpoint = settings.endpoints.get(provider)
+    if endpoint is not None:
+        # Only where the server lives and the *name* of its key variable: never the key.
+        ref: dict[str, object] = {"base_url": endpoint.base_url}
+        if endpoint.api_key_env:
+            ref["api_key_env"] = endpoint.api_key_env
+        model["endpoint"] = ref
+    data: dict[str, Any] = {
+        "schema": SCHEMA_ID,
+        "name": name,
+        "description": description,
+        "inputs": inputs,
+        "prompt": {"messages": messages},
+        "model": model,
+    }
+    if retrieval is not None:
+        data["retrieval"] = retrieval.to_dict()
+    if evidence is None:
+        evidence = Evidence(runs=[run.id])
+    data["evidence"] = (
+        evidence.model_dump(mode="json", exclude_none=True)
+        if isinstance(evidence, Evidence)
+        else evidence
+    )
+    try:
+        return FlowSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(validation_message(exc)) from None

@@ -1,0 +1,204 @@
+"""Run a flow spec headless: the same rendering, model lookup and measurements as the Playground."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from playground.config import Settings, load_settings
+from playground.errors import PlaygroundError, TemplateError
+from playground.flows.spec import FlowSpec, InputSpec
+from playground.models.base import ChatModel, Message
+from playground.models.registry import get_model, model_for_endpoint_url, split_model_id
+from playground.prompts import render
+from playground.records import Result, RetrievalSettings, Run
+from playground.runner import MeasuredStream
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def coerce_input(name: str, spec: InputSpec, value: object) -> object:
+    """Turn a given input (often text from the command line) into the declared type."""
+    kind = spec.type
+    if kind == "string":
+        return value if isinstance(value, str) else str(value)
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+    elif kind == "integer":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+    elif kind == "number":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+    raise TemplateError(f"Input '{name}' is {value!r}, which is not a {kind}; give a {kind}.")
+
+
+def template_fields(spec: FlowSpec) -> tuple[str, str]:
+    """The (system, user) templates the Playground would hold for this spec.
+
+    The Playground edits one system and one user template; a spec with other shapes keeps
+    its full message list, and these two are then the first system and the last user message.
+    """
+    system = next((m.content for m in spec.prompt.messages if m.role == "system"), "")
+    user = next((m.content for m in reversed(spec.prompt.messages) if m.role == "user"), "")
+    return system, user
+
+
+class Flow:
+    """A loaded flow spec that runs headless: `Flow.load(path_or_ref).run(**inputs)`."""
+
+    def __init__(
+        self, spec: FlowSpec, settings: Settings | None = None, source: str | None = None
+    ) -> None:
+        self.spec = spec
+        self.settings = settings or load_settings()
+        self.source = source
+
+    @classmethod
+    def load(cls, path_or_ref: str | Path, settings: Settings | None = None) -> Flow:
+        """Load a spec file, or `name`, `name@3`, `name@production` from the registry."""
+        from playground.flows.registry import FlowRegistry
+
+        settings = settings or load_settings()
+        spec, source = FlowRegistry(settings).resolve(path_or_ref)
+        return cls(spec, settings, source)
+
+    @property
+    def retrieval(self) -> RetrievalSettings | None:
+        """The retrieval settings as the runner and store know them."""
+        r = self.spec.retrieval
+        if r is None:
+            return None
+        return RetrievalSettings(
+            store=r.store, top_k=r.top_k, query=r.query, context_variable=r.context_variable
+        )
+
+    def variables(self, given: Mapping[str, object]) -> dict[str, object]:
+        """Inputs with defaults filled in and types checked; unknown or missing ones refused."""
+        declared = self.spec.inputs
+        unknown = [k for k in given if k not in declared]
+        if unknown:
+            known = ", ".join(declared) or "no inputs"
+            raise TemplateError(
+                f"Flow {self.spec.name} has no input '{unknown[0]}'; it takes {known}."
+            )
+        values: dict[str, object] = {}
+        for name, spec in declared.items():
+            if name in given and given[name] is not None:
+                values[name] = coerce_input(name, spec, given[name])
+            elif spec.default is not None:
+                values[name] = spec.default
+            else:
+                raise TemplateError(
+                    f"Input '{name}' is required by flow {self.spec.name}; "
+                    f"pass --input {name}=... (or {name}=... in Python)."
+                )
+        return values
+
+    def render(self, variables: Mapping[str, object]) -> list[Message]:
+        """Render every message template in the sandbox, naming the message on failure."""
+        return [
+            Message(
+                role=m.role,
+                content=render(m.content, variables, f"flow message {i} ({m.role})"),
+            )
+            for i, m in enumerate(self.spec.prompt.messages)
+        ]
+
+    def model(self) -> ChatModel:
+        """The model the spec names: from config, or at the endpoint URL the spec carries."""
+        spec = self.spec.model
+        endpoint = spec.endpoint
+        if endpoint is None:
+            return get_model(spec.id, self.settings)
+        provider, _ = split_model_id(spec.id)
+        configured = self.settings.endpoints.get(provider)
+        if configured is not None and configured.base_url == endpoint.base_url:
+            return get_model(spec.id, self.settings)  # same server: use its timeouts and key
+        runner = self.settings.runner
+        return model_for_endpoint_url(
+            spec.id, endpoint.base_url, endpoint.api_key_env, runner.timeout, runner.max_retries
+        )
+
+    def execute(self, inputs: Mapping[str, object] | None = None, source: str = "flow") -> Run:
+        """Run the flow once; the returned Run holds variables, retrieval and one Result.
+
+        Input, template and retrieval problems raise PlaygroundError before any model call;
+        a failing model is recorded in `result.error`, as in the Playground.
+        """
+        variables = self.variables(inputs or {})
+        run = Run(
+            source=source,
+            variables={k: str(v) for k, v in variables.items()},
+            flow_name=self.spec.name,
+            flow_version=self.spec.version,
+        )
+        retrieval = self.retrieval
+        retrieved_ids: list[str] | None = None
+        if retrieval is not None:
+            # Imported only here: retrieval pulls in the embedder and the vector store.
+            from playground.rag.retrieval import retrieve_for_run
+
+            outcome = retrieve_for_run(self.settings, retrieval, variables)
+            variables[retrieval.context_variable] = outcome.context
+            run.retrieval = retrieval
+            run.retrieved = list(outcome.retrieved)
+            retrieved_ids = list(outcome.chunk_ids)
+        messages = self.render(variables)
+        model = self.model()
+        system, user = template_fields(self.spec)
+        result = Result(
+            model_id=self.spec.model.id,
+            messages=messages,
+            params=self.spec.model.params,
+            variant_name=self.spec.ref,
+            system_template=system,
+            user_template=user,
+            retrieval=retrieval,
+            chunk_ids=retrieved_ids,
+        )
+        MeasuredStream(model, result, self.settings.price_for(result.model_id)).drain()
+        run.results = [result]
+        return run
+
+    def run(self, **inputs: Any) -> Result:
+        """Run the flow with these inputs and return the measured Result."""
+        return self.execute(inputs).results[0]
+
+
+def run_and_record(
+    flow: Flow, inputs: Mapping[str, object], source: str = "flow", save: bool = True
+) -> Run:
+    """Execute a flow and save the run (and its groundedness when it retrieved) in the store."""
+    run = flow.execute(inputs, source=source)
+    if run.retrieval is not None:
+        try:
+            from playground.rag.retrieval import score_results
+
+            score_results(flow.settings, run, run.results)
+        except (ImportError, PlaygroundError):
+            pass  # a missing scorer must not lose the answer
+        except Exception:
+            if os.environ.get("PLAYGROUND_RAISE_ERRORS"):
+                raise
+    if save:
+        from playground.store import open_store
+
+        open_store(flow.settings).save_run(run)
+    return run
