@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -34,11 +33,12 @@ def find_variables(*templates: str) -> list[str]:
             names = meta.find_undeclared_variables(_env().parse(source))
         except TemplateSyntaxError:
             continue
-        positions = {}
-        for name in names:
-            match = re.search(r"\b" + re.escape(name) + r"\b", source)
-            positions[name] = match.start() if match else len(source)
-        for name in sorted(names, key=lambda n: positions[n]):
+        # order by first use inside {{ }} / {% %}, not by the same word in the prose around them
+        positions: dict[str, int] = {}
+        for index, (_, kind, value) in enumerate(_env().lex(source)):
+            if kind == "name" and value in names:
+                positions.setdefault(value, index)
+        for name in sorted(names, key=lambda n: positions.get(n, len(source))):
             if name not in found:
                 found.append(name)
     return found

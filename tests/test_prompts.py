@@ -1,0 +1,138 @@
+"""Prompt templates: variable discovery, rendering, clear errors and the sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from playground.errors import TemplateError
+from playground.models.base import Message
+from playground.prompts import check_syntax, find_variables, render, render_messages
+
+
+def test_variables_are_listed_in_order_of_first_use_across_templates() -> None:
+    system = "You answer questions about {{ product }} for {{ audience }}."
+    user = "{{ question }} (about {{ product }})"
+
+    assert find_variables(system, user) == ["product", "audience", "question"]
+
+
+def test_variable_order_ignores_the_same_word_in_prose() -> None:
+    template = "Tell me about the topic of {{ name }}, then {{ topic }}."
+
+    assert find_variables(template) == ["name", "topic"]
+
+
+def test_variables_inside_tags_and_filters_are_found_but_loop_names_are_not() -> None:
+    template = (
+        "{% for item in items %}{{ item | upper }}{% endfor %}{% if tone %}{{ tone }}{% endif %}"
+    )
+
+    assert find_variables(template) == ["items", "tone"]
+
+
+def test_an_unparsable_template_adds_no_variables() -> None:
+    assert find_variables("{{ broken", "{{ fine }}") == ["fine"]
+
+
+def test_render_fills_variables_and_keeps_the_trailing_newline() -> None:
+    assert render("Hi {{ name }}!\n", {"name": "Ada"}) == "Hi Ada!\n"
+
+
+def test_render_does_not_html_escape_the_output() -> None:
+    text = render("{{ snippet }} & {{ more }}", {"snippet": "<b>bold</b>", "more": "'quoted'"})
+
+    assert text == "<b>bold</b> & 'quoted'"
+
+
+def test_render_messages_builds_system_then_user_and_skips_an_empty_system() -> None:
+    both = render_messages("Be {{ tone }}.", "Q: {{ q }}", {"tone": "brief", "q": "why?"})
+    user_only = render_messages("  ", "Q: {{ q }}", {"q": "why?"})
+
+    assert both == [
+        Message(role="system", content="Be brief."),
+        Message(role="user", content="Q: why?"),
+    ]
+    assert user_only == [Message(role="user", content="Q: why?")]
+
+
+def test_a_syntax_error_names_the_line() -> None:
+    with pytest.raises(TemplateError) as caught:
+        check_syntax("line one\nline two {{ oops\n", "user message")
+
+    message = str(caught.value)
+    assert message.startswith("Template syntax error in the user message on line 2: ")
+    assert message.endswith("; fix the template and run again.")
+
+
+def test_render_reports_a_syntax_error_before_anything_else() -> None:
+    with pytest.raises(TemplateError, match=r"^Template syntax error on line 1: "):
+        render("{% if %}", {})
+
+
+def test_a_missing_variable_is_one_sentence_naming_it() -> None:
+    with pytest.raises(TemplateError) as caught:
+        render("Answer {{ question }}", {}, "user message")
+
+    assert str(caught.value) == (
+        "Variable 'question' in the user message has no value; give it one "
+        "(--var question=... on the command line) and run again."
+    )
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n\t"])
+def test_an_empty_variable_is_one_sentence_naming_it(blank: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        render("Answer {{ question }}", {"question": blank}, "user message")
+
+    assert str(caught.value) == (
+        "Variable 'question' in the user message is empty; fill it in and run again."
+    )
+
+
+def test_an_empty_user_message_is_refused_and_names_the_variant() -> None:
+    with pytest.raises(TemplateError) as caught:
+        render_messages("sys", "  ", {}, variant="short")
+
+    assert str(caught.value) == (
+        "The variant 'short' user message is empty; write a prompt and run again."
+    )
+
+
+def test_errors_in_a_variant_name_the_variant_and_the_message() -> None:
+    with pytest.raises(TemplateError, match=r"^Variable 'q' in the variant 'v2' system message "):
+        render_messages("{{ q }}", "hi", {"q": ""}, variant="v2")
+
+
+@pytest.mark.parametrize(
+    ("template", "forbidden"),
+    [
+        ("{{ ''.__class__.__mro__ }}", "__class__"),
+        ("{{ name.__class__.__base__.__subclasses__() }}", "__class__"),
+        ("{{ cycler.__init__.__globals__ }}", "__init__"),
+        ("{{ items.append(4) }}", "append"),
+        ("{% set _ = items.pop() %}{{ items }}", "pop"),
+        ("{{ settings.update({'x': 1}) }}", "update"),
+    ],
+)
+def test_the_sandbox_refuses_internals_and_mutation(template: str, forbidden: str) -> None:
+    items = [1, 2, 3]
+    settings = {"a": 1}
+
+    with pytest.raises(TemplateError) as caught:
+        render(template, {"name": "x", "items": items, "settings": settings})
+
+    message = str(caught.value)
+    assert message.startswith("The template tried something the sandbox forbids (")
+    assert f"'{forbidden}'" in message
+    assert items == [1, 2, 3]
+    assert settings == {"a": 1}
+
+
+def test_a_filter_failing_at_render_time_is_a_template_error() -> None:
+    with pytest.raises(TemplateError, match=r"^The template failed to render \(ZeroDivisionError"):
+        render("{{ n / 0 }}", {"n": 1})
+
+
+def test_an_undefined_attribute_is_a_template_error() -> None:
+    with pytest.raises(TemplateError, match=r"^The template uses something undefined \("):
+        render("{{ user.nickname }}", {"user": {"name": "Ada"}})
