@@ -85,66 +85,79 @@ def _hard_split(text: str, size: int) -> list[str]:
     return pieces
 
 
-def _units(text: str, size: int) -> list[str]:
+@dataclass(frozen=True)
+class _Unit:
+    """A piece that is never split further, and what joins it to the piece before it."""
+
+    text: str
+    joiner: str  # "\n\n" starts a paragraph, " " continues one
+
+
+def _units(text: str, size: int) -> list[_Unit]:
     """Paragraphs that fit; longer ones become sentences; longer sentences become cuts."""
-    units: list[str] = []
+    units: list[_Unit] = []
     for paragraph in _PARAGRAPH.split(text):
         paragraph = paragraph.strip()
         if not paragraph:
             continue
         if len(paragraph) <= size:
-            units.append(paragraph)
+            units.append(_Unit(paragraph, "\n\n"))
             continue
+        pieces: list[str] = []
         for sentence in split_sentences(paragraph):
-            units.extend([sentence] if len(sentence) <= size else _hard_split(sentence, size))
+            pieces.extend([sentence] if len(sentence) <= size else _hard_split(sentence, size))
+        units.extend(_Unit(piece, "\n\n" if i == 0 else " ") for i, piece in enumerate(pieces))
     return units
 
 
-def _tail(units: list[str], overlap: int) -> list[str]:
-    """The last whole units of a chunk that fit in overlap characters."""
-    kept: list[str] = []
-    length = 0
+def _join(units: list[_Unit]) -> str:
+    return "".join(unit.joiner + unit.text for unit in units)[len(units[0].joiner) :]
+
+
+def _tail(units: list[_Unit], overlap: int) -> list[_Unit]:
+    """The end of a chunk to repeat at the start of the next: whole units, else sentences,
+    else whole words, within overlap characters."""
+    kept: list[_Unit] = []
     for unit in reversed(units):
-        if length + len(unit) + 1 > overlap:
+        if len(_join([unit, *kept])) > overlap:
             break
         kept.insert(0, unit)
-        length += len(unit) + 1
-    if not kept and overlap and units:
-        # No whole unit fits: carry its last sentences, else its last words, so that a
-        # boundary never loses its context and a chunk rarely starts mid-sentence.
-        sentences = split_sentences(units[-1])
-        tail = ""
-        for sentence in reversed(sentences):
-            joined = f"{sentence} {tail}".strip()
+    if kept or not overlap or not units:
+        return kept
+    # No whole unit fits: carry its last sentences, else its last words, so that a
+    # boundary keeps some context and a chunk rarely starts mid-sentence.
+    tail = ""
+    for sentence in reversed(split_sentences(units[-1].text)):
+        joined = f"{sentence} {tail}".strip()
+        if len(joined) > overlap:
+            break
+        tail = joined
+    if not tail:
+        for word in reversed(units[-1].text.split()):
+            joined = f"{word} {tail}".strip()
             if len(joined) > overlap:
                 break
             tail = joined
-        if not tail:
-            last = units[-1][-overlap:]
-            space = last.find(" ")
-            tail = last[space + 1 :] if 0 <= space < len(last) - 1 else last
-        kept = [tail]
-    return kept
+    return [_Unit(tail, " ")] if tail else []
 
 
 def chunk_text(text: str, settings: ChunkSettings) -> list[str]:
     """Pack paragraph/sentence units into chunks of at most chunk_size, overlapping."""
     size, overlap = settings.chunk_size, settings.chunk_overlap
     chunks: list[str] = []
-    current: list[str] = []
+    current: list[_Unit] = []
     fresh = 0  # units in `current` that are new, not carried over as overlap
     for unit in _units(text, size):
-        candidate = "\n\n".join([*current, unit])
-        if current and len(candidate) > size:
-            chunks.append("\n\n".join(current))
+        if current and len(_join([*current, unit])) > size:
+            chunks.append(_join(current))
             current = _tail(current, overlap)
-            while current and len("\n\n".join([*current, unit])) > size:
+            while current and len(_join([*current, unit])) > size:
                 current.pop(0)  # the overlap must never push a chunk over the size
             fresh = 0
         current.append(unit)
         fresh += 1
     if current and fresh:
-        chunks.append("\n\n".join(current))
+        chunks.append(_join(current))
     return chunks
 
 

@@ -239,8 +239,9 @@ class _TextExtractor(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in self._SKIP:
             self._skipping = max(0, self._skipping - 1)
-        elif tag in self._BLOCKS:
-            self.parts.append("\n\n" if tag not in ("br", "li", "tr") else "\n")
+        elif tag in self._BLOCKS and tag not in ("br", "li", "tr"):
+            # Line-level tags break only where they start: a list stays one paragraph.
+            self.parts.append("\n\n")
 
     def handle_data(self, data: str) -> None:
         if not self._skipping:
