@@ -1,0 +1,88 @@
+"""`playground runs list/show/export`: output, exit codes and exact error lines."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from playground.cli import main
+from playground.config import load_settings
+from playground.store import Store, open_store
+from tests.history_fixtures import T0, make_run
+
+
+@pytest.fixture
+def store(home: Path) -> Store:
+    """The run store in a fresh data home."""
+    return open_store(load_settings())
+
+
+def invoke(*args: str) -> object:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_list_json_gives_each_run_with_results_ratings_and_config_hash(store):
+    older = make_run(created_at=T0)
+    newer = make_run(models=("local/a",), created_at=T0 + timedelta(minutes=1))
+    store.save_run(older)
+    store.save_run(newer)
+    store.add_rating(older.results[0].id, 4, "clear", session_id="s")
+    result = invoke("runs", "list", "--json")
+    assert result.exit_code == 0
+    runs = json.loads(result.output)
+    assert [r["id"] for r in runs] == [newer.id, older.id]
+    answer = runs[1]["results"][0]
+    assert answer["config_hash"] == older.results[0].config_hash
+    assert answer["rating"] == {"mean": 4.0, "count": 1}
+    assert answer["ratings"][0]["comment"] == "clear"
+    assert {"model", "text", "error", "usage", "ttft_ms", "latency_ms", "cost_usd"} <= set(answer)
+
+
+def test_list_limit_and_text_output(store):
+    for i in range(3):
+        store.save_run(make_run(models=("local/a",), created_at=T0 + timedelta(minutes=i)))
+    result = invoke("runs", "list", "--limit", "2")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[-1] == "(2 of 3 runs; use --limit to see more)"
+    assert lines[0].endswith("2026-11-01 09:02  app")
+    assert "local/a" in lines[1] and "not rated" in lines[1]
+
+
+def test_list_with_no_runs_says_how_to_make_one(store):
+    result = invoke("runs", "list")
+    assert result.exit_code == 0
+    assert result.output == "No runs stored yet; try `playground run --model ID --prompt TEXT`.\n"
+    assert json.loads(invoke("runs", "list", "--json").output) == []
+
+
+def test_bad_limit_is_a_usage_error(store):
+    result = CliRunner().invoke(main, ["runs", "list", "--limit", "0"])
+    assert result.exit_code == 2
+    assert "Error: Invalid value for '--limit': 0 is not in the range x>=1." in result.output
+
+
+def test_show_unknown_run_is_one_error_line(store):
+    result = CliRunner().invoke(main, ["runs", "show", "nope"])
+    assert result.exit_code == 1
+    assert result.output == "Error: No run with id nope; check the id on the History page.\n"
+
+
+def test_export_csv_and_json(store, tmp_path):
+    run = make_run()
+    store.save_run(run)
+    store.add_rating(run.results[0].id, 5, session_id="s")
+    csv_out = invoke("runs", "export", "--format", "csv")
+    assert csv_out.exit_code == 0
+    assert csv_out.output.splitlines()[0].startswith("run_id,run_created_at,source")
+    assert len(csv_out.output.splitlines()) == 3
+    target = tmp_path / "ratings.json"
+    written = invoke(
+        "runs", "export", "--format", "json", "--what", "ratings", "--out", str(target)
+    )
+    assert written.exit_code == 0
+    assert json.loads(target.read_text())[0]["stars"] == 5

@@ -1,0 +1,128 @@
+"""The History page (AppTest): pages, filters, opening, rerunning, comparing, sharing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from playground.config import load_settings
+from playground.records import Draft
+from playground.store import Store, open_store
+from tests.history_fixtures import T0, make_run, seed_runs
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "history.py")
+
+
+@pytest.fixture
+def store(home: Path) -> Store:
+    """The run store in a fresh data home."""
+    return open_store(load_settings())
+
+
+def page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    assert not at.exception
+    return at
+
+
+def select(at: AppTest, *rows: int, page_no: int = 1) -> AppTest:
+    at.session_state[f"hist_table_{page_no}"] = {
+        "selection": {"rows": list(rows), "columns": [], "cells": []}
+    }
+    at.run()
+    assert not at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error")
+             for e in at.get(kind)]  # fmt: skip
+    return "\n".join(str(p) for p in parts)
+
+
+def test_empty_history_says_how_to_start(store):
+    assert "No runs yet. Run a prompt in the Playground" in texts(page())
+
+
+def test_runs_are_paginated_newest_first(store):
+    saved = seed_runs(store, 25, models=("local/a",))
+    at = page()
+    table = at.dataframe[0].value
+    assert len(table) == 20
+    assert table["run"].iloc[0] == saved[-1].id
+    assert "25 runs match." in texts(at)
+    at.number_input(key="hist_page").set_value(2).run()
+    assert list(at.dataframe[0].value["run"]) == [r.id for r in reversed(saved[:5])]
+
+
+def test_search_and_model_filter_narrow_the_list(store):
+    store.save_run(make_run(models=("local/a",), texts=("Use the blue stove.",)))
+    store.save_run(make_run(models=("openai/b",), texts=("Bring a tarp.",)))
+    at = page()
+    at.text_input(key="hist_search").input("stove").run()
+    assert list(at.dataframe[0].value["models"]) == ["local/a"]
+    at.text_input(key="hist_search").input("").run()
+    at.selectbox(key="hist_model").select("openai/b").run()
+    assert list(at.dataframe[0].value["models"]) == ["openai/b"]
+    at.text_input(key="hist_search").input("nothing like this").run()
+    assert "No run matches these filters." in texts(at)
+
+
+def test_selecting_a_run_shows_it_with_a_permalink_and_opens_it(store):
+    run = make_run(variables={"question": "Is it waterproof?"})
+    store.save_run(run)
+    store.add_rating(run.results[0].id, 5, "spot on", session_id="s")
+    at = select(page(), 0)
+    shown = texts(at)
+    assert "Answer from openai/gpt-4o-mini: yes, it is waterproof." in shown
+    assert "★ 5.0 (1)" in shown and "spot on" in shown
+    assert at.code[0].value == f"/shared?run={run.id}"
+    at.button(key="hist_open").click().run()
+    draft = at.session_state["pending_draft"]
+    assert isinstance(draft, Draft)
+    assert draft.model_ids == ["local/smollm2-135m-instruct", "openai/gpt-4o-mini"]
+    assert draft.variables == {"question": "Is it waterproof?"}
+    assert "pending_autorun" not in at.session_state
+
+
+def test_rerun_as_it_was_asks_the_playground_to_run(store):
+    store.save_run(make_run())
+    at = select(page(), 0)
+    at.button(key="hist_rerun").click().run()
+    assert at.session_state["pending_autorun"] is True
+    assert isinstance(at.session_state["pending_draft"], Draft)
+
+
+def test_two_runs_side_by_side_spell_out_what_changed(store):
+    old = make_run(models=("local/a",), temperature=0.7, created_at=T0)
+    new = make_run(models=("local/a",), temperature=0.2, system="Be brief.",
+                   created_at=T0 + timedelta(hours=1))  # fmt: skip
+    store.save_run(old)
+    store.save_run(new)
+    at = select(page(), 0, 1)
+    shown = texts(at)
+    assert "- temperature 0.7 -> 0.2\n- system message changed" in shown
+    assert [h.value for h in at.subheader] == ["Side by side", "Baseline (older)", "Newer"]
+    assert at.code[0].value == f"/shared?run={old.id}&vs={new.id}"
+
+
+def test_a_run_whose_model_is_gone_still_displays_and_opens(store):
+    run = make_run(models=("retired/model-x",), texts=("An old answer.",))
+    store.save_run(run)
+    at = select(page(), 0)
+    shown = texts(at)
+    assert "An old answer." in shown
+    assert "retired/model-x is no longer available." in shown
+    at.button(key="hist_open").click().run()
+    assert not at.exception
+    assert "retired/model-x is no longer available" in at.session_state["pending_draft"].note
+
+
+def test_export_buttons_are_offered(store):
+    store.save_run(make_run())
+    at = page()
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Answers CSV", "Answers JSON", "Ratings CSV", "Ratings + votes JSON"]

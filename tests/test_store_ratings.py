@@ -1,0 +1,163 @@
+"""Ratings and votes in the run store: new rows, latest per session, concurrency, pairs."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from playground.config import load_settings
+from playground.errors import NotFoundError
+from playground.store import Store, open_store
+from playground.store.ratings import RatingError
+from tests.history_fixtures import make_run
+
+
+@pytest.fixture
+def store(home: Path) -> Store:
+    """The run store in a fresh data home."""
+    return open_store(load_settings())
+
+
+@pytest.fixture
+def run(store: Store):
+    """One stored run with three answers."""
+    saved = make_run(models=("local/a", "openai/b", "myserver/c"))
+    store.save_run(saved)
+    return saved
+
+
+def test_each_rating_is_a_new_row_and_the_latest_per_session_counts(store, run):
+    answer = run.results[0].id
+    store.add_rating(answer, 2, session_id="alice")
+    store.add_rating(answer, 5, "changed my mind", session_id="alice")
+    store.add_rating(answer, 3, session_id="bob")
+    summary = store.rating_summaries([answer])[answer]
+    assert (summary.count, summary.mean) == (2, 4.0)
+    assert summary.comments == ["changed my mind"]
+    assert [r["stars"] for r in store.export_ratings()] == [2, 5, 3]
+    assert [r["current"] for r in store.export_ratings()] == [False, True, True]
+
+
+def test_a_comment_without_stars_keeps_the_earlier_stars(store, run):
+    answer = run.results[0].id
+    store.add_rating(answer, 4, session_id="alice")
+    store.add_rating(answer, None, "too long", session_id="alice")
+    summary = store.rating_summaries([answer])[answer]
+    assert (summary.count, summary.mean, summary.comments) == (1, 4.0, ["too long"])
+    assert store.session_rating(answer, "alice") == (None, "too long")
+
+
+@pytest.mark.parametrize(
+    ("stars", "comment", "expected_error"),
+    [
+        (0, None, "Stars must be a whole number from 1 to 5, not 0."),
+        (6, None, "Stars must be a whole number from 1 to 5, not 6."),
+        (True, None, "Stars must be a whole number from 1 to 5, not True."),
+        (None, "  ", "Give 1 to 5 stars or a comment."),
+        (1, None, None),
+        (5, "ok", None),
+    ],
+)
+def test_stars_are_validated(store, run, stars, comment, expected_error):
+    if expected_error is None:
+        assert store.add_rating(run.results[0].id, stars, comment, "s") > 0
+        return
+    with pytest.raises(RatingError) as info:
+        store.add_rating(run.results[0].id, stars, comment, "s")
+    assert str(info.value) == expected_error
+
+
+def test_rating_an_unknown_answer_names_it(store):
+    with pytest.raises(NotFoundError, match=r"No answer with id nope to rate\."):
+        store.add_rating("nope", 3)
+
+
+def test_two_sessions_rating_at_once_are_both_stored(home, run, store):
+    # Two Store objects = two app processes sharing one SQLite file in WAL mode.
+    second = Store(load_settings().database_url)
+    answer = run.results[0].id
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def rate(target: Store, session: str, stars: int) -> None:
+        try:
+            barrier.wait()
+            for _ in range(20):
+                target.add_rating(answer, stars, session_id=session)
+        except BaseException as exc:  # surfaced by the assert below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=rate, args=(store, "alice", 5)),
+        threading.Thread(target=rate, args=(second, "bob", 1)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    second.close()
+    assert errors == []
+    assert len(store.export_ratings()) == 40
+    summary = store.rating_summaries([answer])[answer]
+    assert (summary.count, summary.mean) == (2, 3.0)
+
+
+def test_best_answer_vote_becomes_one_win_over_each_other_answer(store, run):
+    a, b, c = (r.id for r in run.results)
+    assert store.add_preference(run.id, [a, b, c], "best", best=b, session_id="s") == 2
+    rows = store.export_preferences()
+    assert {(r["winner_result_id"], r["loser_result_id"], r["outcome"]) for r in rows} == {
+        (b, a, "win"),
+        (b, c, "win"),
+    }
+    assert store.session_vote([a, b, c], "s") == ("best", b)
+
+
+@pytest.mark.parametrize(("kind", "outcome"), [("all_good", "tie_good"), ("all_bad", "tie_bad")])
+def test_all_equal_votes_are_ties_between_every_pair(store, run, kind, outcome):
+    ids = [r.id for r in run.results]
+    assert store.add_preference(run.id, ids, kind, session_id="s") == 3
+    assert {r["outcome"] for r in store.export_preferences()} == {outcome}
+    assert store.session_vote(ids, "s") == (kind, None)
+
+
+def test_a_new_vote_replaces_the_same_sessions_earlier_vote_only(store, run):
+    a, b, _ = (r.id for r in run.results)
+    store.add_preference(run.id, [a, b], "best", best=a, session_id="alice")
+    store.add_preference(run.id, [a, b], "best", best=b, session_id="alice")
+    store.add_preference(run.id, [a, b], "best", best=a, session_id="bob")
+    pairs = store.preference_pairs()
+    hash_a, hash_b = run.results[0].config_hash, run.results[1].config_hash
+    assert sorted((p.a, p.b) for p in pairs) == sorted([(hash_b, hash_a), (hash_a, hash_b)])
+    assert len(store.export_preferences()) == 3
+
+
+@pytest.mark.parametrize(
+    ("ids", "kind", "best", "expected_error"),
+    [
+        (1, "best", 0, "A best-answer vote needs at least two answers side by side."),
+        (2, "best", None, "The best answer must be one of the answers shown."),
+        (2, "worst", None, "Unknown vote 'worst'; use best, all_good or all_bad."),
+    ],
+)
+def test_bad_votes_are_refused(store, run, ids, kind, best, expected_error):
+    shown = [r.id for r in run.results[:ids]]
+    with pytest.raises(RatingError) as info:
+        store.add_preference(run.id, shown, kind, best=shown[best] if best is not None else None)
+    assert str(info.value) == expected_error
+
+
+def test_config_aggregates_count_runs_stars_cost_and_median_latency(store):
+    for latency, stars in ((100.0, 5), (300.0, 4), (200.0, 3)):
+        run = make_run(models=("local/a",))
+        run.results[0].latency_ms = latency
+        run.results[0].cost_usd = 0.002
+        store.save_run(run)
+        store.add_rating(run.results[0].id, stars, session_id="s")
+    (agg,) = store.config_aggregates()
+    assert (agg.model_id, agg.n_runs, agg.stars_n, agg.stars_sum) == ("local/a", 3, 3, 12.0)
+    assert agg.cost_mean == pytest.approx(0.002)
+    assert sorted(agg.latency_ms) == [100.0, 200.0, 300.0]
+    assert agg.moderations == []
