@@ -12,7 +12,7 @@ from playground.flows.loader import validation_message
 from playground.flows.spec import SCHEMA_ID, Evidence, FlowSpec
 from playground.models.registry import split_model_id
 from playground.prompts import find_variables
-from playground.records import Result, Run
+from playground.records import Draft, PromptVariant, Result, RetrievalSettings, Run
 
 
 def _messages(result: Result) -> list[dict[str, str]]:
@@ -86,3 +86,31 @@ def spec_from_result(
         return FlowSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(validation_message(exc)) from None
+
+
+def draft_from_spec(spec: FlowSpec, settings: Settings) -> Draft:
+    """The Playground editor state for a spec (its system and last user template)."""
+    from playground.flows.run import template_fields
+
+    system, user = template_fields(spec)
+    notes = [f"Loaded flow {spec.ref}."]
+    shape = [m.role for m in spec.prompt.messages]
+    if shape not in (["user"], ["system", "user"]):
+        notes.append(
+            "The Playground edits one system and one user message; the others were left out."
+        )
+    provider, _ = split_model_id(spec.model.id)
+    if spec.model.endpoint is not None and provider not in settings.endpoints:
+        notes.append(
+            f"Endpoint '{provider}' is not configured here; add [endpoints.{provider}] with "
+            f'base_url = "{spec.model.endpoint.base_url}" to playground.toml to run it.'
+        )
+    r = spec.retrieval
+    return Draft(
+        variants=[PromptVariant(name="default", system=system, user=user, note=spec.description)],
+        model_ids=[spec.model.id],
+        params={spec.model.id: spec.model.params},
+        variables={k: str(v.default) for k, v in spec.inputs.items() if v.default is not None},
+        retrieval=RetrievalSettings(r.store, r.top_k, r.query, r.context_variable) if r else None,
+        note=" ".join(notes),
+    )

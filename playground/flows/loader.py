@@ -70,8 +70,10 @@ def _loc(parts: tuple[Any, ...]) -> str:
             continue
         if isinstance(part, int):
             text += f"[{part}]"
+        elif isinstance(part, str) and re.fullmatch(r"[\w-]+", part):
+            text += ("." if text else "") + part
         else:
-            text += ("." if text else "") + str(part)
+            text += f"[{str(part)!r}]"  # keep odd keys (newlines, spaces) on one visible line
     return text
 
 

@@ -306,6 +306,45 @@ class FlowRegistry:
         spec = self.resolve_ref(path_or_ref)
         return spec, spec.ref
 
+    def import_text(
+        self, raw: str | bytes, name: str | None = None, source: str | None = None
+    ) -> FlowSpec:
+        """Validate uploaded YAML (schema, templates, sandbox) and save it as the next version."""
+        from playground.flows.run import check_templates
+
+        spec = parse_spec(raw, source)
+        check_templates(spec)
+        return self.import_spec(spec, name or None)
+
+    def overview(self, name: str) -> list[dict[str, object]]:
+        """One row per version, newest first: labels, model, evidence, description."""
+        check_name(name)
+        labels_by_version: dict[int, list[str]] = {}
+        for label, version in self.labels(name).items():
+            labels_by_version.setdefault(version, []).append(label)
+        rows: list[dict[str, object]] = []
+        for version in reversed(self.versions(name)):
+            try:
+                spec = self.get(name, version)
+            except (SpecError, NotFoundError) as exc:
+                rows.append({"version": version, "description": f"unreadable: {exc}"})
+                continue
+            ratings = spec.evidence.ratings if spec.evidence else None
+            rows.append(
+                {
+                    "version": version,
+                    "parent": spec.parent,
+                    "labels": ", ".join(sorted(labels_by_version.get(version, []))),
+                    "model": spec.model.id,
+                    "ratings": ratings.count if ratings else 0,
+                    "mean stars": ratings.mean if ratings else None,
+                    "runs": len(spec.evidence.runs) if spec.evidence else 0,
+                    "created": spec.created_at,
+                    "description": spec.description,
+                }
+            )
+        return rows
+
     def import_spec(self, spec: FlowSpec, name: str | None = None) -> FlowSpec:
         """Save a spec read from elsewhere as a new flow or the next version of its name."""
         if name:

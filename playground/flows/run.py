@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from playground.config import Settings, load_settings
-from playground.errors import PlaygroundError, TemplateError
+from playground.errors import PlaygroundError, SpecError, TemplateError
 from playground.flows.spec import FlowSpec, InputSpec
 from playground.models.base import ChatModel, Message
 from playground.models.registry import get_model, model_for_endpoint_url, split_model_id
@@ -17,6 +18,13 @@ from playground.records import Result, RetrievalSettings, Run
 from playground.runner import MeasuredStream
 
 _TRUE = {"true", "1", "yes", "on"}
+_PLACEHOLDERS: dict[str, object] = {
+    "string": "example",
+    "integer": 1,
+    "number": 1.0,
+    "boolean": True,
+}
+_SANDBOX = re.compile(r"sandbox forbids \((?P<detail>.*)\); use")
 _FALSE = {"false", "0", "no", "off"}
 
 
@@ -58,6 +66,34 @@ def template_fields(spec: FlowSpec) -> tuple[str, str]:
     system = next((m.content for m in spec.prompt.messages if m.role == "system"), "")
     user = next((m.content for m in reversed(spec.prompt.messages) if m.role == "user"), "")
     return system, user
+
+
+def check_templates(spec: FlowSpec) -> None:
+    """Trial-render every template so one the sandbox refuses fails validation, not a demo.
+
+    Inputs without defaults get placeholders; only sandbox refusals are errors here, since
+    a placeholder may legitimately upset a filter that the real value would satisfy.
+    """
+    variables: dict[str, object] = {
+        name: declared.default if declared.default is not None else _PLACEHOLDERS[declared.type]
+        for name, declared in spec.inputs.items()
+    }
+    templates = [
+        (f"prompt.messages[{i}].content", m.content) for i, m in enumerate(spec.prompt.messages)
+    ]
+    if spec.retrieval is not None:
+        variables[spec.retrieval.context_variable] = "(retrieved context)"
+        templates.append(("retrieval.query", spec.retrieval.query))
+    for field, template in templates:
+        try:
+            render(template, variables, field)
+        except TemplateError as exc:
+            match = _SANDBOX.search(str(exc))
+            if match:
+                raise SpecError(
+                    f"Field '{field}' tries something the template sandbox forbids "
+                    f"({match['detail']}); use only variables and filters."
+                ) from None
 
 
 class Flow:
@@ -120,6 +156,10 @@ class Flow:
             )
             for i, m in enumerate(self.spec.prompt.messages)
         ]
+
+    def check(self) -> None:
+        """Trial-render the templates: a template the sandbox refuses fails here (SpecError)."""
+        check_templates(self.spec)
 
     def model(self) -> ChatModel:
         """The model the spec names: from config, or at the endpoint URL the spec carries."""

@@ -189,12 +189,20 @@ class FlowIndexMixin:
         ]
 
     def config_evidence(self, config_hash: str) -> ConfigEvidence:
-        """Star ratings and run ids of every stored result with this configuration hash."""
+        """Star ratings and run ids of every stored result with this configuration hash.
+
+        Like the leaderboard, only the latest stars per (answer, session) count.
+        """
+        current = (
+            select(func.max(ratings.c.id))
+            .where(ratings.c.stars.is_not(None))
+            .group_by(ratings.c.result_id, ratings.c.session_id)
+        )
         with self.engine.connect() as conn:
             stats = conn.execute(
                 select(func.count(ratings.c.stars), func.avg(ratings.c.stars))
                 .select_from(ratings.join(results, ratings.c.result_id == results.c.id))
-                .where(results.c.config_hash == config_hash, ratings.c.stars.is_not(None))
+                .where(results.c.config_hash == config_hash, ratings.c.id.in_(current))
             ).one()
             run_ids = conn.execute(
                 select(results.c.run_id)

@@ -1,0 +1,69 @@
+"""Flow widgets the pages share: the registry for this session and "Save as flow"."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from playground.errors import PlaygroundError
+from playground.flows.capture import spec_from_result
+from playground.flows.registry import FlowRegistry
+from playground.flows.spec import Evidence, RatingsEvidence
+from playground.records import Result, Run
+from ui.resources import settings, store
+
+LAST_NAME_KEY = "flow_last_name"
+
+
+def registry() -> FlowRegistry:
+    """The flow registry for the current settings, sharing the app's cached store."""
+    return FlowRegistry(settings(), store())
+
+
+def evidence_for(result: Result, run: Run, flows: FlowRegistry) -> Evidence:
+    """Ratings and runs of this answer's configuration, as stored so far."""
+    found = flows.store.config_evidence(result.config_hash)
+    ratings = (
+        RatingsEvidence(count=found.rating_count, mean=found.rating_mean)
+        if found.rating_count
+        else None
+    )
+    runs = found.run_ids or [run.id]
+    return Evidence(ratings=ratings, runs=runs)
+
+
+def save_as_flow(result: Result, run: Run, key: str) -> None:
+    """A small popover: name + description, "Save as flow", then `name vN` or the error."""
+    message_key = f"{key}_message"
+    with st.popover("Save as flow", icon=":material/account_tree:"):
+        name = st.text_input(
+            "Flow name",
+            value=st.session_state.get(LAST_NAME_KEY, ""),
+            placeholder="gear-support",
+            help="Lowercase letters, digits and dashes. Saving an existing name adds a version.",
+            key=f"{key}_name",
+        )
+        description = st.text_input("Description", key=f"{key}_description")
+        if st.button("Save as flow", key=f"{key}_save", type="primary"):
+            try:
+                flows = registry()
+                spec = spec_from_result(
+                    result,
+                    run,
+                    name.strip(),
+                    description.strip(),
+                    flows.settings,
+                    evidence=evidence_for(result, run, flows),
+                )
+                saved = flows.save(spec)
+            except PlaygroundError as exc:
+                st.session_state[message_key] = ("error", str(exc))
+            else:
+                st.session_state[LAST_NAME_KEY] = saved.name
+                st.session_state[message_key] = ("ok", f"Saved {saved.name} v{saved.version}")
+        outcome = st.session_state.get(message_key)
+        if outcome is not None:
+            kind, text = outcome
+            if kind == "ok":
+                st.success(text, icon=":material/check:")
+            else:
+                st.error(text, icon=":material/error:")
