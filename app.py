@@ -22,8 +22,9 @@ def main() -> None:
     )
     keep_editor_state()
     playground = st.Page(
-        "pages/playground.py",
+        "pages/playground_page.py",  # not playground.py: that name would shadow the package
         title="Playground",
+        url_path="playground",
         icon=":material/science:",
         default="run" not in st.query_params,
     )
