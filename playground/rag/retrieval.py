@@ -14,16 +14,18 @@ from playground.rag.embeddings import get_embedder
 from playground.rag.store import KnowledgeBase, StoredChunk
 from playground.records import Result, RetrievalSettings, Run
 
-# all-MiniLM-L6-v2 cosine similarity: restatements of a chunk sentence score ~0.55-0.9,
-# loose paraphrases and same-topic claims not in the text ~0.35-0.5, unrelated ones < 0.2.
-GROUNDED_THRESHOLD = 0.5
+# all-MiniLM-L6-v2 cosine similarity: restatements of a chunk sentence or clause score ~0.6-1.0,
+# loose paraphrases and same-topic claims not in the text ~0.35-0.52, unrelated ones < 0.25.
+GROUNDED_THRESHOLD = 0.55
 GROUNDEDNESS_HELP = (
     "Share of the answer's sentences that closely match some sentence of the retrieved chunks "
-    "(embedding similarity ≥ 0.5); it shows whether the answer sticks to the given context, "
+    "(embedding similarity ≥ 0.55); it shows whether the answer sticks to the given context, "
     "not whether the context or the answer is correct, and it can miss paraphrases and "
     "negations."
 )
 _MIN_WORDS = 3  # "Yes." or "Sure!" carry no claim to check
+_CLAUSE_WORDS = 3
+_CLAUSE_SPLIT = re.compile(r",\s+|;\s+|:\s+|\s+(?:and|but|while|whereas)\s+")
 
 
 @dataclass
@@ -101,6 +103,14 @@ def answer_sentences(answer: str) -> list[str]:
     return long_ones or sentences
 
 
+def _clauses(sentence: str) -> list[str]:
+    """Clauses of a long sentence: an answer often restates just one of them."""
+    if len(sentence.split()) < 2 * _CLAUSE_WORDS:
+        return []
+    parts = [p.strip() for p in _CLAUSE_SPLIT.split(sentence)]
+    return [p for p in parts if len(p.split()) >= _CLAUSE_WORDS] if len(parts) > 1 else []
+
+
 class _Scorer:
     """Embeds the chunks once (whole and per sentence) and scores any number of answers."""
 
@@ -111,7 +121,9 @@ class _Scorer:
                 # A whole chunk dilutes one matching sentence; its sentences alone miss
                 # claims spread over two of them. Compare against both.
                 pieces.append(text)
-                pieces.extend(split_sentences(" ".join(text.split())))
+                for sentence in split_sentences(" ".join(text.split())):
+                    pieces.append(sentence)
+                    pieces.extend(_clauses(sentence))
         self.embedder = get_embedder()
         self.vectors = self.embedder.encode(pieces) if pieces else None
 
