@@ -1,0 +1,174 @@
+"""`playground rag ...`: exit codes, per-file reports and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from playground.cli import main
+from tests.rag_fixtures import make_pdf
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def docs(home: Path) -> Path:
+    """A folder of documents: two good ones, a nested PDF, and a fake PDF."""
+    folder = Path("docs")
+    (folder / "manuals").mkdir(parents=True)
+    (folder / "tent.md").write_text("The Trail Tent is waterproof to 3000 mm.", encoding="utf-8")
+    (folder / "stove.txt").write_text("The Ember stove boils a liter in 3.5 minutes.")
+    (folder / "manuals" / "pack.pdf").write_bytes(make_pdf(["The Ridgeline pack holds 45 L."]))
+    (folder / "notes.docx").write_bytes(b"ignored: not a supported type")
+    return folder
+
+
+def test_ingest_reports_each_file_and_recurses_into_folders(docs: Path) -> None:
+    result = invoke("rag", "ingest", "--store", "gear", str(docs))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "added     manuals/pack.pdf (1 chunks)",
+        "added     stove.txt (1 chunks)",
+        "added     tent.md (1 chunks)",
+    ]
+    again = invoke("rag", "ingest", "--store", "gear", str(docs))
+    assert "unchanged manuals/pack.pdf (1 chunks)" in again.stdout
+
+
+def test_ingest_exits_1_when_a_file_fails_but_keeps_the_good_ones(docs: Path) -> None:
+    (docs / "fake.pdf").write_bytes(b"just text")
+    result = invoke(
+        "rag", "ingest", "--store", "gear", str(docs / "tent.md"), str(docs / "fake.pdf")
+    )
+    assert result.exit_code == 1
+    assert result.stdout == "added     tent.md (1 chunks)\n"
+    assert result.stderr.splitlines() == [
+        "Error: fake.pdf is not a PDF (no PDF header); "
+        "export it again as PDF or upload it as text.",
+        "1 of 2 files failed; the others are in 'gear'.",
+    ]
+    listed = json.loads(invoke("rag", "list", "--json").stdout)
+    assert [d["source"] for d in listed[0]["documents"]] == ["tent.md"]
+
+
+def test_ingest_json_and_the_size_limit_flag(docs: Path) -> None:
+    result = invoke(
+        "rag", "ingest", "--store", "gear", "--max-mb", "0.00001", "--json", str(docs / "tent.md")
+    )
+    assert result.exit_code == 1
+    [report] = json.loads(result.stdout)["files"]
+    assert report["status"] == "failed"
+    assert report["error"].startswith("tent.md is 40 B, over the 10 B limit")
+
+
+def test_query_names_the_source_of_each_hit(docs: Path) -> None:
+    invoke("rag", "ingest", "--store", "gear", str(docs))
+    result = invoke(
+        "rag", "query", "--store", "gear", "how fast does the stove boil water", "-k", "2"
+    )
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("[1] ") and "stove.txt" in lines[0]
+    assert lines[1] == "The Ember stove boils a liter in 3.5 minutes."
+    data = json.loads(invoke("rag", "query", "--store", "gear", "backpack volume", "--json").stdout)
+    assert data["hits"][0]["source"] == "manuals/pack.pdf" and data["hits"][0]["page"] == 1
+    assert len(data["hits"]) == 3
+
+
+def test_query_on_a_missing_store_is_one_error_line(home: Path) -> None:
+    result = invoke("rag", "query", "--store", "nope", "tent")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: Knowledge store 'nope' does not exist; create it with "
+        "`playground rag ingest --store nope FILE...` or on the Knowledge page.\n"
+    )
+
+
+def test_invalid_store_name_is_one_error_line(docs: Path) -> None:
+    result = invoke("rag", "ingest", "--store", "My Store", str(docs / "tent.md"))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: Store name 'My Store' is invalid; use 3-63 lowercase letters, digits, '-' or '_', "
+        "starting and ending with a letter or digit.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["rag", "query", "--store", "gear", "tent", "-k", "0"],
+        ["rag", "ingest", "--store", "gear", "missing-file.txt"],
+        ["rag", "ingest", "--store", "gear"],
+        ["rag", "query", "tent"],
+    ],
+)
+def test_bad_flags_exit_2(home: Path, args: list[str]) -> None:
+    assert invoke(*args).exit_code == 2
+
+
+def test_list_and_delete(docs: Path) -> None:
+    assert invoke("rag", "list").stdout == (
+        "No knowledge stores yet; create one with `playground rag ingest`.\n"
+    )
+    invoke("rag", "ingest", "--store", "gear", str(docs))
+    assert invoke("rag", "list").stdout == (
+        "gear: 3 documents, 3 chunks, all-MiniLM-L6-v2, chunks 800/100\n"
+    )
+    removed = invoke("rag", "delete", "--store", "gear", "--document", "tent.md")
+    assert removed.stdout == "Deleted tent.md (1 chunks) from 'gear'.\n"
+    missing = invoke("rag", "delete", "--store", "gear", "--document", "tent.md")
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("Error: Store 'gear' has no document 'tent.md'")
+    assert invoke("rag", "delete", "--store", "gear").stdout == "Deleted store 'gear'.\n"
+    assert invoke("rag", "delete", "--store", "gear").exit_code == 1
+
+
+def test_model_mismatch_is_refused(docs: Path) -> None:
+    invoke("rag", "ingest", "--store", "gear", str(docs / "tent.md"))
+    result = invoke(
+        "rag",
+        "ingest",
+        "--store",
+        "gear",
+        "--embedding-model",
+        "other/model",
+        str(docs / "stove.txt"),
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: Store 'gear' was built with embedding model 'all-MiniLM-L6-v2', not "
+        "'other/model'; use that model or a new store.\n"
+    )
+
+
+def test_chunk_flags_set_a_new_store(docs: Path) -> None:
+    invoke(
+        "rag",
+        "ingest",
+        "--store",
+        "gear",
+        "--chunk-size",
+        "300",
+        "--chunk-overlap",
+        "30",
+        str(docs),
+    )
+    assert json.loads(invoke("rag", "list", "--json").stdout)[0]["chunk_size"] == 300
+    bad = invoke(
+        "rag",
+        "ingest",
+        "--store",
+        "other",
+        "--chunk-size",
+        "300",
+        "--chunk-overlap",
+        "200",
+        str(docs),
+    )
+    assert bad.exit_code == 1
+    assert bad.stderr.startswith("Error: Chunk settings 300/200 are invalid")
