@@ -57,6 +57,7 @@ def run_flow(spec_ref: str, input_pairs: tuple[str, ...], as_json: bool, no_save
     inputs = parse_pairs(input_pairs, "--input")
     spec, source = _load(spec_ref)
     the_flow = Flow(spec, settings(), source)
+    the_flow.check()
     the_run = run_and_record(the_flow, inputs, source="flow", save=False)
     result = the_run.results[0]
     if result.error is None and not no_save:
@@ -83,7 +84,8 @@ def run_flow(spec_ref: str, input_pairs: tuple[str, ...], as_json: bool, no_save
 )
 def export(spec_ref: str, fmt: str, out_dir: Path) -> None:
     """Export a flow for PromptFlow (DAG flow), Prompty, or as a standalone openai script."""
-    spec, _ = _load(spec_ref)
+    spec, source = _load(spec_ref)
+    Flow(spec, settings(), source).check()
     for path in export_flow(spec, fmt, out_dir, settings()):
         click.echo(str(path))
 
