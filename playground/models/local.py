@@ -77,6 +77,10 @@ class LocalModel:
         """Stream a chat completion from the local model, ending with exact token counts."""
         llm, lock = load_llama(self.path, self.n_ctx)
         with lock:  # one llama context is not thread-safe
+            # Reusing the cached prompt prefix changes the logits slightly, so the same prompt at
+            # temperature 0 and a fixed seed would answer differently after another prompt ran.
+            llm.reset()
+            finish_reason = None
             try:
                 chunks = llm.create_chat_completion(
                     messages=[m.model_dump() for m in messages],
@@ -89,6 +93,7 @@ class LocalModel:
                 )
                 completion_tokens = 0
                 for chunk in chunks:
+                    finish_reason = chunk["choices"][0].get("finish_reason") or finish_reason
                     delta = chunk["choices"][0]["delta"].get("content")
                     if delta:
                         completion_tokens += 1
@@ -100,8 +105,10 @@ class LocalModel:
                         f"{self.n_ctx} tokens; shorten the prompt or lower max_tokens."
                     ) from None
                 raise
-            # llama.cpp's KV cache holds prompt + generated tokens once generation stops
-            prompt_tokens = max(int(llm.n_tokens) - completion_tokens, 0)
+            # llama.cpp's KV cache holds prompt + generated tokens once generation stops, except
+            # the last token when max_tokens cut it short: that one was sampled, never evaluated
+            evaluated = completion_tokens - 1 if finish_reason == "length" else completion_tokens
+            prompt_tokens = max(int(llm.n_tokens) - max(evaluated, 0), 0)
         yield Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
     def count_tokens(self, text: str) -> int:
