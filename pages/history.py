@@ -5,12 +5,30 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from playground.history import HistoryFilters, history_table, to_csv, to_json, unavailable_models
+from playground.history import (
+    HistoryFilters,
+    HistoryPage,
+    history_table,
+    to_csv,
+    to_json,
+    unavailable_models,
+)
 from playground.records import Draft, Run
 from ui.resources import settings, store
 from ui.stored_run_view import comparison_view, permalink, run_view
 
 PAGE_KEY = "hist_page"
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _history_page(url: str, filters: HistoryFilters, page: int, version: object) -> HistoryPage:
+    # Keyed by the store's data version: reruns that changed nothing skip the queries.
+    return store().history_page(filters, page)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _model_ids(url: str, version: object) -> list[str]:
+    return store().model_ids()
 
 
 def _reset_page() -> None:
@@ -28,7 +46,7 @@ def _open_in_playground(run: Run, notes: dict[str, str], autorun: bool) -> None:
     if autorun:
         st.session_state["pending_autorun"] = True
     try:
-        st.switch_page("pages/playground.py")
+        st.switch_page("pages/playground_page.py")
     except StreamlitAPIException:  # page not routed (e.g. this page opened alone)
         st.info("Loaded into the editor; open the Playground page to continue.")
 
@@ -37,10 +55,11 @@ st.title("History")
 st.caption("Every run from the app and the command line, newest first.")
 
 db = store()
+version = db.data_version()
 search_col, model_col, stars_col, from_col, to_col = st.columns([3, 2, 1, 1, 1])
 text = search_col.text_input("Search prompts and answers", key="hist_search", on_change=_reset_page)
 model = model_col.selectbox(
-    "Model", [None, *db.model_ids()], key="hist_model", on_change=_reset_page,
+    "Model", [None, *_model_ids(db.url, version)], key="hist_model", on_change=_reset_page,
     format_func=lambda m: "All models" if m is None else m,
 )  # fmt: skip
 min_stars = stars_col.selectbox(
@@ -51,10 +70,10 @@ date_from = from_col.date_input("From", value=None, key="hist_from", on_change=_
 date_to = to_col.date_input("To", value=None, key="hist_to", on_change=_reset_page)
 filters = HistoryFilters(text, model, min_stars, date_from, date_to)
 
-page = db.history_page(filters, int(st.session_state.get(PAGE_KEY, 1)))
+page = _history_page(db.url, filters, int(st.session_state.get(PAGE_KEY, 1)), version)
 if page.page > page.pages:  # the filters shrank the result below the page we were on
     st.session_state[PAGE_KEY] = page.pages
-    page = db.history_page(filters, page.pages)
+    page = _history_page(db.url, filters, page.pages, version)
 
 if not page.runs:
     if page.total == 0 and not any([text, model, min_stars, date_from, date_to]):

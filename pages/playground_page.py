@@ -11,6 +11,8 @@ from playground.models.registry import list_models
 from playground.records import Run
 from playground.runner import measured_stream, plan_cells
 from ui import playground_state as ps
+from ui.flow_widgets import save_as_flow
+from ui.rating import best_answer_vote, rating_controls
 from ui.resources import session_id, settings, store
 from ui.run_view import RunView
 
@@ -195,6 +197,13 @@ def answer_cell(result_id: str) -> None:
             store().save_result(view.run, result, view.position(result_id))
         except Exception as exc:  # the answer stays on screen even if saving failed
             st.warning(f"This answer could not be saved ({exc}).")
+        view.finished.add(result_id)
+        if view.complete and len(view.run.results) > 1:
+            st.rerun()  # the last answer is in: redraw once so the best-answer vote appears
+    elif view.interrupted(result_id):
+        st.markdown(result.text)
+        st.warning("Stopped before it finished (the page reran); press Run to try again.")
+        return
     elif result.text:
         st.markdown(result.text)
     if result.error:
@@ -206,21 +215,9 @@ def answer_cell(result_id: str) -> None:
 
         st.progress(result.groundedness, text=f"Grounded {result.groundedness:.0%}")
         st.caption(GROUNDEDNESS_HELP)
-    _rating_widgets(result, view)
-
-
-def _rating_widgets(result: object, view: RunView) -> None:
-    try:
-        from ui.rating import rating_controls
-    except ImportError:
-        return
-    rating_controls(result, view.run, key=f"rate_{result.id}")  # type: ignore[attr-defined]
-    try:
-        from ui.flow_widgets import save_as_flow
-    except ImportError:
-        return
+    rating_controls(result, view.run, key=f"rate_{result.id}")
     if not view.hidden:
-        save_as_flow(result, view.run, key=f"flow_{result.id}")  # type: ignore[arg-type]
+        save_as_flow(result, view.run, key=f"flow_{result.id}")
 
 
 view: RunView | None = state.get("run_view")
@@ -257,11 +254,7 @@ if view is not None:
             for column, cell in zip(st.columns(len(chunk)), chunk, strict=True):
                 with column, st.container(border=True):
                     answer_cell(cell.id)
-    try:
-        from ui.rating import best_answer_vote
-    except ImportError:
-        best_answer_vote = None  # type: ignore[assignment]
-    if best_answer_vote is not None and not view.pending:
+    if view.complete:
         for variant in view.variants:
             answered = [r for r in view.row(variant) if r.ok]
             if len(answered) >= 2:

@@ -191,6 +191,7 @@ def test_model_output_is_shown_as_text_not_html(home: Path) -> None:
     at = page()
     view = RunView.start(store.get_run(run.id), blind=False)
     view.pending.clear()
+    view.finished = {r.id for r in view.run.results}
     at.session_state["run_view"] = view
     at.run()
     answer = next(m for m in at.markdown if "alert" in m.value)
@@ -216,3 +217,24 @@ def test_loading_a_stored_run_restores_the_editor_and_flags_missing_models(home:
     assert at.number_input(key=f"pg_p_{LOCAL}_max_tokens").value == 33
     assert any("gone/model is no longer available" in w.value for w in at.warning)
     assert any("Loaded run 1234abcd." in i.value for i in at.info)
+
+
+def test_answers_can_be_rated_and_voted_on_right_after_the_run(
+    home: Path, server_config: Path
+) -> None:
+    at = page().run()
+    at.multiselect(key="pg_models").set_value([LOCAL, SERVER]).run()
+    short_answers(at, LOCAL, SERVER)
+    at.button(key="btn_run").click().run()
+    run = open_store(load_settings()).recent_runs(limit=1)[0]
+    first, second = run.results
+    vote_key = f"vote_{run.id}_default"
+    vote = at.button_group(key=vote_key)  # the vote appears without another click
+    vote.set_value(second.id).run()
+    at.feedback(key=f"rate_{first.id}_stars").set_value(3).run()
+    assert not at.exception and not at.error
+    store = open_store(load_settings())
+    assert store.rating_summaries([first.id])[first.id].mean == 4.0
+    assert [(p["winner_result_id"], p["outcome"]) for p in store.export_preferences()] == [
+        (second.id, "win")
+    ]

@@ -14,7 +14,8 @@ class RunView:
     """A run being shown in the Playground grid (rows variants, columns models)."""
 
     run: Run
-    pending: set[str] = field(default_factory=set)
+    pending: set[str] = field(default_factory=set)  # not started yet
+    finished: set[str] = field(default_factory=set)  # streamed to the end and saved
     model_order: list[str] = field(default_factory=list)
     blind: bool = False
     revealed: bool = False
@@ -51,6 +52,15 @@ class RunView:
     def position(self, result_id: str) -> int:
         """A cell's index in the run, as stored."""
         return next(i for i, r in enumerate(self.run.results) if r.id == result_id)
+
+    @property
+    def complete(self) -> bool:
+        """True once every cell has streamed to the end."""
+        return len(self.finished) == len(self.run.results)
+
+    def interrupted(self, result_id: str) -> bool:
+        """True for a cell that started but was cut off by a rerun before it finished."""
+        return result_id not in self.pending and result_id not in self.finished
 
     @property
     def hidden(self) -> bool:
