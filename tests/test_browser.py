@@ -40,6 +40,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
             "--server.port", str(port),
             "--server.headless", "true",
+            "--server.address", "127.0.0.1",
             "--browser.gatherUsageStats", "false",
         ],
         cwd=ROOT,

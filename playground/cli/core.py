@@ -18,18 +18,29 @@ from playground.records import PromptVariant, Run
 from playground.runner import plan_cells, run_cells
 
 APP_FILE = Path(__file__).resolve().parents[2] / "app.py"
+PARALLEL_WORKERS = 48  # one parallel fragment per grid cell: 12 models x 4 variants
 
 
 @click.command()
 @click.option("--port", type=int, default=None, help="Port for the web app (default 8501).")
+@click.option(
+    "--address",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0 to share on your network).",
+)
 @click.option("--headless/--browser", default=False, help="Do not open a browser tab.")
-def app(port: int | None, headless: bool) -> None:
+def app(port: int | None, address: str, headless: bool) -> None:
     """Launch the Streamlit app."""
     if not APP_FILE.exists():
         raise PlaygroundError(
             f"app.py not found at {APP_FILE}; install from a checkout with `pip install -e .`."
         )
     command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE)]
+    # .streamlit/config.toml is read from the working directory, so pass what the grid needs.
+    command += ["--runner.parallelMaxWorkers", str(PARALLEL_WORKERS)]
+    # A specific address also stops Streamlit from looking up an external IP (no network).
+    command += ["--server.address", address, "--browser.gatherUsageStats", "false"]
     if port:
         command += ["--server.port", str(port)]
     if headless:
