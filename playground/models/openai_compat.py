@@ -163,10 +163,12 @@ class OpenAICompatModel:
 
         client = self._client_factory(self.spec)
         usage: Usage | None = None
+        chunks = 0
         try:
             response = client.chat.completions.create(**self._request(messages, params))
             try:
                 for chunk in response:
+                    chunks += 1
                     if getattr(chunk, "usage", None):
                         usage = Usage(
                             prompt_tokens=chunk.usage.prompt_tokens or 0,
@@ -182,5 +184,11 @@ class OpenAICompatModel:
             raise explain(exc, self.model_id, self.spec) from None
         except (ValueError, KeyError, AttributeError, TypeError) as exc:
             raise explain(exc, self.model_id, self.spec) from None
+        if chunks == 0:  # even an empty answer streams a chunk (llama.cpp's server sends none
+            # when the prompt overflows its context; a non-OpenAI body parses to none either)
+            raise EndpointError(
+                f"{self.spec.label} sent no answer for {self.model_id}; check that base_url points "
+                "at an OpenAI-compatible /v1 API and that the prompt fits the context window."
+            )
         if usage is not None:
             yield usage

@@ -1,0 +1,225 @@
+"""OpenAI-compatible endpoints over real HTTP: the llama.cpp server and injected faults."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from playground.config import load_settings
+from playground.errors import EndpointError
+from playground.models.base import Message, ModelParams, Usage
+from playground.models.local import DEFAULT_MODEL_ID, LocalModel, embedded_gguf_path
+from playground.models.openai_compat import EndpointSpec, OpenAICompatModel, client_for
+from playground.models.registry import get_model
+from tests.support import FAULT_MODEL, FaultServer, free_port
+
+SERVED = "smollm2-135m-instruct"
+GREEDY = ModelParams(temperature=0.0, seed=7, max_tokens=8)
+HELLO = [Message(role="user", content="Say hello.")]
+
+
+def compatible(base_url: str, timeout: float = 60.0, max_retries: int = 0) -> EndpointSpec:
+    return EndpointSpec("compatible", base_url, None, None, timeout, max_retries)
+
+
+def stream_all(model: OpenAICompatModel, params: ModelParams = GREEDY) -> list[str | Usage]:
+    return list(model.stream(HELLO, params))
+
+
+def fault_model(
+    write_config: Any, server: FaultServer, mode: str, extra: str = ""
+) -> OpenAICompatModel:
+    """An [endpoints.srv] model on one fault mode, through the registry like a user's config."""
+    write_config(
+        f'[endpoints.srv]\nbase_url = "{server.url(mode)}"\ntimeout = 1\nmax_retries = 1\n{extra}'
+    )
+    model = get_model(f"srv/{FAULT_MODEL}", load_settings())
+    assert isinstance(model, OpenAICompatModel)
+    return model
+
+
+def failure(model: OpenAICompatModel) -> str:
+    with pytest.raises(EndpointError) as caught:
+        stream_all(model)
+    return str(caught.value)
+
+
+def test_streaming_from_llama_server_yields_text_and_no_usage(llama_server: str) -> None:
+    model = OpenAICompatModel(f"srv/{SERVED}", SERVED, compatible(llama_server))
+
+    items = stream_all(model)
+
+    deltas = [i for i in items if isinstance(i, str)]
+    assert "".join(deltas).strip()
+    assert 1 <= len(deltas) <= GREEDY.max_tokens
+    # llama_cpp.server ignores stream_options.include_usage: the runner must estimate usage
+    assert not any(isinstance(i, Usage) for i in items)
+
+
+def test_llama_server_and_the_local_model_count_the_same_prompt_tokens(llama_server: str) -> None:
+    """Same GGUF, same chat template: the server's prompt count equals the local model's.
+
+    The texts are not compared: llama.cpp reuses its cached prompt prefix between requests,
+    which shifts the logits, so the server's greedy answer depends on what it served before.
+    """
+    client = openai.OpenAI(base_url=llama_server, api_key="unused", max_retries=0, timeout=60)
+    reply = client.chat.completions.create(
+        model=SERVED,
+        messages=[m.model_dump() for m in HELLO],  # type: ignore[misc]
+        temperature=0.0,
+        seed=7,
+        max_tokens=GREEDY.max_tokens,
+    )
+    local_items = list(LocalModel(DEFAULT_MODEL_ID, embedded_gguf_path()).stream(HELLO, GREEDY))
+
+    local_usage = local_items[-1]
+    assert isinstance(local_usage, Usage)
+    assert reply.usage is not None
+    assert reply.usage.prompt_tokens == local_usage.prompt_tokens
+    assert reply.usage.completion_tokens == local_usage.completion_tokens == GREEDY.max_tokens
+
+
+def test_a_working_fault_server_streams_every_delta(
+    home: Path, write_config: Any, fault_server: FaultServer
+) -> None:
+    items = stream_all(fault_model(write_config, fault_server, "ok"))
+
+    assert items == ["Hello", " from", " the", " test", " server", "."]
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        (
+            "500",
+            "srv/fault-model failed with a server error (500) at {url} after 1 retries; "
+            "try again later.",
+        ),
+        (
+            "429",
+            "srv/fault-model is rate-limited by {url} (429) after 1 retries; "
+            "wait a minute and run again.",
+        ),
+    ],
+)
+def test_server_errors_and_rate_limits_are_retried_then_one_sentence(
+    home: Path, write_config: Any, fault_server: FaultServer, mode: str, expected: str
+) -> None:
+    model = fault_model(write_config, fault_server, mode)
+    before = fault_server.hits.get(mode, 0)
+
+    message = failure(model)
+
+    assert fault_server.hits[mode] - before == 2  # max_retries + 1
+    assert message == expected.format(url=fault_server.url(mode))
+
+
+def test_a_refused_key_names_the_key_variable(
+    home: Path, write_config: Any, fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SRV_API_KEY", "sk-wrong")
+    model = fault_model(write_config, fault_server, "401", 'api_key_env = "SRV_API_KEY"\n')
+    before = fault_server.hits.get("401", 0)
+
+    message = failure(model)
+
+    assert message == (
+        f"{fault_server.url('401')} refused the API key for srv/fault-model (401); "
+        "check SRV_API_KEY."
+    )
+    assert fault_server.hits["401"] - before == 1  # a wrong key is not retried
+
+
+def test_a_hanging_server_times_out_within_a_bounded_time(
+    home: Path, write_config: Any, fault_server: FaultServer
+) -> None:
+    model = fault_model(write_config, fault_server, "hang")
+
+    start = time.monotonic()
+    message = failure(model)
+    elapsed = time.monotonic() - start
+
+    assert message == (
+        "srv/fault-model did not answer within 1 s after 1 retries; "
+        "try again or raise the timeout in playground.toml."
+    )
+    assert 2.0 <= elapsed < 6.0  # two attempts of 1 s, plus one short backoff
+
+
+def test_a_body_that_is_not_an_event_stream_is_one_sentence(
+    home: Path, write_config: Any, fault_server: FaultServer
+) -> None:
+    message = failure(fault_model(write_config, fault_server, "garbage"))
+
+    assert message == (
+        f"{fault_server.url('garbage')} sent no answer for srv/fault-model; check that base_url "
+        "points at an OpenAI-compatible /v1 API and that the prompt fits the context window."
+    )
+
+
+def test_an_unreachable_server_is_one_sentence() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    model = OpenAICompatModel("srv/anything", "anything", compatible(url))
+
+    start = time.monotonic()
+    message = failure(model)
+
+    assert message == (
+        f"Cannot reach {url} for srv/anything; check that the server is running "
+        "and its base_url in playground.toml."
+    )
+    assert time.monotonic() - start < 3.0
+
+
+def test_a_model_the_server_does_not_serve_is_one_sentence(llama_server: str) -> None:
+    # llama_cpp.server answers any model name with its one model, so use a real 404 path
+    model = OpenAICompatModel("srv/x", "x", compatible(llama_server + "/nothing-here"))
+
+    message = failure(model)
+
+    assert message == (
+        f"{llama_server}/nothing-here does not serve srv/x (404); "
+        "pick a model it lists on the Settings page."
+    )
+
+
+def test_a_prompt_longer_than_the_servers_context_is_an_error_not_an_empty_answer(
+    llama_server: str,
+) -> None:
+    # llama_cpp.server answers 200 and an empty event stream when the prompt overflows
+    model = OpenAICompatModel(f"srv/{SERVED}", SERVED, compatible(llama_server))
+    too_long = [Message(role="user", content="word " * 3000)]
+
+    with pytest.raises(EndpointError) as caught:
+        list(model.stream(too_long, GREEDY))
+
+    assert str(caught.value) == (
+        f"{llama_server} sent no answer for srv/{SERVED}; check that base_url points at an "
+        "OpenAI-compatible /v1 API and that the prompt fits the context window."
+    )
+
+
+def test_one_client_per_endpoint_is_shared() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+
+    assert client_for(compatible(url)) is client_for(compatible(url))
+    assert client_for(compatible(url)) is not client_for(compatible(url, timeout=9.0))
+
+
+def test_requests_carry_the_params_the_provider_expects() -> None:
+    params = ModelParams(temperature=0.3, top_p=0.9, max_tokens=5, seed=11, stop=["END"])
+    spec = compatible("http://127.0.0.1:1/v1")
+    openai_spec = EndpointSpec("openai", None, "sk-x", "OPENAI_API_KEY", 5.0, 0)
+
+    server_request = OpenAICompatModel("srv/m", "m", spec)._request(HELLO, params)
+    openai_request = OpenAICompatModel("openai/m", "m", openai_spec)._request(HELLO, params)
+
+    assert server_request["max_tokens"] == 5 and "max_completion_tokens" not in server_request
+    assert openai_request["max_completion_tokens"] == 5 and "max_tokens" not in openai_request
+    assert server_request["seed"] == 11
+    assert server_request["stop"] == ["END"]
+    assert server_request["stream_options"] == {"include_usage": True}
