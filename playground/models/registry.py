@@ -50,7 +50,7 @@ class EndpointStatus:
     key_present: bool = True
 
 
-_discovered: dict[str, tuple[float, EndpointStatus]] = {}
+_discovered: dict[str, tuple[float, EndpointConfig, EndpointStatus]] = {}
 _discover_lock = threading.Lock()
 
 
@@ -88,8 +88,9 @@ def discover_endpoint(name: str, endpoint: EndpointConfig, refresh: bool = False
     with _discover_lock:
         cached = _discovered.get(name)
         fresh = cached and now - cached[0] < DISCOVERY_TTL_S
-        if cached and fresh and not refresh and cached[1].base_url == endpoint.base_url:
-            return cached[1]
+        # a cached answer holds only for the same config (an edited models list shows at once)
+        if cached and fresh and not refresh and cached[1] == endpoint:
+            return cached[2]
     status = EndpointStatus(
         name=name,
         base_url=endpoint.base_url,
@@ -121,7 +122,7 @@ def discover_endpoint(name: str, endpoint: EndpointConfig, refresh: bool = False
         status.detail = "GET /models did not return an OpenAI model list"
         status.models = list(endpoint.models or [])
     with _discover_lock:
-        _discovered[name] = (now, status)
+        _discovered[name] = (now, endpoint.model_copy(deep=True), status)
     return status
 
 
