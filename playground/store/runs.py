@@ -160,9 +160,11 @@ class RunsMixin:
         """One result by id; NotFoundError if there is none."""
         with self.engine.connect() as conn:
             row = conn.execute(select(results).where(results.c.id == result_id)).first()
-        if row is None:
-            raise NotFoundError(f"No result with id {result_id}.")
-        return result_from_row(row)
+            if row is None:
+                raise NotFoundError(f"No result with id {result_id}.")
+            # the run's retrieval settings are part of the result's configuration (its hash)
+            run_row = conn.execute(select(runs).where(runs.c.id == row.run_id)).one()
+        return result_from_row(row, run_from_row(run_row).retrieval)
 
     def recent_runs(self, limit: int = 20, offset: int = 0) -> list[Run]:
         """The newest runs first, each with its results."""

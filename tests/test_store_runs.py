@@ -1,0 +1,217 @@
+"""The run store: runs and results round-trip through SQLite, migrations apply once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from playground.config import load_settings
+from playground.errors import NotFoundError
+from playground.models.base import Message, ModelParams, Usage
+from playground.records import Draft, Result, RetrievalSettings, Run
+from playground.store import Store, open_store
+from playground.store.schema import MIGRATIONS, migrate, migrations_table
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Where an on-disk store lives."""
+    return tmp_path / "data" / "playground.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    """A fresh on-disk store, closed afterwards."""
+    opened = Store(f"sqlite:///{db_path}")
+    yield opened
+    opened.close()
+
+
+def full_result(model_id: str = "local/smollm2-135m-instruct", **changes: object) -> Result:
+    """A result with every field set to something other than its default."""
+    result = Result(
+        model_id=model_id,
+        messages=[
+            Message(role="system", content="Answer from the context."),
+            Message(role="user", content="Is the tent waterproof? ünïcode ✓"),
+        ],
+        params=ModelParams(temperature=0.2, top_p=0.9, max_tokens=64, seed=7, stop=["END"]),
+        variant_name="short",
+        variant_note="fewer words",
+        system_template="Answer from the {{ source }}.",
+        user_template="{{ question }}",
+        text="Yes, it is.\n<b>not html</b>",
+        error=None,
+        usage=Usage(prompt_tokens=31, completion_tokens=5, estimated=True),
+        ttft_ms=12.5,
+        latency_ms=80.25,
+        tokens_per_s=61.5,
+        cost_usd=0.000123,
+        groundedness=0.75,
+        chunk_ids=["c1", "c2"],
+        retrieval=RetrievalSettings(store="manuals", top_k=3, query="{{ question }}"),
+        created_at=T0 + timedelta(seconds=1),
+    )
+    for name, value in changes.items():
+        setattr(result, name, value)
+    return result
+
+
+def full_run(**changes: object) -> Run:
+    """A run with every field set, holding two results."""
+    retrieval = RetrievalSettings(store="manuals", top_k=3, query="{{ question }}")
+    run = Run(
+        source="cli",
+        variables={"question": "Is the tent waterproof?", "source": "context"},
+        retrieval=retrieval,
+        retrieved=[{"id": "c1", "text": "The tent is waterproof.", "score": 0.9}],
+        results=[
+            full_result(),
+            full_result(
+                "srv/other",
+                error="srv/other failed with a server error (500).",
+                text="",
+                ttft_ms=None,
+                tokens_per_s=None,
+                groundedness=None,
+                chunk_ids=None,
+            ),
+        ],
+        batch_id=None,
+        batch_row=4,
+        flow_name="gear-support",
+        flow_version=3,
+        session_id="session-1",
+        created_at=T0,
+    )
+    for name, value in changes.items():
+        setattr(run, name, value)
+    return run
+
+
+def test_a_saved_run_reads_back_field_for_field(store: Store) -> None:
+    run = full_run()
+
+    store.save_run(run)
+    loaded = store.get_run(run.id)
+
+    assert loaded == run
+    assert loaded.created_at.tzinfo is not None
+    assert loaded.results[0].config_hash == run.results[0].config_hash
+
+
+def test_a_run_without_retrieval_reads_back_without_it(store: Store) -> None:
+    run = full_run(retrieval=None, retrieved=[], flow_name=None, flow_version=None)
+    for result in run.results:
+        result.retrieval = None
+
+    store.save_run(run)
+
+    assert store.get_run(run.id) == run
+
+
+def test_results_saved_one_by_one_join_the_same_run(store: Store) -> None:
+    run = full_run(results=[])
+    first, second = full_result("a/m"), full_result("b/m")
+
+    store.save_result(run, second, position=1)
+    store.save_result(run, first, position=0)
+
+    loaded = store.get_run(run.id)
+    assert [r.model_id for r in loaded.results] == ["a/m", "b/m"]
+    assert store.count_runs() == 1
+
+
+def test_a_result_read_by_id_keeps_its_configuration(store: Store) -> None:
+    run = full_run()
+    store.save_run(run)
+
+    loaded = store.get_result(run.results[0].id)
+
+    assert loaded == run.results[0]
+    assert loaded.config_hash == run.results[0].config_hash
+
+
+def test_an_unknown_run_id_is_one_sentence(store: Store) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        store.get_run("0123456789abcdef")
+
+    assert str(caught.value) == (
+        "No run with id 0123456789abcdef; check the id on the History page."
+    )
+
+
+def test_an_unknown_result_id_is_one_sentence(store: Store) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        store.get_result("feedface")
+
+    assert str(caught.value) == "No result with id feedface."
+
+
+def test_recent_runs_are_newest_first_with_their_results(store: Store) -> None:
+    runs = [full_run(created_at=T0 + timedelta(minutes=m)) for m in (5, 1, 9, 3)]
+    for run in runs:
+        store.save_run(run)
+
+    recent = store.recent_runs(limit=3)
+
+    assert [r.created_at for r in recent] == [T0 + timedelta(minutes=m) for m in (9, 5, 3)]
+    assert all(len(r.results) == 2 for r in recent)
+    assert [r.created_at for r in store.recent_runs(limit=3, offset=3)] == [
+        T0 + timedelta(minutes=1)
+    ]
+
+
+def test_the_database_uses_wal_journal_mode(store: Store, db_path: Path) -> None:
+    with store.engine.connect() as conn:
+        mode = conn.execute(text("PRAGMA journal_mode")).scalar_one()
+
+    assert mode == "wal"
+    assert db_path.is_file()
+
+
+def test_migrations_apply_once_and_are_recorded(db_path: Path) -> None:
+    first = Store(f"sqlite:///{db_path}")
+    with first.engine.connect() as conn:
+        recorded = conn.execute(select(migrations_table)).all()
+    first.close()
+
+    reopened = Store(f"sqlite:///{db_path}")
+    with reopened.engine.connect() as conn:
+        after_reopen = conn.execute(select(migrations_table)).all()
+    applied_again = migrate(reopened.engine.begin)
+    reopened.close()
+
+    assert [row.name for row in recorded] == [name for name, _ in MIGRATIONS]
+    assert after_reopen == recorded  # same names, same applied_at: nothing re-ran
+    assert applied_again == []
+
+
+def test_open_store_puts_the_database_in_the_data_home(home: Path) -> None:
+    settings = load_settings()
+
+    store = open_store(settings)
+    store.save_run(full_run())
+
+    assert open_store(settings) is store
+    assert (home / "playground.db").is_file()
+    assert store.count_runs() == 1
+
+
+def test_a_stored_run_reloads_into_the_editor(store: Store) -> None:
+    run = full_run()
+    store.save_run(run)
+
+    draft = Draft.from_run(store.get_run(run.id))
+
+    assert [v.name for v in draft.variants] == ["short"]
+    assert draft.variants[0].user == "{{ question }}"
+    assert draft.model_ids == ["local/smollm2-135m-instruct", "srv/other"]
+    assert draft.params["srv/other"].seed == 7
+    assert draft.variables == run.variables
