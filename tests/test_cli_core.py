@@ -1,0 +1,299 @@
+"""`playground models` and `playground run`: JSON shapes, saved runs, exact errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from playground.cli import main
+from playground.config import load_settings
+from playground.store import open_store
+from tests.support import free_port
+
+LOCAL = "local/smollm2-135m-instruct"
+SERVED = "smollm2-135m-instruct"
+SHORT = ["--param", "max_tokens=8", "--param", "temperature=0", "--param", "seed=5"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def raise_unexpected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug must surface as a traceback in tests, not as a tidy one-line message."""
+    monkeypatch.setenv("PLAYGROUND_RAISE_ERRORS", "1")
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def last_line(text: str) -> str:
+    return text.rstrip("\n").splitlines()[-1]
+
+
+def unreachable_endpoint() -> str:
+    return f'[endpoints.gone]\nbase_url = "http://127.0.0.1:{free_port()}/v1"\nmax_retries = 0\n'
+
+
+def test_models_json_lists_every_model_with_its_status(
+    write_config: Any, llama_server: str
+) -> None:
+    write_config(f'[endpoints.srv]\nbase_url = "{llama_server}"\n')
+
+    result = invoke("models", "--json")
+
+    assert result.exit_code == 0
+    listed = json.loads(result.stdout)
+    assert all(set(m) == {"id", "provider", "ready", "status", "detail"} for m in listed)
+    by_id = {m["id"]: m for m in listed}
+    assert by_id[LOCAL]["ready"] is True
+    assert by_id[f"srv/{SERVED}"] == {
+        "id": f"srv/{SERVED}",
+        "provider": "srv",
+        "ready": True,
+        "status": "ready",
+        "detail": "",
+    }
+    assert by_id["openai/gpt-4o-mini"]["status"] == "needs key"
+
+
+def test_models_as_text_shows_why_a_model_is_not_ready(home: Path) -> None:
+    result = invoke("models")
+
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert any(line.startswith(LOCAL) and line.endswith("ready") for line in lines)
+    assert any(
+        line.startswith("openai/gpt-4o-mini") and line.endswith("needs key  (set OPENAI_API_KEY)")
+        for line in lines
+    )
+
+
+def test_run_json_on_two_models_carries_every_measurement_and_is_saved(
+    write_config: Any, llama_server: str
+) -> None:
+    write_config(
+        f'[endpoints.srv]\nbase_url = "{llama_server}"\n'
+        f'[prices."srv/{SERVED}"]\ninput = 1000\noutput = 2000\n'
+    )
+
+    result = invoke(
+        "run", "--model", LOCAL, "--model", f"srv/{SERVED}", "--system", "Be brief.",
+        "--prompt", "Say {{ word }}.", "--var", "word=hello", *SHORT, "--json",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    local, remote = document["results"]
+    assert [local["model"], remote["model"]] == [LOCAL, f"srv/{SERVED}"]
+    for item in (local, remote):
+        assert item["error"] is None
+        assert item["text"].strip()
+        assert 0 < item["usage"]["completion_tokens"] <= 8
+        assert item["usage"]["prompt_tokens"] > 0
+        assert 0 < item["ttft_ms"] <= item["latency_ms"]
+        assert item["tokens_per_s"] > 0
+        assert item["messages"] == [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Say hello."},
+        ]
+    assert local["usage"]["estimated"] is False
+    assert local["cost_usd"] == 0.0
+    assert remote["usage"]["estimated"] is True  # llama_cpp.server streams no usage
+    usage = remote["usage"]
+    expected_cost = (usage["prompt_tokens"] * 1000 + usage["completion_tokens"] * 2000) / 1e6
+    assert remote["cost_usd"] == pytest.approx(expected_cost)
+
+    saved = open_store(load_settings()).get_run(document["run_id"])
+    assert saved.source == "cli"
+    assert saved.variables == {"word": "hello"}
+    assert [r.text for r in saved.results] == [local["text"], remote["text"]]
+    assert saved.results[1].params.max_tokens == 8
+
+
+def test_run_continues_when_one_model_fails(write_config: Any) -> None:
+    write_config(unreachable_endpoint())
+
+    result = invoke("run", "--model", "gone/m", "--model", LOCAL, "--prompt", "Hi.", *SHORT)
+
+    assert result.exit_code == 1
+    assert result.stdout.startswith("== gone/m\n== local/smollm2-135m-instruct\n")
+    assert "tokens · $0.000000" in result.stdout
+    error_line, saved_line = result.stderr.splitlines()
+    assert error_line.startswith("Error: Cannot reach http://127.0.0.1:")
+    assert error_line.endswith(
+        "for gone/m; check that the server is running and its base_url in playground.toml."
+    )
+    assert saved_line.startswith("saved run ")
+
+
+def test_run_json_prints_every_result_and_exits_1_when_one_fails(write_config: Any) -> None:
+    write_config(unreachable_endpoint())
+
+    result = invoke(
+        "run", "--model", LOCAL, "--model", "gone/m", "--prompt", "Hi.", *SHORT, "--json"
+    )
+
+    assert result.exit_code == 1
+    good, bad = json.loads(result.stdout)["results"]
+    assert good["error"] is None and good["text"].strip()
+    assert bad["error"].startswith("Cannot reach ")
+    assert bad["text"] == ""
+    assert open_store(load_settings()).count_runs() == 1
+
+
+def test_run_reads_the_prompt_from_a_file(home: Path) -> None:
+    prompt = Path.cwd() / "prompt.txt"
+    prompt.write_text("Name a {{ thing }}.", encoding="utf-8")
+
+    result = invoke(
+        "run", "--model", LOCAL, "--prompt-file", str(prompt), "--var", "thing=fruit", *SHORT,
+        "--json",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    (only,) = json.loads(result.stdout)["results"]
+    assert only["messages"] == [{"role": "user", "content": "Name a fruit."}]
+    assert only["text"].strip()
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "error_line"),
+    [
+        (
+            ["--model", "nope/x", "--prompt", "hi"],
+            1,
+            "Error: Unknown model 'nope/x'; no provider 'nope': use local/, openai/, azure/ or "
+            "an [endpoints.nope] table in playground.toml.",
+        ),
+        (
+            ["--model", LOCAL, "--prompt", "{{ q }}", "--var", "q="],
+            1,
+            "Error: Variable 'q' in the user message is empty; fill it in and run again.",
+        ),
+        (
+            ["--model", LOCAL, "--prompt", "{{ q }}"],
+            1,
+            "Error: Variable 'q' in the user message has no value; give it one "
+            "(--var q=... on the command line) and run again.",
+        ),
+        (
+            ["--model", LOCAL, "--prompt", "{% if %}"],
+            1,
+            "Error: Template syntax error in the user message on line 1: Expected an expression, "
+            "got 'end of statement block'; fix the template and run again.",
+        ),
+        (
+            ["--model", "openai/gpt-4o-mini", "--prompt", "hi"],
+            1,
+            "Error: openai/gpt-4o-mini needs an OpenAI key; set OPENAI_API_KEY in the "
+            "environment or in .streamlit/secrets.toml.",
+        ),
+        (
+            ["--model", LOCAL, "--prompt", "hi", "--param", "temperature=7"],
+            2,
+            "Error: Invalid value for --param: Parameter 'temperature' is '7': input should be "
+            "less than or equal to 2; change it and run again.",
+        ),
+        (
+            ["--model", LOCAL, "--prompt", "hi", "--param", "nope=1"],
+            2,
+            "Error: Invalid value for --param: Unknown parameter 'nope'; "
+            "use one of temperature, top_p, max_tokens, seed, stop.",
+        ),
+        (
+            ["--model", LOCAL, "--prompt", "hi", "--param", "max_tokens=-1"],
+            2,
+            "Error: Invalid value for --param: Parameter 'max_tokens' is '-1': input should be "
+            "greater than or equal to 1; change it and run again.",
+        ),
+        (
+            ["--model", LOCAL, "--prompt", "hi", "--var", "novalue"],
+            2,
+            "Error: Invalid value for --var: 'novalue' is not key=value.",
+        ),
+        (
+            ["--model", LOCAL, "--prompt", "hi", "--var", "=x"],
+            2,
+            "Error: Invalid value for --var: '=x' is not key=value.",
+        ),
+        (
+            ["--model", LOCAL],
+            2,
+            "Error: Give exactly one of --prompt or --prompt-file.",
+        ),
+        (
+            ["--model", LOCAL, "--prompt", "hi", "--prompt-file", "playground.toml"],
+            2,
+            "Error: Give exactly one of --prompt or --prompt-file.",
+        ),
+        (
+            ["--prompt", "hi"],
+            2,
+            "Error: Missing option '--model'.",
+        ),
+    ],
+)
+def test_run_refuses_bad_input_with_one_line_and_an_exit_code(
+    write_config: Any, args: list[str], exit_code: int, error_line: str
+) -> None:
+    write_config("")
+
+    result = invoke("run", *args)
+
+    assert result.exit_code == exit_code
+    assert result.stdout == ""
+    assert last_line(result.stderr) == error_line
+    assert "Traceback" not in result.stderr
+    assert open_store(load_settings()).count_runs() == 0
+
+
+def test_a_prompt_file_that_is_not_utf8_is_a_usage_error(home: Path) -> None:
+    prompt = Path.cwd() / "latin1.txt"
+    prompt.write_bytes("Caf\xe9 {{ x }}".encode("latin-1"))
+
+    result = invoke("run", "--model", LOCAL, "--prompt-file", str(prompt))
+
+    assert result.exit_code == 2
+    assert last_line(result.stderr) == (
+        f"Error: Invalid value for --prompt-file: {prompt} is not UTF-8 text."
+    )
+
+
+def test_a_broken_config_is_one_line_and_exit_1(write_config: Any) -> None:
+    path = write_config('[endpoints.x]\nbase_url = "ftp://x"\n')
+
+    result = invoke("models")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: Setting 'endpoints.x.base_url' in {path} is invalid: Value error, must start "
+        "with http:// or https://; fix it and try again.\n"
+    )
+
+
+def test_a_real_process_prints_one_error_line_and_no_traceback(write_config: Any) -> None:
+    write_config(unreachable_endpoint())
+    env = {k: v for k, v in os.environ.items() if k != "PLAYGROUND_RAISE_ERRORS"}
+    env["PYTHONPATH"] = str(ROOT)
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "playground.cli", "run", "--model", "gone/m", "--prompt", "hi"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    error_line, saved_line = proc.stderr.splitlines()
+    assert error_line.startswith("Error: Cannot reach http://127.0.0.1:")
+    assert saved_line.startswith("saved run ")
+    assert proc.stdout == "== gone/m\n"
