@@ -9,6 +9,7 @@ from playground.compare import (
     HARM_NOT_CHECKED,
     INTERVAL_METHOD,
     ConfigFilters,
+    LeaderboardRow,
     config_label,
     leaderboard,
     leaderboard_table,
@@ -19,6 +20,18 @@ from ui.stored_run_view import permalink
 
 CHART_LIMIT = 25  # more bars than this stop being readable
 
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _leaderboard(url: str, filters: ConfigFilters, version: object) -> list[LeaderboardRow]:
+    # Keyed by the store's data version: a new rating or run recomputes, other reruns don't.
+    return leaderboard(store().config_aggregates(filters), store().preference_pairs())
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _model_ids(url: str, version: object) -> list[str]:
+    return store().model_ids()
+
+
 st.title("Compare")
 st.caption(
     "A configuration is model + parameters + prompt template + retrieval settings. "
@@ -26,19 +39,17 @@ st.caption(
 )
 
 db = store()
+version = db.data_version()
 text_col, model_col, from_col, to_col = st.columns([3, 2, 1, 1])
 template = text_col.text_input("Prompt template contains", key="cmp_template")
 model = model_col.selectbox(
-    "Model", [None, *db.model_ids()], key="cmp_model",
+    "Model", [None, *_model_ids(db.url, version)], key="cmp_model",
     format_func=lambda m: "All models" if m is None else m,
 )  # fmt: skip
 date_from = from_col.date_input("From", value=None, key="cmp_from")
 date_to = to_col.date_input("To", value=None, key="cmp_to")
 
-rows = leaderboard(
-    db.config_aggregates(ConfigFilters(template, model, date_from, date_to)),
-    db.preference_pairs(),
-)
+rows = _leaderboard(db.url, ConfigFilters(template, model, date_from, date_to), version)
 if not rows:
     st.info("No runs match. Run prompts in the Playground, rate the answers, then come back.")
     st.stop()

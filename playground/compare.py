@@ -96,11 +96,12 @@ def median(values: Iterable[float | None]) -> float | None:
 
 @dataclass(frozen=True)
 class Pair:
-    """One pairwise comparison: 'win' means a beat b; the tie outcomes are symmetric."""
+    """`n` pairwise comparisons: 'win' means a beat b; the tie outcomes are symmetric."""
 
     a: str
     b: str
     outcome: Outcome = "win"
+    n: int = 1
 
 
 @dataclass
@@ -131,11 +132,11 @@ def win_records(pairs: Iterable[Pair]) -> dict[str, WinRecord]:
         a = records.setdefault(pair.a, WinRecord())
         b = records.setdefault(pair.b, WinRecord())
         if pair.outcome == "win":
-            a.wins += 1
-            b.losses += 1
+            a.wins += pair.n
+            b.losses += pair.n
         else:
-            a.ties += 1
-            b.ties += 1
+            a.ties += pair.n
+            b.ties += pair.n
     return records
 
 
@@ -144,7 +145,7 @@ BT_SCALE = 400.0  # Elo convention: 400 points = 10:1 odds
 
 
 def bradley_terry(
-    pairs: Iterable[Pair], prior_games: float = 1.0, max_iter: int = 500, tol: float = 1e-9
+    pairs: Iterable[Pair], prior_games: float = 1.0, max_iter: int = 500, tol: float = 1e-7
 ) -> dict[str, float]:
     """Bradley-Terry strengths by Hunter's MM algorithm, reported on an Elo-like scale.
 
@@ -161,12 +162,12 @@ def bradley_terry(
         wins.setdefault(pair.a, 0.0)
         wins.setdefault(pair.b, 0.0)
         key = (pair.a, pair.b) if pair.a < pair.b else (pair.b, pair.a)
-        games[key] = games.get(key, 0.0) + 1.0
+        games[key] = games.get(key, 0.0) + pair.n
         if pair.outcome == "win":
-            wins[pair.a] += 1.0
+            wins[pair.a] += pair.n
         else:
-            wins[pair.a] += 0.5
-            wins[pair.b] += 0.5
+            wins[pair.a] += 0.5 * pair.n
+            wins[pair.b] += 0.5 * pair.n
     if not wins:
         return {}
     opponents: dict[str, list[tuple[str, float]]] = {item: [] for item in wins}
@@ -238,8 +239,8 @@ class ConfigAggregate:
     stars_sumsq: float = 0.0
     groundedness_mean: float | None = None
     cost_mean: float | None = None
-    ttft_ms: list[float] = field(default_factory=list)
-    latency_ms: list[float] = field(default_factory=list)
+    ttft_median: float | None = None
+    latency_median: float | None = None
     moderations: list[str] = field(default_factory=list)
 
 
@@ -336,8 +337,8 @@ def leaderboard(
                 bt_score=scores.get(agg.config_hash),
                 honesty=agg.groundedness_mean,
                 cost_usd=agg.cost_mean,
-                ttft_ms=median(agg.ttft_ms),
-                latency_ms=median(agg.latency_ms),
+                ttft_ms=agg.ttft_median,
+                latency_ms=agg.latency_median,
                 harm=harm_summary(agg.moderations),
             )
         )

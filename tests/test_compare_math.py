@@ -105,7 +105,7 @@ def _agg(config_hash: str, stars: list[int]) -> ConfigAggregate:
     return ConfigAggregate(
         config_hash, "local/a", {"temperature": 0.2}, "", f"prompt {config_hash}", None,
         n_results=3, n_runs=3, n_errors=0, stars_n=len(stars), stars_sum=sum(stars),
-        stars_sumsq=sum(s * s for s in stars), latency_ms=[300.0, 100.0, 200.0],
+        stars_sumsq=sum(s * s for s in stars), latency_median=200.0,
     )  # fmt: skip
 
 
@@ -121,3 +121,10 @@ def test_leaderboard_ranks_by_stars_then_votes_and_reports_every_metric():
     assert rows[2].win_rate == 1.0 and rows[2].votes == 1
     assert rows[3].quality == Interval(None, 0)
     assert rows[0].as_dict()["stars_count"] == 2
+
+
+def test_counted_pairs_weigh_like_repeated_pairs():
+    repeated = [Pair("a", "b")] * 3 + [Pair("b", "a")]
+    counted = [Pair("a", "b", n=3), Pair("b", "a")]
+    assert bradley_terry(counted) == pytest.approx(bradley_terry(repeated))
+    assert win_records(counted)["a"].rate == win_records(repeated)["a"].rate == 0.75

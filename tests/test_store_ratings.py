@@ -159,5 +159,27 @@ def test_config_aggregates_count_runs_stars_cost_and_median_latency(store):
     (agg,) = store.config_aggregates()
     assert (agg.model_id, agg.n_runs, agg.stars_n, agg.stars_sum) == ("local/a", 3, 3, 12.0)
     assert agg.cost_mean == pytest.approx(0.002)
-    assert sorted(agg.latency_ms) == [100.0, 200.0, 300.0]
+    assert agg.latency_median == 200.0 and agg.ttft_median == 120.0
     assert agg.moderations == []
+
+
+def test_aggregates_and_pairs_follow_new_ratings_votes_and_answers(store, run):
+    a, b, _ = run.results
+    assert {agg.stars_n for agg in store.config_aggregates()} == {0}
+    store.add_rating(a.id, 5, session_id="s")
+    assert sum(agg.stars_n for agg in store.config_aggregates()) == 1
+    assert store.preference_pairs() == []
+    store.add_preference(run.id, [a.id, b.id], "best", best=a.id, session_id="s")
+    assert [p.n for p in store.preference_pairs()] == [1]
+    store.save_run(make_run(models=("local/new",)))
+    assert "local/new" in {agg.model_id for agg in store.config_aggregates()}
+
+
+def test_history_indexes_exist_after_migration(store):
+    from sqlalchemy import inspect
+
+    names = {ix["name"] for ix in inspect(store.engine).get_indexes("results")}
+    assert {"ix_results_config_metrics", "ix_results_id_config", "ix_results_moderation"} <= names
+    assert "ix_ratings_current" in {
+        ix["name"] for ix in inspect(store.engine).get_indexes("ratings")
+    }

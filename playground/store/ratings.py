@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import (
-    ColumnElement,
-    Select,
-    case,
-    distinct,
     func,
     insert,
     or_,
@@ -30,10 +27,17 @@ from playground.history import (
     HistoryFilters,
     HistoryPage,
     RatingSummary,
-    day_after,
-    day_start,
 )
 from playground.records import Run, utc_now
+from playground.store.exports import ExportsMixin
+from playground.store.filters import (
+    contains,
+    current_rating_ids,
+    current_vote_ids,
+    medians,
+    result_conditions,
+    run_conditions,
+)
 from playground.store.runs import _aware, result_from_row, run_from_row
 from playground.store.schema import preferences, ratings, results, runs
 
@@ -47,95 +51,8 @@ class RatingError(PlaygroundError):
     """A rating or vote that cannot be stored as given (stars out of range, unknown answer)."""
 
 
-def _like(text: str) -> str:
-    # Escape LIKE wildcards so a search for "50%" matches the text "50%" literally.
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _current_rating_ids() -> Select[Any]:
-    """Ids of the rating rows that count: the latest row with stars per (answer, session)."""
-    return (
-        select(func.max(ratings.c.id))
-        .where(ratings.c.stars.is_not(None))
-        .group_by(ratings.c.result_id, ratings.c.session_id)
-    )
-
-
-def _current_vote_ids() -> Select[Any]:
-    """Ids of the preference rows that count: the latest per (session, pair of answers).
-
-    A vote covers the answers shown together (one variant's row in the Playground), so a
-    second vote on other answers of the same run adds to the first; a new vote on the same
-    answers replaces the earlier one.
-    """
-    win, lose = preferences.c.winner_result_id, preferences.c.loser_result_id
-    first = case((win < lose, win), else_=lose)
-    second = case((win < lose, lose), else_=win)
-    return select(func.max(preferences.c.id)).group_by(preferences.c.session_id, first, second)
-
-
-def _run_conditions(filters: HistoryFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if filters.date_from:
-        conditions.append(runs.c.created_at >= day_start(filters.date_from))
-    if filters.date_to:
-        conditions.append(runs.c.created_at < day_after(filters.date_to))
-    if filters.model_id:
-        conditions.append(
-            runs.c.id.in_(select(results.c.run_id).where(results.c.model_id == filters.model_id))
-        )
-    text = filters.text.strip()
-    if text:
-        pattern = _like(text)
-        matching = select(results.c.run_id).where(
-            or_(
-                results.c.text.ilike(pattern, escape="\\"),
-                results.c.user_template.ilike(pattern, escape="\\"),
-                results.c.system_template.ilike(pattern, escape="\\"),
-            )
-        )
-        conditions.append(
-            or_(runs.c.id.in_(matching), runs.c.variables_json.ilike(pattern, escape="\\"))
-        )
-    if filters.min_stars:
-        per_answer = (
-            select(ratings.c.result_id, func.avg(ratings.c.stars).label("mean"))
-            .where(ratings.c.id.in_(_current_rating_ids()))
-            .group_by(ratings.c.result_id)
-            .subquery()
-        )
-        rated = (
-            select(results.c.run_id)
-            .join(per_answer, per_answer.c.result_id == results.c.id)
-            .where(per_answer.c.mean >= filters.min_stars)
-        )
-        conditions.append(runs.c.id.in_(rated))
-    return conditions
-
-
-def _result_conditions(filters: ConfigFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if filters.model_id:
-        conditions.append(results.c.model_id == filters.model_id)
-    if filters.date_from:
-        conditions.append(results.c.created_at >= day_start(filters.date_from))
-    if filters.date_to:
-        conditions.append(results.c.created_at < day_after(filters.date_to))
-    text = filters.template_text.strip()
-    if text:
-        pattern = _like(text)
-        conditions.append(
-            or_(
-                results.c.user_template.ilike(pattern, escape="\\"),
-                results.c.system_template.ilike(pattern, escape="\\"),
-            )
-        )
-    return conditions
-
-
-class RatingsMixin:
-    """Rating, preference, history and leaderboard queries of the Store."""
+class RatingsMixin(ExportsMixin):
+    """Rating, preference, history and leaderboard queries of the Store (and exports)."""
 
     engine: Engine
 
@@ -273,7 +190,7 @@ class RatingsMixin:
                     func.count(ratings.c.stars).label("n"),
                     func.avg(ratings.c.stars).label("mean"),
                 )
-                .where(ratings.c.id.in_(_current_rating_ids().where(ratings.c.result_id.in_(ids))))
+                .where(ratings.c.id.in_(current_rating_ids().where(ratings.c.result_id.in_(ids))))
                 .group_by(ratings.c.result_id)
             ).all()
             comments = conn.execute(
@@ -312,6 +229,22 @@ class RatingsMixin:
 
     # -- history -------------------------------------------------------------------------
 
+    def data_version(self) -> tuple[int, int, int]:
+        """A cheap stamp that changes whenever an answer, a rating or a vote is stored.
+
+        Pages cache their queries under it, so a rerun that changed nothing costs three
+        index lookups instead of a full aggregate.
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    select(func.count()).select_from(results).scalar_subquery(),
+                    select(func.max(ratings.c.id)).scalar_subquery(),
+                    select(func.max(preferences.c.id)).scalar_subquery(),
+                )
+            ).one()
+        return (int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
+
     def model_ids(self) -> list[str]:
         """Every model id that has an answer stored, sorted."""
         with self.engine.connect() as conn:
@@ -326,7 +259,7 @@ class RatingsMixin:
     ) -> HistoryPage:
         """One page of runs newest first, matching the filters, with their rating summaries."""
         filters = filters or HistoryFilters()
-        conditions = _run_conditions(filters)
+        conditions = run_conditions(filters, self.engine.dialect.name)
         page = max(1, page)
         with self.engine.connect() as conn:
             total = int(
@@ -366,29 +299,51 @@ class RatingsMixin:
 
     # -- leaderboard ---------------------------------------------------------------------
 
+    def _memo(self, key: tuple[Any, ...], stamp: tuple[int, ...], compute: Any) -> Any:
+        """compute() once per stamp: an answer, rating or vote stored changes the stamp."""
+        memo: dict[tuple[Any, ...], tuple[tuple[int, ...], Any]]
+        memo = self.__dict__.setdefault("_ratings_memo", {})
+        hit = memo.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        value = compute()
+        if len(memo) > 64:  # many filter combinations: forget them all rather than grow
+            memo.clear()
+        memo[key] = (stamp, value)
+        return value
+
     def config_aggregates(self, filters: ConfigFilters | None = None) -> list[ConfigAggregate]:
-        """Per configuration hash: what it is, how often it ran, and its raw measurements."""
-        conditions = _result_conditions(filters or ConfigFilters())
+        """Per configuration hash: what it is, how often it ran, its measurements and stars.
+
+        Measurements are recomputed only when answers were added and stars only when ratings
+        were, so rating an answer and opening Compare costs one small query, not a rescan.
+        """
+        filters = filters or ConfigFilters()
+        answers, last_rating, _ = self.data_version()
+        key = (filters.template_text.strip(), filters.model_id, filters.date_from, filters.date_to)
+        measured: list[ConfigAggregate] = self._memo(
+            ("measure", *key), (answers,), lambda: self._config_measurements(filters)
+        )
+        hashes = [agg.config_hash for agg in measured]
+        # New answers carry no stars yet, so the star sums change only with a new rating.
+        stars = self._memo(
+            ("stars", *key), (last_rating,), lambda: self._config_stars(filters, hashes)
+        )
+        combined = []
+        for agg in measured:
+            n, total, total_sq = stars.get(agg.config_hash, (0, 0.0, 0.0))
+            combined.append(replace(agg, stars_n=n, stars_sum=total, stars_sumsq=total_sq))
+        return combined
+
+    def _config_stars(
+        self, filters: ConfigFilters, hashes: list[str]
+    ) -> dict[str, tuple[int, float, float]]:
+        """Count, sum and sum of squares of current stars per configuration."""
+        conditions = result_conditions(filters)
+        if filters.template_text.strip():
+            conditions.append(results.c.config_hash.in_(hashes))
         with self.engine.connect() as conn:
-            base = conn.execute(
-                select(
-                    results.c.config_hash,
-                    func.min(results.c.model_id).label("model_id"),
-                    func.min(results.c.params_json).label("params_json"),
-                    func.min(results.c.system_template).label("system_template"),
-                    func.min(results.c.user_template).label("user_template"),
-                    func.max(runs.c.store_name).label("store_name"),
-                    func.count().label("n_results"),
-                    func.count(distinct(results.c.run_id)).label("n_runs"),
-                    func.sum(case((results.c.error.is_not(None), 1), else_=0)).label("n_errors"),
-                    func.avg(results.c.groundedness).label("groundedness"),
-                    func.avg(results.c.cost_usd).label("cost"),
-                )
-                .select_from(results.join(runs, runs.c.id == results.c.run_id))
-                .where(*conditions)
-                .group_by(results.c.config_hash)
-            ).all()
-            stars = conn.execute(
+            rows = conn.execute(
                 select(
                     results.c.config_hash,
                     func.count(ratings.c.stars).label("n"),
@@ -396,62 +351,116 @@ class RatingsMixin:
                     func.sum(ratings.c.stars * ratings.c.stars).label("total_sq"),
                 )
                 .select_from(ratings.join(results, results.c.id == ratings.c.result_id))
-                .where(ratings.c.id.in_(_current_rating_ids()), *conditions)
+                .where(ratings.c.id.in_(current_rating_ids()), *conditions)
                 .group_by(results.c.config_hash)
             ).all()
-            timings = conn.execute(
-                select(results.c.config_hash, results.c.ttft_ms, results.c.latency_ms).where(
-                    results.c.error.is_(None), *conditions
+        return {
+            r.config_hash: (int(r.n), float(r.total or 0), float(r.total_sq or 0)) for r in rows
+        }
+
+    def _config_measurements(self, filters: ConfigFilters) -> list[ConfigAggregate]:
+        """What each configuration is, how often it ran, errors, honesty, cost, latency, harm.
+
+        Every aggregate reads the covering index ix_results_config_metrics, not the wide
+        result rows; what a configuration *is* comes from one sample answer per hash.
+        """
+        conditions = result_conditions(filters)
+        samples = (
+            select(
+                results.c.config_hash,
+                results.c.model_id,
+                results.c.params_json,
+                results.c.system_template,
+                results.c.user_template,
+                runs.c.store_name,
+            )
+            .join(runs, runs.c.id == results.c.run_id)
+            .where(results.c.id.in_(select(func.min(results.c.id)).group_by(results.c.config_hash)))
+        )
+        text = filters.template_text.strip()
+        if text:
+            # The templates are part of the configuration, so one sample per hash decides.
+            dialect = self.engine.dialect.name
+            samples = samples.where(
+                or_(
+                    contains(results.c.user_template, text, dialect),
+                    contains(results.c.system_template, text, dialect),
                 )
+            )
+        with self.engine.connect() as conn:
+            sample_rows = {row.config_hash: row for row in conn.execute(samples)}
+            if text:
+                conditions.append(results.c.config_hash.in_(list(sample_rows)))
+            base = conn.execute(
+                select(
+                    results.c.config_hash,
+                    func.count().label("n_results"),
+                    func.count(results.c.error).label("n_errors"),
+                    func.avg(results.c.groundedness).label("groundedness"),
+                    func.avg(results.c.cost_usd).label("cost"),
+                )
+                .where(*conditions)
+                .group_by(results.c.config_hash)
             ).all()
+            ttft = dict(conn.execute(medians(results.c.ttft_ms, conditions)).all())
+            latency = dict(conn.execute(medians(results.c.latency_ms, conditions)).all())
             moderated = conn.execute(
                 select(results.c.config_hash, results.c.moderation).where(
-                    results.c.moderation.is_not(None), *conditions
+                    # "> ''" rather than IS NOT NULL: SQLite turns it into an index range scan.
+                    results.c.moderation > "",
+                    *conditions,
                 )
             ).all()
         aggregates: dict[str, ConfigAggregate] = {}
         for row in base:
+            sample = sample_rows.get(row.config_hash)
+            if sample is None:  # a hash added between the two queries; next rerun shows it
+                continue
             aggregates[row.config_hash] = ConfigAggregate(
                 config_hash=row.config_hash,
-                model_id=row.model_id,
-                params=json.loads(row.params_json),
-                system_template=row.system_template,
-                user_template=row.user_template,
-                store_name=row.store_name,
+                model_id=sample.model_id,
+                params=json.loads(sample.params_json),
+                system_template=sample.system_template,
+                user_template=sample.user_template,
+                store_name=sample.store_name,
                 n_results=int(row.n_results),
-                n_runs=int(row.n_runs),
+                # A configuration answers once per run (one cell per variant x model), so
+                # answers = runs; counting distinct run ids would cost a sort on every rerun.
+                n_runs=int(row.n_results),
                 n_errors=int(row.n_errors or 0),
                 groundedness_mean=row.groundedness,
                 cost_mean=row.cost,
+                ttft_median=ttft.get(row.config_hash),
+                latency_median=latency.get(row.config_hash),
             )
-        for row in stars:
-            agg = aggregates.get(row.config_hash)
-            if agg is not None:
-                agg.stars_n, agg.stars_sum = int(row.n), float(row.total or 0)
-                agg.stars_sumsq = float(row.total_sq or 0)
-        for row in timings:
-            agg = aggregates[row.config_hash]
-            if row.ttft_ms is not None:
-                agg.ttft_ms.append(row.ttft_ms)
-            if row.latency_ms is not None:
-                agg.latency_ms.append(row.latency_ms)
         for row in moderated:
-            aggregates[row.config_hash].moderations.append(row.moderation)
+            if row.config_hash in aggregates:
+                aggregates[row.config_hash].moderations.append(row.moderation)
         return list(aggregates.values())
 
     def preference_pairs(self) -> list[Pair]:
-        """Every current pairwise preference, between configuration hashes."""
+        """Current pairwise preferences between configuration hashes, counted per outcome."""
+        # Votes point at answers that already exist, so only a new vote changes the pairs.
+        last_vote = self.data_version()[2]
+        pairs: list[Pair] = self._memo(("pairs",), (last_vote,), self._preference_pairs)
+        return pairs
+
+    def _preference_pairs(self) -> list[Pair]:
         winner, loser = results.alias("winner"), results.alias("loser")
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(
-                    winner.c.config_hash, loser.c.config_hash.label("other"), preferences.c.outcome
+                    winner.c.config_hash,
+                    loser.c.config_hash.label("other"),
+                    preferences.c.outcome,
+                    func.count().label("n"),
                 )
                 .join(winner, winner.c.id == preferences.c.winner_result_id)
                 .join(loser, loser.c.id == preferences.c.loser_result_id)
-                .where(preferences.c.id.in_(_current_vote_ids()))
+                .where(preferences.c.id.in_(current_vote_ids()))
+                .group_by(winner.c.config_hash, loser.c.config_hash, preferences.c.outcome)
             ).all()
-        return [Pair(r.config_hash, r.other, r.outcome) for r in rows]
+        return [Pair(r.config_hash, r.other, r.outcome, int(r.n)) for r in rows]
 
     def config_runs(self, config_hash: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest answers of one configuration with their run id and current stars."""
@@ -481,124 +490,6 @@ class RatingsMixin:
                 "stars": summaries[r.id].mean if r.id in summaries else None,
                 "latency_ms": r.latency_ms,
                 "cost_usd": r.cost_usd,
-            }
-            for r in rows
-        ]
-
-    # -- exports -------------------------------------------------------------------------
-
-    def export_results(
-        self, filters: HistoryFilters | None = None, limit: int | None = None
-    ) -> list[dict[str, Any]]:
-        """One flat row per answer of the matching runs (newest run first), for CSV/JSON."""
-        conditions = _run_conditions(filters or HistoryFilters())
-        query = (
-            select(
-                runs.c.id.label("run_id"),
-                runs.c.created_at.label("run_created_at"),
-                runs.c.source,
-                runs.c.variables_json,
-                runs.c.store_name,
-                results.c.id.label("result_id"),
-                results.c.model_id,
-                results.c.variant_name,
-                results.c.config_hash,
-                results.c.params_json,
-                results.c.system_template,
-                results.c.user_template,
-                results.c.text,
-                results.c.error,
-                results.c.prompt_tokens,
-                results.c.completion_tokens,
-                results.c.ttft_ms,
-                results.c.latency_ms,
-                results.c.tokens_per_s,
-                results.c.cost_usd,
-                results.c.groundedness,
-            )
-            .join(results, results.c.run_id == runs.c.id)
-            .where(*conditions)
-            .order_by(runs.c.created_at.desc(), runs.c.id, results.c.position)
-        )
-        if limit:
-            query = query.limit(limit)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        summaries = self.rating_summaries([r.result_id for r in rows])
-        exported = []
-        for row in rows:
-            summary = summaries.get(row.result_id, RatingSummary())
-            exported.append(
-                {
-                    "run_id": row.run_id,
-                    "run_created_at": _aware(row.run_created_at).isoformat(),
-                    "source": row.source,
-                    "variables": json.loads(row.variables_json),
-                    "store": row.store_name,
-                    "result_id": row.result_id,
-                    "model": row.model_id,
-                    "variant": row.variant_name,
-                    "config_hash": row.config_hash,
-                    "params": json.loads(row.params_json),
-                    "system_template": row.system_template,
-                    "user_template": row.user_template,
-                    "text": row.text,
-                    "error": row.error,
-                    "prompt_tokens": row.prompt_tokens,
-                    "completion_tokens": row.completion_tokens,
-                    "ttft_ms": row.ttft_ms,
-                    "latency_ms": row.latency_ms,
-                    "tokens_per_s": row.tokens_per_s,
-                    "cost_usd": row.cost_usd,
-                    "groundedness": row.groundedness,
-                    "stars_mean": summary.mean,
-                    "stars_count": summary.count,
-                }
-            )
-        return exported
-
-    def export_ratings(self) -> list[dict[str, Any]]:
-        """Every rating row (superseded ones too, flagged) with its answer's model and config."""
-        with self.engine.connect() as conn:
-            current = set(conn.execute(_current_rating_ids()).scalars())
-            rows = conn.execute(
-                select(
-                    ratings,
-                    results.c.run_id,
-                    results.c.model_id,
-                    results.c.config_hash,
-                )
-                .join(results, results.c.id == ratings.c.result_id)
-                .order_by(ratings.c.id)
-            ).all()
-        return [
-            {
-                "rating_id": r.id,
-                "run_id": r.run_id,
-                "result_id": r.result_id,
-                "model": r.model_id,
-                "config_hash": r.config_hash,
-                "stars": r.stars,
-                "comment": r.comment,
-                "session_id": r.session_id,
-                "created_at": _aware(r.created_at).isoformat(),
-                "current": r.id in current,
-            }
-            for r in rows
-        ]
-
-    def export_preferences(self) -> list[dict[str, Any]]:
-        """Every stored pairwise preference row, oldest first."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(preferences).order_by(preferences.c.id)).all()
-        return [
-            {
-                "run_id": r.run_id,
-                "winner_result_id": r.winner_result_id,
-                "loser_result_id": r.loser_result_id,
-                "outcome": r.outcome,
-                "session_id": r.session_id,
-                "created_at": _aware(r.created_at).isoformat(),
             }
             for r in rows
         ]

@@ -194,3 +194,48 @@ def migrate(engine_begin: Callable[[], object]) -> list[str]:
             conn.execute(migrations_table.insert().values(name=name, applied_at=datetime.now(UTC)))
             done.append(name)
     return done
+
+
+# Covering indexes for the History and Compare pages: the leaderboard and history filters read
+# only these columns, so with 10,000+ runs SQLite walks the index instead of the wide rows.
+ix_results_config_metrics = Index(
+    "ix_results_config_metrics",
+    results.c.config_hash,
+    results.c.created_at,
+    results.c.model_id,
+    results.c.run_id,
+    results.c.error,
+    results.c.ttft_ms,
+    results.c.latency_ms,
+    results.c.cost_usd,
+    results.c.groundedness,
+    results.c.id,
+)
+ix_results_moderation = Index("ix_results_moderation", results.c.moderation)
+# Votes and ratings point at answers by id; this finds an answer's configuration without
+# reading its row.
+ix_results_id_config = Index(
+    "ix_results_id_config",
+    results.c.id,
+    results.c.config_hash,
+    results.c.model_id,
+    results.c.created_at,
+)
+ix_results_run_model = Index("ix_results_run_model", results.c.run_id, results.c.model_id)
+ix_ratings_current = Index(
+    "ix_ratings_current", ratings.c.result_id, ratings.c.session_id, ratings.c.id, ratings.c.stars
+)
+
+
+@migration
+def m002_history_compare_indexes(conn: Connection) -> None:
+    """Covering indexes for leaderboard aggregates, model filters and current ratings."""
+    # checkfirst: on a fresh database m001's create_all has already made them.
+    for index in (
+        ix_results_config_metrics,
+        ix_results_moderation,
+        ix_results_id_config,
+        ix_results_run_model,
+        ix_ratings_current,
+    ):
+        index.create(conn, checkfirst=True)

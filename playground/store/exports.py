@@ -1,0 +1,142 @@
+"""Flat rows of answers, ratings and votes for CSV and JSON downloads and `playground runs`."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from playground.history import HistoryFilters, RatingSummary
+from playground.store.filters import current_rating_ids, run_conditions
+from playground.store.runs import _aware
+from playground.store.schema import preferences, ratings, results, runs
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+
+class ExportsMixin:
+    """Export queries of the Store; RatingsMixin supplies the filters and rating summaries."""
+
+    engine: Engine
+
+    def rating_summaries(self, result_ids: list[str]) -> dict[str, RatingSummary]:
+        """Provided by RatingsMixin."""
+        raise NotImplementedError
+
+    def export_results(
+        self, filters: HistoryFilters | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """One flat row per answer of the matching runs (newest run first), for CSV/JSON."""
+        conditions = run_conditions(filters or HistoryFilters(), self.engine.dialect.name)
+        query = (
+            select(
+                runs.c.id.label("run_id"),
+                runs.c.created_at.label("run_created_at"),
+                runs.c.source,
+                runs.c.variables_json,
+                runs.c.store_name,
+                results.c.id.label("result_id"),
+                results.c.model_id,
+                results.c.variant_name,
+                results.c.config_hash,
+                results.c.params_json,
+                results.c.system_template,
+                results.c.user_template,
+                results.c.text,
+                results.c.error,
+                results.c.prompt_tokens,
+                results.c.completion_tokens,
+                results.c.ttft_ms,
+                results.c.latency_ms,
+                results.c.tokens_per_s,
+                results.c.cost_usd,
+                results.c.groundedness,
+            )
+            .join(results, results.c.run_id == runs.c.id)
+            .where(*conditions)
+            .order_by(runs.c.created_at.desc(), runs.c.id, results.c.position)
+        )
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        summaries = self.rating_summaries([r.result_id for r in rows])
+        exported = []
+        for row in rows:
+            summary = summaries.get(row.result_id, RatingSummary())
+            exported.append(
+                {
+                    "run_id": row.run_id,
+                    "run_created_at": _aware(row.run_created_at).isoformat(),
+                    "source": row.source,
+                    "variables": json.loads(row.variables_json),
+                    "store": row.store_name,
+                    "result_id": row.result_id,
+                    "model": row.model_id,
+                    "variant": row.variant_name,
+                    "config_hash": row.config_hash,
+                    "params": json.loads(row.params_json),
+                    "system_template": row.system_template,
+                    "user_template": row.user_template,
+                    "text": row.text,
+                    "error": row.error,
+                    "prompt_tokens": row.prompt_tokens,
+                    "completion_tokens": row.completion_tokens,
+                    "ttft_ms": row.ttft_ms,
+                    "latency_ms": row.latency_ms,
+                    "tokens_per_s": row.tokens_per_s,
+                    "cost_usd": row.cost_usd,
+                    "groundedness": row.groundedness,
+                    "stars_mean": summary.mean,
+                    "stars_count": summary.count,
+                }
+            )
+        return exported
+
+    def export_ratings(self) -> list[dict[str, Any]]:
+        """Every rating row (superseded ones too, flagged) with its answer's model and config."""
+        with self.engine.connect() as conn:
+            current = set(conn.execute(current_rating_ids()).scalars())
+            rows = conn.execute(
+                select(
+                    ratings,
+                    results.c.run_id,
+                    results.c.model_id,
+                    results.c.config_hash,
+                )
+                .join(results, results.c.id == ratings.c.result_id)
+                .order_by(ratings.c.id)
+            ).all()
+        return [
+            {
+                "rating_id": r.id,
+                "run_id": r.run_id,
+                "result_id": r.result_id,
+                "model": r.model_id,
+                "config_hash": r.config_hash,
+                "stars": r.stars,
+                "comment": r.comment,
+                "session_id": r.session_id,
+                "created_at": _aware(r.created_at).isoformat(),
+                "current": r.id in current,
+            }
+            for r in rows
+        ]
+
+    def export_preferences(self) -> list[dict[str, Any]]:
+        """Every stored pairwise preference row, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(preferences).order_by(preferences.c.id)).all()
+        return [
+            {
+                "run_id": r.run_id,
+                "winner_result_id": r.winner_result_id,
+                "loser_result_id": r.loser_result_id,
+                "outcome": r.outcome,
+                "session_id": r.session_id,
+                "created_at": _aware(r.created_at).isoformat(),
+            }
+            for r in rows
+        ]
