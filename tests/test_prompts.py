@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from playground.errors import TemplateError
 from playground.models.base import Message
@@ -136,3 +138,10 @@ def test_a_filter_failing_at_render_time_is_a_template_error() -> None:
 def test_an_undefined_attribute_is_a_template_error() -> None:
     with pytest.raises(TemplateError, match=r"^The template uses something undefined \("):
         render("{{ user.nickname }}", {"user": {"name": "Ada"}})
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.text(min_size=1).filter(lambda v: v.strip()))
+def test_a_variables_value_is_inserted_verbatim_never_evaluated(value: str) -> None:
+    # a value holding "{{ ... }}", "<script>" or "&" comes out exactly as typed
+    assert render("[{{ v }}]", {"v": value}) == f"[{value}]"
