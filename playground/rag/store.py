@@ -96,6 +96,19 @@ class StoredChunk:
         }
 
 
+@dataclass
+class _Pending:
+    """A loaded, chunked document waiting to be embedded and written."""
+
+    source: str
+    chunks: list[Chunk]
+    doc_hash: str
+    old_ids: list[str]
+    warnings: list[str]
+    unchanged: bool
+    index: int = 0
+
+
 @dataclass(frozen=True)
 class UploadedFile:
     """A file to ingest: the name it is known by in the store and its bytes."""
@@ -387,82 +400,94 @@ class KnowledgeBase:
         chunking: ChunkSettings | None = None,
         embedding_model: str | None = None,
     ) -> list[FileReport]:
-        """Add files to a store (created if missing); one report per file, failures included."""
+        """Add files to a store (created if missing); one report per file, failures included.
+
+        Each document lands whole or not at all: its new chunks are written, then its old
+        ones removed; a failed write removes what it wrote and keeps the old version.
+        """
         info = self.create_store(name, chunking, embedding_model)
         collection = self._collection(name)
         store_chunking = ChunkSettings(chunk_size=info.chunk_size, chunk_overlap=info.chunk_overlap)
-        embedder = get_embedder(info.embedding_model)
-        total = max(len(files), 1)
-        reports: list[FileReport] = []
 
-        def report(done: float, message: str) -> None:
+        reached = [0.0]  # a progress bar must never step back, even by a rounding error
+
+        def report(fraction: float, message: str) -> None:
+            reached[0] = min(max(fraction, reached[0]), 1.0)
             if progress is not None:
-                progress(min(done / total, 1.0), message)
+                progress(reached[0], message)
 
+        reports: dict[int, FileReport] = {}
+        pending: list[_Pending] = []
         for index, upload in enumerate(files):
-            report(index, f"Reading {upload.name}")
+            report(0.1 * index / max(len(files), 1), f"Reading {upload.name}")
             try:
-                reports.append(
-                    self._ingest_one(
-                        collection,
-                        upload,
-                        store_chunking,
-                        embedder,
-                        lambda frac, msg, i=index: report(i + frac, msg),
-                    )
-                )
+                item = self._prepare(collection, upload, store_chunking)
             except IngestError as exc:
-                reports.append(FileReport(upload.name, "failed", error=str(exc)))
-        report(total, "Done")
-        return reports
+                reports[index] = FileReport(upload.name, "failed", error=str(exc))
+                continue
+            if item.unchanged:
+                reports[index] = FileReport(
+                    upload.name, "unchanged", len(item.chunks), item.warnings
+                )
+            else:
+                item.index = index
+                pending.append(item)
+        texts = [c.text for item in pending for c in item.chunks]
+        vectors: Any = None
+        if texts:
+            # One encode call for every new chunk of the upload: the model sorts them by
+            # length and pads little, which small per-document calls cannot do.
+            report(0.1, f"Embedding {len(texts)} chunks")
+            vectors = get_embedder(info.embedding_model).encode(
+                texts,
+                on_batch=lambda n: report(
+                    0.1 + 0.8 * n / len(texts), f"Embedded {n} of {len(texts)}"
+                ),
+            )
+        offset = 0
+        for done, item in enumerate(pending):
+            report(0.9 + 0.1 * done / len(pending), f"Storing {item.source}")
+            item_vectors = vectors[offset : offset + len(item.chunks)]
+            offset += len(item.chunks)
+            try:
+                self._write(collection, item, item_vectors)
+            except IngestError as exc:
+                reports[item.index] = FileReport(item.source, "failed", error=str(exc))
+                continue
+            status = "replaced" if item.old_ids else "added"
+            reports[item.index] = FileReport(item.source, status, len(item.chunks), item.warnings)
+        report(1.0, "Done")
+        return [reports[i] for i in range(len(files))]
 
-    def _ingest_one(
-        self,
-        collection: Collection,
-        upload: UploadedFile,
-        chunking: ChunkSettings,
-        embedder: Any,
-        progress: ProgressCallback,
-    ) -> FileReport:
+    def _prepare(
+        self, collection: Collection, upload: UploadedFile, chunking: ChunkSettings
+    ) -> _Pending:
+        """Load and chunk one file and compare it with the version already stored."""
         document = load_document(upload.name, upload.data, self.max_file_bytes, upload.size)
         chunks = chunk_document(document, chunking)
         doc_hash = text_hash(f"{chunking.chunk_size}/{chunking.chunk_overlap}\n{document.text}")
         old_ids, old_metas = self._all_metadata(collection, {"source": upload.name})
-        if (
-            old_ids
+        unchanged = (
+            bool(old_ids)
             and all(m.get("doc_hash") == doc_hash for m in old_metas)
             and len(old_ids) == len(chunks)
-        ):
-            return FileReport(upload.name, "unchanged", len(chunks), document.warnings)
-        progress(0.05, f"Embedding {upload.name} ({len(chunks)} chunks)")
-        vectors = embedder.encode(
-            [c.text for c in chunks],
-            on_batch=lambda n: progress(0.05 + 0.85 * n / len(chunks), f"Embedding {upload.name}"),
         )
-        progress(0.9, f"Storing {upload.name}")
-        new_ids = [f"{_source_key(upload.name)}-{doc_hash[:10]}-{c.position:05d}" for c in chunks]
-        self._write(collection, upload.name, chunks, vectors, new_ids, doc_hash)
-        keep = set(new_ids)
-        stale = [i for i in old_ids if i not in keep]
-        for start in range(0, len(stale), _PAGE):
-            collection.delete(ids=stale[start : start + _PAGE])
-        status = "replaced" if old_ids else "added"
-        return FileReport(upload.name, status, len(chunks), document.warnings)
+        return _Pending(upload.name, chunks, doc_hash, old_ids, document.warnings, unchanged)
 
-    def _write(
-        self,
-        collection: Collection,
-        source: str,
-        chunks: list[Chunk],
-        vectors: Any,
-        ids: list[str],
-        doc_hash: str,
-    ) -> None:
-        """Write a document's new chunks; on failure remove the ones written (old ones stay)."""
+    def _write(self, collection: Collection, item: _Pending, vectors: Any) -> None:
+        """Write a document's new chunks, then drop its old ones; on failure undo the write."""
         stamp = _now()
+        ids = [
+            f"{_source_key(item.source)}-{item.doc_hash[:10]}-{c.position:05d}" for c in item.chunks
+        ]
         metas = [
-            {**c.metadata, "doc_hash": doc_hash, "ingested_at": stamp, "doc_chunks": len(chunks)}
-            for c in chunks
+            {
+                **c.metadata,
+                "doc_hash": item.doc_hash,
+                "ingested_at": stamp,
+                "doc_chunks": len(item.chunks),
+            }
+            for c in item.chunks
         ]
         try:
             for start in range(0, len(ids), _PAGE):
@@ -470,16 +495,20 @@ class KnowledgeBase:
                 collection.upsert(
                     ids=ids[start:end],
                     embeddings=vectors[start:end],
-                    documents=[c.text for c in chunks[start:end]],
+                    documents=[c.text for c in item.chunks[start:end]],
                     metadatas=metas[start:end],
                 )
         except Exception as exc:
             with contextlib.suppress(Exception):
                 collection.delete(ids=ids)
             raise IngestError(
-                f"{source} could not be stored ({type(exc).__name__}: {exc}); "
+                f"{item.source} could not be stored ({type(exc).__name__}: {exc}); "
                 "the store is unchanged, try again."
             ) from None
+        keep = set(ids)
+        stale = [i for i in item.old_ids if i not in keep]
+        for start in range(0, len(stale), _PAGE):
+            collection.delete(ids=stale[start : start + _PAGE])
 
     # -- queries ------------------------------------------------------------------------
 
