@@ -198,7 +198,7 @@ def test_run_reads_the_prompt_from_a_file(home: Path) -> None:
         (
             ["--model", LOCAL, "--prompt", "hi", "--param", "temperature=7"],
             2,
-            "Error: Invalid value for --param: Parameter 'temperature' is '7': input should be "
+            "Error: Invalid value for --param: Parameter 'temperature' is 7: input should be "
             "less than or equal to 2; change it and run again.",
         ),
         (
@@ -210,7 +210,7 @@ def test_run_reads_the_prompt_from_a_file(home: Path) -> None:
         (
             ["--model", LOCAL, "--prompt", "hi", "--param", "max_tokens=-1"],
             2,
-            "Error: Invalid value for --param: Parameter 'max_tokens' is '-1': input should be "
+            "Error: Invalid value for --param: Parameter 'max_tokens' is -1: input should be "
             "greater than or equal to 1; change it and run again.",
         ),
         (

@@ -96,12 +96,12 @@ def test_a_working_fault_server_streams_every_delta(
     [
         (
             "500",
-            "srv/fault-model failed with a server error (500) at {url} after 1 retries; "
+            "srv/fault-model failed with a server error (500) at {url} after 1 retry; "
             "try again later.",
         ),
         (
             "429",
-            "srv/fault-model is rate-limited by {url} (429) after 1 retries; "
+            "srv/fault-model is rate-limited by {url} (429) after 1 retry; "
             "wait a minute and run again.",
         ),
     ],
@@ -144,7 +144,7 @@ def test_a_hanging_server_times_out_within_a_bounded_time(
     elapsed = time.monotonic() - start
 
     assert message == (
-        "srv/fault-model did not answer within 1 s after 1 retries; "
+        "srv/fault-model did not answer within 1 s after 1 retry; "
         "try again or raise the timeout in playground.toml."
     )
     assert 2.0 <= elapsed < 6.0  # two attempts of 1 s, plus one short backoff

@@ -104,7 +104,7 @@ def test_failing_server_is_retried_and_explained_in_its_column(
     at.button(key="btn_run").click().run()
     errors = [e.value for e in at.error]
     assert errors == [
-        f"flaky/m failed with a server error (500) at {fault_server.url('500')} after 1 retries; "
+        f"flaky/m failed with a server error (500) at {fault_server.url('500')} after 1 retry; "
         "try again later."
     ]
     assert len(metric_captions(at)) == 1

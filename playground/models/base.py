@@ -58,9 +58,14 @@ def param_error_message(exc: ValidationError, where: str = "") -> str:
         allowed = ", ".join(ModelParams.model_fields)
         return f"Unknown parameter '{field}'{place}; use one of {allowed}."
     value = err.get("input")
-    return (
-        f"Parameter '{field}'{place} is {value!r}: {err['msg'].lower()}; change it and run again."
-    )
+    shown = repr(value)
+    if isinstance(value, str):
+        try:
+            float(value)  # a number typed on the command line reads best without quotes
+            shown = value
+        except ValueError:
+            pass
+    return f"Parameter '{field}'{place} is {shown}: {err['msg'].lower()}; change it and run again."
 
 
 @dataclass

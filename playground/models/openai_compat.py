@@ -75,7 +75,8 @@ def explain(exc: Exception, model_id: str, spec: EndpointSpec) -> EndpointError:
     import openai
 
     where = spec.label
-    retries = f" after {spec.max_retries} retries" if spec.max_retries else ""
+    plural = "retry" if spec.max_retries == 1 else "retries"
+    retries = f" after {spec.max_retries} {plural}" if spec.max_retries else ""
     if isinstance(exc, openai.APITimeoutError):
         return EndpointError(
             f"{model_id} did not answer within {spec.timeout:g} s{retries}; "
