@@ -95,6 +95,13 @@ def test_groundedness_is_the_share_of_supported_sentences(settings: Settings) ->
     assert groundedness(settings, answer, [TENT_TEXT]) == 0.5
 
 
+def test_a_number_the_chunks_never_state_makes_a_sentence_ungrounded(settings: Settings) -> None:
+    answer = (
+        "The fly is rated waterproof to 3,000 mm. The fly is rated waterproof to 25 feet of rain."
+    )
+    assert groundedness(settings, answer, [TENT_TEXT]) == 0.5
+
+
 @pytest.mark.parametrize(
     ("answer", "chunks"),
     [("", [TENT_TEXT]), ("   ", [TENT_TEXT]), ("The tent is waterproof.", []), ("Yes.", [" "])],

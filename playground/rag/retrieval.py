@@ -18,13 +18,14 @@ from playground.records import Result, RetrievalSettings, Run
 # loose paraphrases and same-topic claims not in the text ~0.35-0.52, unrelated ones < 0.25.
 GROUNDED_THRESHOLD = 0.55
 GROUNDEDNESS_HELP = (
-    "Share of the answer's sentences that closely match some sentence of the retrieved chunks "
-    "(embedding similarity ≥ 0.55); it shows whether the answer sticks to the given context, "
-    "not whether the context or the answer is correct, and it can miss paraphrases and "
-    "negations."
+    "Share of the answer's sentences that closely match a sentence of the retrieved chunks "
+    "(embedding similarity ≥ 0.55, and every number they state appears in the chunks): it shows "
+    "whether the answer sticks to the given context, not whether the context or the answer is "
+    "correct; it can miss paraphrases and cannot see a flipped negation."
 )
 _MIN_WORDS = 3  # "Yes." or "Sure!" carry no claim to check
 _CLAUSE_WORDS = 3
+_NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 _CLAUSE_SPLIT = re.compile(r",\s+|;\s+|:\s+|\s+(?:and|but|while|whereas)\s+")
 
 
@@ -103,6 +104,11 @@ def answer_sentences(answer: str) -> list[str]:
     return long_ones or sentences
 
 
+def _numbers(text: str) -> set[str]:
+    """The numbers a text states, with thousands separators dropped (3,000 == 3000)."""
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
 def _clauses(sentence: str) -> list[str]:
     """Clauses of a long sentence: an answer often restates just one of them."""
     if len(sentence.split()) < 2 * _CLAUSE_WORDS:
@@ -124,6 +130,9 @@ class _Scorer:
                 for sentence in split_sentences(" ".join(text.split())):
                     pieces.append(sentence)
                     pieces.extend(_clauses(sentence))
+        # Embeddings barely see digits: "25 feet of rain" sits as close to a chunk as
+        # "3000 mm"; a number the chunks never state is an invented detail.
+        self.numbers = set().union(*(_numbers(text) for text in chunk_texts))
         self.embedder = get_embedder()
         self.vectors = self.embedder.encode(pieces) if pieces else None
 
@@ -134,4 +143,8 @@ class _Scorer:
             return None
         answer_vectors = self.embedder.encode(sentences)
         best = (answer_vectors @ self.vectors.T).max(axis=1)
-        return round(float((best >= threshold).mean()), 3)
+        supported = [
+            bool(score >= threshold) and _numbers(sentence) <= self.numbers
+            for sentence, score in zip(sentences, best, strict=True)
+        ]
+        return round(sum(supported) / len(supported), 3)
