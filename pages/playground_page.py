@@ -213,8 +213,12 @@ def answer_cell(result_id: str) -> None:
     if result.groundedness is not None:
         from playground.rag.retrieval import GROUNDEDNESS_HELP
 
-        st.progress(result.groundedness, text=f"Grounded {result.groundedness:.0%}")
-        st.caption(GROUNDEDNESS_HELP)
+        st.progress(result.groundedness)
+        st.caption(
+            f":material/fact_check: {result.groundedness:.0%} of the answer's sentences "
+            "are supported by the retrieved chunks",
+            help=GROUNDEDNESS_HELP,
+        )
     rating_controls(result, view.run, key=f"rate_{result.id}")
     if not view.hidden:
         save_as_flow(result, view.run, key=f"flow_{result.id}")

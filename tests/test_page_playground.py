@@ -238,3 +238,45 @@ def test_answers_can_be_rated_and_voted_on_right_after_the_run(
     assert [(p["winner_result_id"], p["outcome"]) for p in store.export_preferences()] == [
         (second.id, "win")
     ]
+
+
+def test_knowledge_fills_the_context_and_each_answer_is_scored(home: Path) -> None:
+    from playground.rag.sample import SAMPLE_STORE, load_sample_store
+
+    load_sample_store(load_settings())
+    at = page().run()
+    at.text_area(key="pg_v0_system").set_value("Answer only from the context.")
+    at.text_area(key="pg_v0_user").set_value("{{ question }}\n\nContext:\n{{ context }}")
+    at.toggle(key="pg_use_rag").set_value(True).run()
+    assert at.selectbox(key="pg_store").value == SAMPLE_STORE
+    assert "context" not in [t.label for t in at.text_area]  # retrieval fills it, not the user
+    at.slider(key="pg_top_k").set_value(3)
+    at.text_area(key="pg_var_question").set_value("How long is the warranty on the tents?")
+    short_answers(at, LOCAL)
+    at.button(key="btn_run").click().run()
+    assert not at.exception and not at.error
+    assert any(e.label.startswith("Retrieved context · 3 chunks") for e in at.expander)
+    (metrics,) = metric_captions(at)
+    assert " · grounded " in metrics
+    run = open_store(load_settings()).recent_runs(limit=1)[0]
+    (result,) = run.results
+    assert run.retrieval is not None and run.retrieval.store == SAMPLE_STORE
+    assert len(result.chunk_ids or []) == 3
+    assert result.groundedness is not None
+    assert "Context:" in result.messages[-1].content
+    assert run.retrieved[0]["text"] in result.messages[-1].content
+
+
+def test_a_missing_store_is_one_sentence_and_nothing_runs(home: Path) -> None:
+    from playground.rag.sample import load_sample_store
+
+    load_sample_store(load_settings(), name="gone-soon")
+    at = page().run()
+    at.toggle(key="pg_use_rag").set_value(True).run()
+    from playground.rag.retrieval import knowledge_base
+
+    knowledge_base(load_settings()).delete_store("gone-soon")
+    at.button(key="btn_run").click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and "gone-soon" in at.error[0].value
+    assert open_store(load_settings()).count_runs() == 0
