@@ -64,6 +64,12 @@ class VectorStoreConfig(_Strict):
     url: str | None = None
 
 
+class KnowledgeConfig(_Strict):
+    """Limits for documents uploaded to knowledge stores."""
+
+    max_file_mb: float = Field(20.0, gt=0)
+
+
 class RunnerConfig(_Strict):
     """Timeouts and retries for remote models."""
 
@@ -90,6 +96,7 @@ class Settings(_Strict):
     local: dict[str, LocalModelConfig] = Field(default_factory=dict)
     prices: dict[str, Price] = Field(default_factory=dict)
     vector_store: VectorStoreConfig = Field(default_factory=VectorStoreConfig)
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     keys: ProviderKeys = Field(default_factory=ProviderKeys, exclude=True)
     config_path: Path | None = Field(default=None, exclude=True)

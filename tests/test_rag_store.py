@@ -203,6 +203,14 @@ def test_size_limit_comes_from_the_environment(home: Path, monkeypatch: pytest.M
     assert report.error is not None and "over the 104 B limit" in report.error
 
 
+def test_size_limit_comes_from_playground_toml(
+    home: Path, write_config: Callable[[str], Path]
+) -> None:
+    write_config("[knowledge]\nmax_file_mb = 0.00005\n")
+    [report] = KnowledgeBase(load_settings()).ingest("gear", [TENT])
+    assert report.error is not None and "over the 52 B limit" in report.error
+
+
 def test_unreachable_server_is_one_sentence_naming_the_url(
     home: Path, write_config: Callable[[str], Path]
 ) -> None:

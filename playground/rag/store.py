@@ -206,10 +206,12 @@ def _connect(url: str | None, path: Path) -> ClientAPI:
     return client
 
 
-def max_file_bytes_from_env() -> int:
-    """The upload size limit: $PLAYGROUND_MAX_FILE_MB megabytes, else 20 MB."""
+def max_file_bytes_from_env(settings: Settings | None = None) -> int:
+    """The upload size limit: $PLAYGROUND_MAX_FILE_MB, else [knowledge] max_file_mb, else 20 MB."""
     raw = os.environ.get(MAX_FILE_ENV, "").strip()
     if not raw:
+        if settings is not None:
+            return int(settings.knowledge.max_file_mb * 1024 * 1024)
         return DEFAULT_MAX_BYTES
     try:
         megabytes = float(raw)
@@ -235,7 +237,7 @@ class KnowledgeBase:
 
     def __init__(self, settings: Settings, max_file_bytes: int | None = None) -> None:
         self.settings = settings
-        self.max_file_bytes = max_file_bytes or max_file_bytes_from_env()
+        self.max_file_bytes = max_file_bytes or max_file_bytes_from_env(settings)
 
     @property
     def client(self) -> ClientAPI:
