@@ -280,3 +280,24 @@ def test_a_missing_store_is_one_sentence_and_nothing_runs(home: Path) -> None:
     assert not at.exception
     assert len(at.error) == 1 and "gone-soon" in at.error[0].value
     assert open_store(load_settings()).count_runs() == 0
+
+
+def test_twelve_models_stream_at_once_not_one_after_another(
+    home: Path, write_config: Callable[[str], Path], fault_server: FaultServer
+) -> None:
+    import shutil
+
+    shutil.copytree(Path(PAGE).parent.parent / ".streamlit", Path.cwd() / ".streamlit")
+    names = [f"m{i}" for i in range(1, 13)]
+    write_config(
+        f'[endpoints.slow]\nbase_url = "{fault_server.url("slow")}"\n'
+        f"models = {names!r}\nmax_retries = 0\n".replace("'", '"')
+    )
+    at = page().run()
+    at.multiselect(key="pg_models").set_value([f"slow/{n}" for n in names]).run()
+    started = time.perf_counter()
+    at.button(key="btn_run").click().run()
+    wall = time.perf_counter() - started
+    assert not at.exception and not at.error
+    assert len(metric_captions(at)) == 12
+    assert wall < 9, f"12 models answering after 1 s each took {wall:.1f} s"  # serial: 12+ s
