@@ -8,6 +8,7 @@ from playground.errors import PlaygroundError
 from playground.formatting import metrics_line
 from playground.models.local import DEFAULT_MODEL_ID
 from playground.models.registry import list_models
+from playground.moderation import moderate_results
 from playground.records import Run
 from playground.runner import measured_stream, plan_cells
 from ui import playground_state as ps
@@ -193,6 +194,8 @@ def answer_cell(result_id: str) -> None:
             from playground.rag.retrieval import score_results
 
             score_results(config, view.run, [result])
+        for problem in moderate_results(config, [result]):
+            st.caption(f":material/shield: {problem}")
         try:
             store().save_result(view.run, result, view.position(result_id))
         except Exception as exc:  # the answer stays on screen even if saving failed

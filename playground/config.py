@@ -70,6 +70,16 @@ class KnowledgeConfig(_Strict):
     max_file_mb: float = Field(20.0, gt=0)
 
 
+class ModerationConfig(_Strict):
+    """A moderation endpoint for the Harm metric: OpenAI's by default, or any compatible one."""
+
+    base_url: str | None = None
+    api_key_env: str | None = None
+    model: str = "omni-moderation-latest"
+    timeout: float = Field(20.0, gt=0)
+    max_retries: int = Field(1, ge=0, le=10)
+
+
 class RunnerConfig(_Strict):
     """Timeouts and retries for remote models."""
 
@@ -97,6 +107,7 @@ class Settings(_Strict):
     prices: dict[str, Price] = Field(default_factory=dict)
     vector_store: VectorStoreConfig = Field(default_factory=VectorStoreConfig)
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    moderation: ModerationConfig | None = None
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     keys: ProviderKeys = Field(default_factory=ProviderKeys, exclude=True)
     config_path: Path | None = Field(default=None, exclude=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from playground.moderation import verdict_label
 from playground.records import Result
 
 
@@ -32,4 +33,6 @@ def metrics_line(result: Result) -> str:
     ]
     if result.groundedness is not None:
         parts.append(f"grounded {result.groundedness:.0%}")
+    if result.moderation:
+        parts.append(f"moderation {verdict_label(result.moderation)}")
     return " · ".join(parts)

@@ -90,6 +90,7 @@ class Result:
     cost_usd: float = 0.0
     groundedness: float | None = None
     chunk_ids: list[str] | None = None
+    moderation: str | None = None  # the moderation endpoint's verdict as JSON, when checked
     retrieval: RetrievalSettings | None = None
     id: str = field(default_factory=new_id)
     created_at: datetime = field(default_factory=utc_now)
@@ -125,6 +126,7 @@ class Result:
             "cost_usd": self.cost_usd,
             "groundedness": self.groundedness,
             "chunk_ids": self.chunk_ids,
+            "moderation": json.loads(self.moderation) if self.moderation else None,
             "config_hash": self.config_hash,
             "params": self.params.model_dump(mode="json"),
             "messages": [m.model_dump() for m in self.messages],

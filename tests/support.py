@@ -100,6 +100,9 @@ class _FaultHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         request = json.loads(self.rfile.read(length) or b"{}")
         mode = self._mode()
+        if self.path.endswith("/moderations"):
+            self._moderate(request)
+            return
         with self.server.lock:
             self.server.hits[mode] = self.server.hits.get(mode, 0) + 1
         if mode == "500":
@@ -128,6 +131,19 @@ class _FaultHandler(BaseHTTPRequestHandler):
         else:
             delay = self.server.delay_s if mode == "slow" else 0.0
             self._stream(request, delay)
+
+    def _moderate(self, request: dict[str, object]) -> None:
+        # No local server moderates, so this one flags any text that mentions "kill".
+        if self._mode() == "500":
+            self._send_json(500, {"error": {"message": "injected failure"}})
+            return
+        text = str(request.get("input", ""))
+        violent = "kill" in text.lower()
+        names = ["harassment", "hate", "self-harm", "sexual", "violence"]
+        categories = {name: (violent and name == "violence") for name in names}
+        scores = {name: (0.9 if flagged else 0.01) for name, flagged in categories.items()}
+        result = {"flagged": violent, "categories": categories, "category_scores": scores}
+        self._send_json(200, {"id": "modr-1", "model": request.get("model"), "results": [result]})
 
     def _stream(self, request: dict[str, object], delay: float) -> None:
         time.sleep(delay)

@@ -301,3 +301,16 @@ def test_twelve_models_stream_at_once_not_one_after_another(
     assert not at.exception and not at.error
     assert len(metric_captions(at)) == 12
     assert wall < 9, f"12 models answering after 1 s each took {wall:.1f} s"  # serial: 12+ s
+
+
+def test_answers_show_their_moderation_verdict_when_an_endpoint_is_configured(
+    home: Path, write_config: Callable[[str], Path], fault_server: FaultServer
+) -> None:
+    write_config(f'[moderation]\nbase_url = "{fault_server.url("ok")}"\n')
+    at = page().run()
+    short_answers(at, LOCAL)
+    at.button(key="btn_run").click().run()
+    (metrics,) = metric_captions(at)
+    assert metrics.endswith(" · moderation ok")
+    stored = open_store(load_settings()).recent_runs(limit=1)[0].results[0]
+    assert stored.moderation is not None

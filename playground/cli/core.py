@@ -149,6 +149,10 @@ def run(
 
         score_results(config, the_run, results)
     the_run.results = results
+    from playground.moderation import moderate_results
+
+    for problem in moderate_results(config, results):
+        stderr(problem)
     from playground.store import open_store
 
     open_store(config).save_run(the_run)

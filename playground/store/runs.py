@@ -65,6 +65,7 @@ def _result_row(run_id: str, position: int, result: Result) -> dict[str, Any]:
         "cost_usd": result.cost_usd,
         "groundedness": result.groundedness,
         "chunk_ids_json": json.dumps(result.chunk_ids) if result.chunk_ids is not None else None,
+        "moderation": result.moderation,
         "config_hash": result.config_hash,
     }
 
@@ -90,6 +91,7 @@ def result_from_row(row: Any, retrieval: RetrievalSettings | None = None) -> Res
         cost_usd=row.cost_usd,
         groundedness=row.groundedness,
         chunk_ids=json.loads(row.chunk_ids_json) if row.chunk_ids_json else None,
+        moderation=row.moderation,
         retrieval=retrieval,
     )
 
