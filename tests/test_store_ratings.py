@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import random
 import threading
+from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from playground.compare import ConfigFilters
 from playground.config import load_settings
 from playground.errors import NotFoundError
 from playground.store import Store, open_store
 from playground.store.ratings import RatingError
-from tests.history_fixtures import make_run
+from tests.history_fixtures import T0, make_run
 
 
 @pytest.fixture
@@ -183,3 +187,62 @@ def test_history_indexes_exist_after_migration(store):
     assert "ix_ratings_current" in {
         ix["name"] for ix in inspect(store.engine).get_indexes("ratings")
     }
+
+
+def _rounded(value: object) -> object:
+    """Floats rounded so that sums taken in another order still compare equal."""
+    if isinstance(value, float):
+        return round(value, 9)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        ConfigFilters(),
+        ConfigFilters(model_id="local/a"),
+        ConfigFilters(template_text="tent"),
+        ConfigFilters(date_from=T0.date() + timedelta(days=1)),
+    ],
+    ids=["all", "model", "template", "date"],
+)
+def test_incremental_leaderboard_matches_a_fresh_recount(store, filters):
+    rng = random.Random(5)
+    models = ("local/a", "openai/b", "myserver/c")
+    prompts = ("Is the trail tent waterproof?", "How heavy is the summit stove?")
+    saved: list = []
+    for step in range(40):
+        action = rng.choice(["run", "run", "rate", "vote"]) if saved else "run"
+        if action == "run":
+            run = make_run(
+                models=tuple(rng.sample(models, 2)),
+                prompt=rng.choice(prompts),
+                temperature=rng.choice([0.2, 0.7]),
+                created_at=T0 + timedelta(days=rng.randint(0, 3)),
+            )
+            for result in run.results:
+                result.latency_ms = rng.uniform(100, 900)
+                result.cost_usd = rng.uniform(0, 0.01)
+            if rng.random() < 0.2:
+                run.results[0].moderation = '{"flagged": true}'
+            store.save_run(run)
+            saved.append(run)
+        elif action == "rate":
+            answer = rng.choice(rng.choice(saved).results)
+            store.add_rating(answer.id, rng.randint(1, 5), session_id=rng.choice("xy"))
+        else:
+            run = rng.choice(saved)
+            a, b = run.results
+            kind = rng.choice(["best", "all_good", "all_bad"])
+            store.add_preference(run.id, [a.id, b.id], kind, best=a.id, session_id="x")
+        fresh = Store(store.url)  # the same database with empty caches
+        try:
+            expected = [_rounded(asdict(agg)) for agg in fresh.config_aggregates(filters)]
+            assert [_rounded(asdict(agg)) for agg in store.config_aggregates(filters)] == expected
+            assert store.preference_pairs() == fresh.preference_pairs(), f"step {step}"
+        finally:
+            fresh.close()

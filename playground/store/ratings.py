@@ -298,50 +298,105 @@ class RatingsMixin(ExportsMixin):
         return [self.get_run(run_id) for run_id in run_ids]  # type: ignore[attr-defined]
 
     # -- leaderboard ---------------------------------------------------------------------
+    #
+    # Answers are never updated once stored, so a configuration's measurements change only
+    # when its answer count does, its stars only when one of its answers is rated, and its
+    # pairs only when one of its answers gets a vote. Each cache below remembers the stamp it
+    # was computed at and, when the stamp moves, recomputes only the configurations the new
+    # rows touch. A row stored while a recompute runs at worst makes the next call redo that
+    # configuration: caches may recompute too much, never keep too little.
 
-    def _memo(self, key: tuple[Any, ...], stamp: tuple[int, ...], compute: Any) -> Any:
-        """compute() once per stamp: an answer, rating or vote stored changes the stamp."""
-        memo: dict[tuple[Any, ...], tuple[tuple[int, ...], Any]]
-        memo = self.__dict__.setdefault("_ratings_memo", {})
-        hit = memo.get(key)
-        if hit is not None and hit[0] == stamp:
-            return hit[1]
-        value = compute()
-        if len(memo) > 64:  # many filter combinations: forget them all rather than grow
-            memo.clear()
-        memo[key] = (stamp, value)
-        return value
+    def _cached(self, name: str, key: tuple[Any, ...]) -> Any:
+        """The incremental state `name` last stored for these filters, or None."""
+        return self.__dict__.setdefault("_leaderboard_cache", {}).get((name, *key))
+
+    def _remember(self, name: str, key: tuple[Any, ...], state: Any) -> None:
+        cache: dict[tuple[Any, ...], Any] = self.__dict__.setdefault("_leaderboard_cache", {})
+        if len(cache) > 96:  # many filter combinations: forget them all rather than grow
+            cache.clear()
+        cache[(name, *key)] = state
 
     def config_aggregates(self, filters: ConfigFilters | None = None) -> list[ConfigAggregate]:
         """Per configuration hash: what it is, how often it ran, its measurements and stars.
 
-        Measurements are recomputed only when answers were added and stars only when ratings
-        were, so rating an answer and opening Compare costs one small query, not a rescan.
+        A new run recomputes the measurements of its own configurations and a new rating the
+        stars of the rated answer's configuration; the others come from the cache.
         """
         filters = filters or ConfigFilters()
         answers, last_rating, _ = self.data_version()
         key = (filters.template_text.strip(), filters.model_id, filters.date_from, filters.date_to)
-        measured: list[ConfigAggregate] = self._memo(
-            ("measure", *key), (answers,), lambda: self._config_measurements(filters)
-        )
-        hashes = [agg.config_hash for agg in measured]
-        # New answers carry no stars yet, so the star sums change only with a new rating.
-        stars = self._memo(
-            ("stars", *key), (last_rating,), lambda: self._config_stars(filters, hashes)
-        )
+        measured = self._measured(filters, key, answers)
+        stars = self._stars(filters, key, last_rating)
         combined = []
-        for agg in measured:
-            n, total, total_sq = stars.get(agg.config_hash, (0, 0.0, 0.0))
-            combined.append(replace(agg, stars_n=n, stars_sum=total, stars_sumsq=total_sq))
+        for config_hash in sorted(measured):
+            n, total, total_sq = stars.get(config_hash, (0, 0.0, 0.0))
+            combined.append(
+                replace(measured[config_hash], stars_n=n, stars_sum=total, stars_sumsq=total_sq)
+            )
         return combined
 
-    def _config_stars(
-        self, filters: ConfigFilters, hashes: list[str]
+    def _measured(
+        self, filters: ConfigFilters, key: tuple[Any, ...], answers: int
+    ) -> dict[str, ConfigAggregate]:
+        """Measurements per configuration, redone only where the answer count changed."""
+        state = self._cached("measure", key)
+        if state is not None and state[0] == answers:
+            return dict(state[2])
+        with self.engine.connect() as conn:
+            counts: dict[str, int] = dict(
+                conn.execute(
+                    select(results.c.config_hash, func.count())
+                    .where(*result_conditions(filters))
+                    .group_by(results.c.config_hash)
+                ).all()
+            )
+        if state is None:
+            aggregates = self._config_measurements(filters)
+        else:
+            old_counts, old = state[1], state[2]
+            dirty = [h for h, n in counts.items() if old_counts.get(h) != n]
+            aggregates = {h: a for h, a in old.items() if h in counts and h not in dirty}
+            if dirty:
+                aggregates.update(self._config_measurements(filters, dirty))
+        self._remember("measure", key, (answers, counts, aggregates))
+        return dict(aggregates)
+
+    def _stars(
+        self, filters: ConfigFilters, key: tuple[Any, ...], last_rating: int
     ) -> dict[str, tuple[int, float, float]]:
-        """Count, sum and sum of squares of current stars per configuration."""
+        """Star sums per configuration, redone only for configurations rated since."""
+        state = self._cached("stars", key)
+        if state is not None and state[0] == last_rating:
+            return dict(state[1])
+        if state is None or state[0] > last_rating:
+            stars = self._config_stars(filters)
+        else:
+            with self.engine.connect() as conn:
+                dirty = list(
+                    conn.execute(
+                        select(results.c.config_hash)
+                        .distinct()
+                        .join(ratings, ratings.c.result_id == results.c.id)
+                        .where(ratings.c.id > state[0])
+                    ).scalars()
+                )
+            stars = {h: v for h, v in state[1].items() if h not in dirty}
+            if dirty:
+                stars.update(self._config_stars(filters, dirty))
+        self._remember("stars", key, (last_rating, stars))
+        return dict(stars)
+
+    def _config_stars(
+        self, filters: ConfigFilters, only: list[str] | None = None
+    ) -> dict[str, tuple[int, float, float]]:
+        """Count, sum and sum of squares of current stars per configuration (or only these)."""
         conditions = result_conditions(filters)
-        if filters.template_text.strip():
-            conditions.append(results.c.config_hash.in_(hashes))
+        current = current_rating_ids()
+        if only is not None:
+            conditions.append(results.c.config_hash.in_(only))
+            current = current.where(
+                ratings.c.result_id.in_(select(results.c.id).where(results.c.config_hash.in_(only)))
+            )
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(
@@ -351,20 +406,26 @@ class RatingsMixin(ExportsMixin):
                     func.sum(ratings.c.stars * ratings.c.stars).label("total_sq"),
                 )
                 .select_from(ratings.join(results, results.c.id == ratings.c.result_id))
-                .where(ratings.c.id.in_(current_rating_ids()), *conditions)
+                .where(ratings.c.id.in_(current), *conditions)
                 .group_by(results.c.config_hash)
             ).all()
         return {
             r.config_hash: (int(r.n), float(r.total or 0), float(r.total_sq or 0)) for r in rows
         }
 
-    def _config_measurements(self, filters: ConfigFilters) -> list[ConfigAggregate]:
-        """What each configuration is, how often it ran, errors, honesty, cost, latency, harm.
+    def _config_measurements(
+        self, filters: ConfigFilters, only: list[str] | None = None
+    ) -> dict[str, ConfigAggregate]:
+        """What each configuration (or only these) is, runs, errors, honesty, cost, latency, harm.
 
         Every aggregate reads the covering index ix_results_config_metrics, not the wide
         result rows; what a configuration *is* comes from one sample answer per hash.
         """
         conditions = result_conditions(filters)
+        first_ids = select(func.min(results.c.id)).group_by(results.c.config_hash)
+        if only is not None:
+            conditions.append(results.c.config_hash.in_(only))
+            first_ids = first_ids.where(results.c.config_hash.in_(only))
         samples = (
             select(
                 results.c.config_hash,
@@ -375,7 +436,7 @@ class RatingsMixin(ExportsMixin):
                 runs.c.store_name,
             )
             .join(runs, runs.c.id == results.c.run_id)
-            .where(results.c.id.in_(select(func.min(results.c.id)).group_by(results.c.config_hash)))
+            .where(results.c.id.in_(first_ids))
         )
         text = filters.template_text.strip()
         if text:
@@ -389,6 +450,8 @@ class RatingsMixin(ExportsMixin):
             )
         with self.engine.connect() as conn:
             sample_rows = {row.config_hash: row for row in conn.execute(samples)}
+            if not sample_rows:
+                return {}
             if text:
                 conditions.append(results.c.config_hash.in_(list(sample_rows)))
             base = conn.execute(
@@ -436,17 +499,53 @@ class RatingsMixin(ExportsMixin):
         for row in moderated:
             if row.config_hash in aggregates:
                 aggregates[row.config_hash].moderations.append(row.moderation)
-        return list(aggregates.values())
+        return aggregates
 
     def preference_pairs(self) -> list[Pair]:
-        """Current pairwise preferences between configuration hashes, counted per outcome."""
-        # Votes point at answers that already exist, so only a new vote changes the pairs.
-        last_vote = self.data_version()[2]
-        pairs: list[Pair] = self._memo(("pairs",), (last_vote,), self._preference_pairs)
-        return pairs
+        """Current pairwise preferences between configuration hashes, counted per outcome.
 
-    def _preference_pairs(self) -> list[Pair]:
+        Only a new vote changes the pairs, and only those of the configurations it touches.
+        """
+        last_vote = self.data_version()[2]
+        state = self._cached("pairs", ())
+        if state is not None and state[0] == last_vote:
+            return list(state[1])
+        if state is None or state[0] > last_vote:
+            pairs = self._preference_pairs()
+        else:
+            winner, loser = results.alias("winner"), results.alias("loser")
+            with self.engine.connect() as conn:
+                touched = conn.execute(
+                    select(winner.c.config_hash, loser.c.config_hash.label("other"))
+                    .select_from(preferences)
+                    .join(winner, winner.c.id == preferences.c.winner_result_id)
+                    .join(loser, loser.c.id == preferences.c.loser_result_id)
+                    .where(preferences.c.id > state[0])
+                ).all()
+            dirty = sorted({h for row in touched for h in row})
+            pairs = [p for p in state[1] if p.a not in dirty and p.b not in dirty]
+            if dirty:
+                pairs += self._preference_pairs(dirty)
+        pairs.sort(key=lambda p: (p.a, p.b, p.outcome))
+        self._remember("pairs", (), (last_vote, pairs))
+        return list(pairs)
+
+    def _preference_pairs(self, only: list[str] | None = None) -> list[Pair]:
+        """Counted current votes between configurations (or those involving only these)."""
         winner, loser = results.alias("winner"), results.alias("loser")
+        current = current_vote_ids()
+        outer: list[Any] = []
+        if only is not None:
+            # A vote and every vote it replaces share one pair of answers, so restricting to
+            # votes on these configurations' answers keeps every group whole.
+            answers = select(results.c.id).where(results.c.config_hash.in_(only))
+            current = current.where(
+                or_(
+                    preferences.c.winner_result_id.in_(answers),
+                    preferences.c.loser_result_id.in_(answers),
+                )
+            )
+            outer.append(or_(winner.c.config_hash.in_(only), loser.c.config_hash.in_(only)))
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(
@@ -457,7 +556,7 @@ class RatingsMixin(ExportsMixin):
                 )
                 .join(winner, winner.c.id == preferences.c.winner_result_id)
                 .join(loser, loser.c.id == preferences.c.loser_result_id)
-                .where(preferences.c.id.in_(current_vote_ids()))
+                .where(preferences.c.id.in_(current), *outer)
                 .group_by(winner.c.config_hash, loser.c.config_hash, preferences.c.outcome)
             ).all()
         return [Pair(r.config_hash, r.other, r.outcome, int(r.n)) for r in rows]

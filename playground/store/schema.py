@@ -239,3 +239,16 @@ def m002_history_compare_indexes(conn: Connection) -> None:
         ix_ratings_current,
     ):
         index.create(conn, checkfirst=True)
+
+
+# Votes point at answers; finding the votes on one configuration's answers (to recount only
+# the pairs a new vote touches) needs these instead of a scan of every preference row.
+ix_preferences_winner = Index("ix_preferences_winner", preferences.c.winner_result_id)
+ix_preferences_loser = Index("ix_preferences_loser", preferences.c.loser_result_id)
+
+
+@migration
+def m003_preference_answer_indexes(conn: Connection) -> None:
+    """Indexes on the answers a vote points at, for recounting only the touched pairs."""
+    for index in (ix_preferences_winner, ix_preferences_loser):
+        index.create(conn, checkfirst=True)
