@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any, Literal
 
 Outcome = Literal["win", "tie_good", "tie_bad"]
@@ -191,6 +192,12 @@ def bradley_terry(
     return {k: BT_BASE + BT_SCALE * math.log10(v) for k, v in strength.items()}
 
 
+@lru_cache(maxsize=16)
+def _bradley_terry_of(pairs: tuple[Pair, ...]) -> dict[str, float]:
+    """bradley_terry() remembered per set of pairs: only a new vote changes the scores."""
+    return bradley_terry(pairs)
+
+
 def harm_summary(moderations: Sequence[str | None]) -> str:
     """'not checked' unless moderation results exist; then how many were flagged.
 
@@ -315,7 +322,8 @@ def leaderboard(
     known = {agg.config_hash for agg in aggregates}
     relevant = [p for p in pairs if p.a in known and p.b in known and p.a != p.b]
     records = win_records(relevant)
-    scores = bradley_terry(relevant)
+    ordered = tuple(sorted(relevant, key=lambda p: (p.a, p.b, p.outcome, p.n)))
+    scores = dict(_bradley_terry_of(ordered))  # a copy: the cached dict stays untouched
     rows = []
     for agg in aggregates:
         record = records.get(agg.config_hash, WinRecord())

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from playground import compare
 from playground.compare import (
     HARM_NOT_CHECKED,
     ConfigAggregate,
@@ -128,3 +129,18 @@ def test_counted_pairs_weigh_like_repeated_pairs():
     counted = [Pair("a", "b", n=3), Pair("b", "a")]
     assert bradley_terry(counted) == pytest.approx(bradley_terry(repeated))
     assert win_records(counted)["a"].rate == win_records(repeated)["a"].rate == 0.75
+
+
+def test_bradley_terry_runs_once_per_set_of_votes_whatever_their_order(monkeypatch):
+    calls = []
+    monkeypatch.setattr(compare, "bradley_terry", lambda p: calls.append(p) or {"x": 1.0})
+    compare._bradley_terry_of.cache_clear()
+    aggs = [_agg("x", [3]), _agg("y", [4])]
+    pairs = [Pair("x", "y"), Pair("y", "x", "tie_good")]
+    first = leaderboard(aggs, pairs)
+    again = leaderboard(aggs, list(reversed(pairs)))
+    assert len(calls) == 1
+    assert [r.bt_score for r in first] == [r.bt_score for r in again]
+    leaderboard(aggs, [*pairs, Pair("x", "y")])  # a new vote: scores are computed again
+    assert len(calls) == 2
+    compare._bradley_terry_of.cache_clear()
