@@ -11,7 +11,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support import free_port, wait_http
+from tests.support import free_port, stop_process, wait_http
 
 
 def _escape(text: str) -> str:
@@ -92,8 +92,4 @@ def chroma_server(data_dir: Path) -> Iterator[str]:
             wait_http(f"{url}/api/v2/heartbeat", timeout=60, proc=proc)
             yield url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)

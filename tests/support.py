@@ -46,6 +46,15 @@ def wait_http(
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a server process, killing it if it does not stop within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @contextlib.contextmanager
 def serve_model(port: int | None = None) -> Iterator[str]:
     """Start `playground serve-model` (llama_cpp.server on the embedded GGUF); yield its /v1 URL."""
@@ -62,11 +71,7 @@ def serve_model(port: int | None = None) -> Iterator[str]:
         wait_http(base_url + "/models", proc=proc)
         yield base_url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -119,6 +120,19 @@ def run_from_row(row: Any) -> Run:
     )
 
 
+def assemble_runs(run_rows: Sequence[Any], result_rows: Sequence[Any]) -> list[Run]:
+    """Runs (in run_rows order) with their results attached, from rows of both tables."""
+    by_run: dict[str, list[Any]] = {}
+    for row in result_rows:
+        by_run.setdefault(row.run_id, []).append(row)
+    found = []
+    for row in run_rows:
+        run = run_from_row(row)
+        run.results = [result_from_row(r, run.retrieval) for r in by_run.get(run.id, [])]
+        found.append(run)
+    return found
+
+
 class RunsMixin:
     """Run and result queries of the Store."""
 
@@ -178,15 +192,7 @@ class RunsMixin:
             result_rows = conn.execute(
                 select(results).where(results.c.run_id.in_(ids)).order_by(results.c.position)
             ).all()
-        by_run: dict[str, list[Any]] = {}
-        for row in result_rows:
-            by_run.setdefault(row.run_id, []).append(row)
-        found = []
-        for row in run_rows:
-            run = run_from_row(row)
-            run.results = [result_from_row(r, run.retrieval) for r in by_run.get(run.id, [])]
-            found.append(run)
-        return found
+        return assemble_runs(run_rows, result_rows)
 
     def count_runs(self) -> int:
         """How many runs are stored."""
