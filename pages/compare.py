@@ -32,6 +32,54 @@ def _model_ids(url: str, version: object) -> list[str]:
     return store().model_ids()
 
 
+# Figures are keyed on the numbers they show, so a new run that leaves a chart's data as it
+# was reuses it. cache_resource, not cache_data: unpickling a Figure re-validates it, which
+# is slower than building it; the shared figure is only read (plotly_chart copies it).
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _stars_figure(
+    labels: tuple[str, ...],
+    intervals: tuple[tuple[float, float, float], ...],
+    hover: tuple[str, ...],
+) -> go.Figure:
+    means = [mean for mean, _, _ in intervals]
+    figure = go.Figure(
+        go.Bar(
+            x=means,
+            y=labels,
+            orientation="h",
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": [high - mean for mean, _, high in intervals],
+                "arrayminus": [mean - low for mean, low, _ in intervals],
+            },
+            hovertext=hover,
+        )
+    )
+    figure.update_layout(xaxis={"range": [0, 5.2], "title": "mean stars (95% interval)"},
+                         yaxis={"autorange": "reversed"}, height=120 + 28 * len(labels),
+                         margin={"l": 10, "r": 10, "t": 10, "b": 10})  # fmt: skip
+    return figure
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _quality_figure(
+    title: str, points: tuple[tuple[float, float, int], ...], hover: tuple[str, ...]
+) -> go.Figure:
+    figure = go.Figure(
+        go.Scatter(
+            x=[x for x, _, _ in points],
+            y=[y for _, y, _ in points],
+            mode="markers",
+            marker={"size": [8 + min(n, 30) for _, _, n in points]},
+            hovertext=hover,
+        )
+    )
+    figure.update_layout(xaxis_title=title, yaxis={"range": [0.8, 5.2], "title": "mean stars"},
+                         margin={"l": 10, "r": 10, "t": 10, "b": 10})  # fmt: skip
+    return figure
+
+
 st.title("Compare")
 st.caption(
     "A configuration is model + parameters + prompt template + retrieval settings. "
@@ -86,45 +134,29 @@ if not rated:
     for tab in (stars_tab, latency_tab, cost_tab):
         tab.info("No ratings yet: rate answers in the Playground to see quality charts.")
 else:
-    labels = [config_label(r) for r in rated[:CHART_LIMIT]]
-    means = [r.quality.mean or 0.0 for r in rated[:CHART_LIMIT]]
-    bars = go.Figure(
-        go.Bar(
-            x=means,
-            y=labels,
-            orientation="h",
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": [(r.quality.high or m) - m for r, m in zip(rated, means, strict=False)],
-                "arrayminus": [
-                    m - (r.quality.low or m) for r, m in zip(rated, means, strict=False)
-                ],
-            },
-            hovertext=[r.quality.label() for r in rated[:CHART_LIMIT]],
-        )
+    shown = rated[:CHART_LIMIT]
+    stars_tab.plotly_chart(
+        _stars_figure(
+            tuple(config_label(r) for r in shown),
+            tuple(
+                (m, r.quality.low or m, r.quality.high or m)
+                for r, m in ((r, r.quality.mean or 0.0) for r in shown)
+            ),
+            tuple(r.quality.label() for r in shown),
+        ),
+        key="cmp_chart_stars",
     )
-    bars.update_layout(xaxis={"range": [0, 5.2], "title": "mean stars (95% interval)"},
-                       yaxis={"autorange": "reversed"}, height=120 + 28 * len(labels),
-                       margin={"l": 10, "r": 10, "t": 10, "b": 10})  # fmt: skip
-    stars_tab.plotly_chart(bars, key="cmp_chart_stars")
     for tab, attr, title, key in (
         (latency_tab, "latency_ms", "median latency (ms)", "cmp_chart_latency"),
         (cost_tab, "cost_usd", "mean cost per call (USD)", "cmp_chart_cost"),
     ):
         points = [r for r in rated if getattr(r, attr) is not None]
-        scatter = go.Figure(
-            go.Scatter(
-                x=[getattr(r, attr) for r in points],
-                y=[r.quality.mean for r in points],
-                mode="markers",
-                marker={"size": [8 + min(r.quality.n, 30) for r in points]},
-                hovertext=[config_label(r) for r in points],
-            )
+        figure = _quality_figure(
+            title,
+            tuple((getattr(r, attr), r.quality.mean or 0.0, r.quality.n) for r in points),
+            tuple(config_label(r) for r in points),
         )
-        scatter.update_layout(xaxis_title=title, yaxis={"range": [0.8, 5.2], "title": "mean stars"},
-                              margin={"l": 10, "r": 10, "t": 10, "b": 10})  # fmt: skip
-        tab.plotly_chart(scatter, key=key)
+        tab.plotly_chart(figure, key=key)
 
 if event.selection.rows:
     chosen = rows[event.selection.rows[0]]
