@@ -15,6 +15,7 @@ from playground.compare import (
     leaderboard_table,
 )
 from playground.history import to_csv, to_json
+from ui.flow_widgets import save_as_flow
 from ui.resources import store
 from ui.stored_run_view import permalink
 
@@ -169,6 +170,11 @@ if event.selection.rows:
     if chosen.system_template:
         st.caption(f"System: {chosen.system_template}")
     st.caption(f"Prompt template: {chosen.user_template}")
+    best = db.best_answer(chosen.config_hash)
+    if best is not None:
+        best_run, best_result = best
+        save_as_flow(best_result, best_run, key=f"cmp_flow_{chosen.config_hash}")
+        st.caption("Saves this configuration with its best-rated answer's variables as defaults.")
     answers = db.config_runs(chosen.config_hash)
     for answer in answers:
         answer["open"] = permalink(answer["run"])

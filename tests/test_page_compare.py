@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground.config import load_settings
+from playground.flows.registry import FlowRegistry
 from playground.store import Store, open_store
-from tests.history_fixtures import make_run
+from tests.history_fixtures import T0, make_run
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "compare.py")
 
@@ -89,3 +91,35 @@ def test_selecting_a_configuration_lists_its_runs_with_links(store):
     assert len(runs) == 3
     assert runs["open"].iloc[0] == f"/shared?run={runs['run'].iloc[0]}"
     assert sorted(runs["stars"]) == [4.0, 5.0, 5.0]
+
+
+def test_a_selected_configuration_saves_as_a_flow_from_its_best_answer(store):
+    rated(store)
+    at = page()
+    at.session_state["cmp_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    chosen = at.dataframe[0].value["hash"].iloc[0]
+    at.text_input(key=f"cmp_flow_{chosen}_name").input("best-config").run()
+    at.button(key=f"cmp_flow_{chosen}_save").click().run()
+    assert not at.exception
+    assert at.success[0].value == "Saved best-config v1"
+    (summary,) = FlowRegistry(load_settings()).list()
+    assert (summary.name, summary.latest) == ("best-config", 1)
+    spec = FlowRegistry(load_settings()).get("best-config", 1)
+    assert spec.model.id == "openai/b"
+    assert spec.model.params.temperature == 0.7 and spec.model.params.max_tokens == 128
+    assert (spec.evidence.ratings.count, spec.evidence.ratings.mean) == (3, 4.67)
+    assert len(spec.evidence.runs) == 3
+
+
+def test_the_best_answer_is_the_best_rated_then_the_newest(store):
+    runs = [make_run(models=("local/a",), created_at=T0 + timedelta(minutes=i)) for i in range(3)]
+    for run in runs:
+        store.save_run(run)
+    config = runs[0].results[0].config_hash
+    assert store.best_answer(config)[1].id == runs[2].results[0].id  # nothing rated: newest
+    store.add_rating(runs[0].results[0].id, 5, session_id="s")
+    store.add_rating(runs[1].results[0].id, 3, session_id="s")
+    best_run, best = store.best_answer(config)
+    assert (best_run.id, best.id) == (runs[0].id, runs[0].results[0].id)
+    assert store.best_answer("no-such-hash") is None

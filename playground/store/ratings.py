@@ -28,7 +28,7 @@ from playground.history import (
     HistoryPage,
     RatingSummary,
 )
-from playground.records import Run, utc_now
+from playground.records import Result, Run, utc_now
 from playground.store.exports import ExportsMixin
 from playground.store.filters import (
     contains,
@@ -560,6 +560,45 @@ class RatingsMixin(ExportsMixin):
                 .group_by(winner.c.config_hash, loser.c.config_hash, preferences.c.outcome)
             ).all()
         return [Pair(r.config_hash, r.other, r.outcome, int(r.n)) for r in rows]
+
+    def best_answer(self, config_hash: str) -> tuple[Run, Result] | None:
+        """A configuration's best-rated answer (latest among equals) and its run, or None.
+
+        Answers without an error come first, then the highest mean of current stars, then
+        rated before unrated, then the newest: the answer to save as a flow.
+        """
+        stars = (
+            select(ratings.c.result_id, func.avg(ratings.c.stars).label("mean"))
+            .where(
+                ratings.c.id.in_(
+                    current_rating_ids().where(
+                        ratings.c.result_id.in_(
+                            select(results.c.id).where(results.c.config_hash == config_hash)
+                        )
+                    )
+                )
+            )
+            .group_by(ratings.c.result_id)
+            .subquery()
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(results.c.id, results.c.run_id)
+                .outerjoin(stars, stars.c.result_id == results.c.id)
+                .where(results.c.config_hash == config_hash)
+                .order_by(
+                    results.c.error.is_not(None),
+                    stars.c.mean.is_(None),
+                    stars.c.mean.desc(),
+                    results.c.created_at.desc(),
+                    results.c.id.desc(),
+                )
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        run = self.get_run(row.run_id)  # type: ignore[attr-defined]
+        return run, next(r for r in run.results if r.id == row.id)
 
     def config_runs(self, config_hash: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest answers of one configuration with their run id and current stars."""
