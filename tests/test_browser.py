@@ -100,3 +100,21 @@ def test_settings_page_says_how_to_add_an_endpoint(app_url: str, browser: object
     expect(page.get_by_role("heading", name="Settings")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("No OpenAI-compatible endpoint is configured")).to_be_visible()
     page.close()
+
+
+def test_the_editor_keeps_its_text_across_pages(app_url: str, browser: object) -> None:
+    """A question typed in the Playground is still there after visiting Settings."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(app_url, wait_until="domcontentloaded")
+    question = page.get_by_label("question")
+    expect(question).to_be_visible(timeout=60_000)
+    question.fill("Which tent is lightest?")
+    question.press("Control+Enter")
+    expect(question).to_have_value("Which tent is lightest?")
+    page.get_by_role("link", name="Settings").click()
+    expect(page.get_by_role("heading", name="Settings")).to_be_visible(timeout=30_000)
+    page.get_by_role("link", name="Playground").click()
+    expect(page.get_by_label("question")).to_have_value("Which tent is lightest?", timeout=30_000)
+    page.close()
