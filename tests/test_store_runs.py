@@ -215,3 +215,28 @@ def test_a_stored_run_reloads_into_the_editor(store: Store) -> None:
     assert draft.model_ids == ["local/smollm2-135m-instruct", "srv/other"]
     assert draft.params["srv/other"].seed == 7
     assert draft.variables == run.variables
+
+
+def test_cells_of_one_run_saved_from_parallel_threads_all_land(store: Store) -> None:
+    import threading
+
+    run = full_run()
+    cells = [full_result(f"local/model-{i}") for i in range(8)]
+    run.results = []
+    barrier = threading.Barrier(len(cells))
+    errors: list[BaseException] = []
+
+    def save(position: int, result: Result) -> None:
+        barrier.wait()  # every cell of the new run reaches the store at the same moment
+        try:
+            store.save_result(run, result, position)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(i, c)) for i, c in enumerate(cells)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert [r.model_id for r in store.get_run(run.id).results] == [c.model_id for c in cells]

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from playground.errors import NotFoundError
 from playground.models.base import Message, ModelParams, Usage
@@ -139,9 +141,15 @@ class RunsMixin:
     engine: Engine
 
     def _ensure_run(self, conn: Connection, run: Run) -> None:
-        exists = conn.execute(select(runs.c.id).where(runs.c.id == run.id)).first()
-        if not exists:
-            conn.execute(insert(runs).values(**_run_row(run)))
+        # Insert-if-absent in one write: cells of one run finish in parallel threads, and a
+        # read-then-insert would let two of them race (SQLite: a stale snapshot cannot write).
+        row = _run_row(run)
+        if conn.dialect.name == "sqlite":
+            conn.execute(sqlite_insert(runs).values(**row).on_conflict_do_nothing())
+        elif conn.dialect.name == "postgresql":
+            conn.execute(postgresql_insert(runs).values(**row).on_conflict_do_nothing())
+        elif not conn.execute(select(runs.c.id).where(runs.c.id == run.id)).first():
+            conn.execute(insert(runs).values(**row))
 
     def save_run(self, run: Run) -> None:
         """Save a run and all its results in one transaction."""
