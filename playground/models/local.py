@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib.util
 import threading
 from collections.abc import Iterator, Sequence
@@ -17,6 +19,17 @@ DEFAULT_N_CTX = 2048
 
 _loaded: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
 _load_lock = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    # Free llama contexts while llama_cpp still exists; its __del__ at interpreter teardown
+    # otherwise prints a TypeError traceback on exit.
+    with _load_lock:
+        for llm, _ in _loaded.values():
+            with contextlib.suppress(Exception):
+                llm.close()
+        _loaded.clear()
 
 
 def embedded_gguf_path() -> Path:
