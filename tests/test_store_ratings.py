@@ -167,6 +167,18 @@ def test_config_aggregates_count_runs_stars_cost_and_median_latency(store):
     assert agg.moderations == []
 
 
+def test_median_of_an_even_count_is_the_mean_of_the_two_middle_answers(store):
+    # The earlier SQL median divided (n + 1) / 2 as a real number and took the upper middle.
+    for latency in (100.0, 400.0, 200.0, 300.0, None):
+        run = make_run(models=("local/a",))
+        run.results[0].latency_ms = latency
+        store.save_run(run)
+    failed = make_run(models=("local/a",), errors={"local/a": "The endpoint answered 500."})
+    store.save_run(failed)
+    (agg,) = store.config_aggregates()
+    assert (agg.n_results, agg.n_errors, agg.latency_median) == (6, 1, 250.0)
+
+
 def test_aggregates_and_pairs_follow_new_ratings_votes_and_answers(store, run):
     a, b, _ = run.results
     assert {agg.stars_n for agg in store.config_aggregates()} == {0}

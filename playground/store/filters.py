@@ -43,28 +43,6 @@ def current_vote_ids() -> Select[Any]:
     return select(func.max(preferences.c.id)).group_by(preferences.c.session_id, first, second)
 
 
-def medians(column: Any, conditions: list[ColumnElement[bool]]) -> Select[Any]:
-    """Median of a column per configuration, computed by the database (window functions)."""
-    ranked = (
-        select(
-            results.c.config_hash,
-            column.label("value"),
-            func.row_number()
-            .over(partition_by=results.c.config_hash, order_by=column)
-            .label("position"),
-            func.count().over(partition_by=results.c.config_hash).label("total"),
-        )
-        .where(results.c.error.is_(None), column.is_not(None), *conditions)
-        .subquery()
-    )
-    # The middle row, or the mean of the two middle rows (integer division in both SQLs).
-    return (
-        select(ranked.c.config_hash, func.avg(ranked.c.value).label("median"))
-        .where(ranked.c.position.in_([(ranked.c.total + 1) / 2, (ranked.c.total + 2) / 2]))
-        .group_by(ranked.c.config_hash)
-    )
-
-
 def run_conditions(filters: HistoryFilters, dialect: str) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.date_from:

@@ -252,3 +252,16 @@ def m003_preference_answer_indexes(conn: Connection) -> None:
     """Indexes on the answers a vote points at, for recounting only the touched pairs."""
     for index in (ix_preferences_winner, ix_preferences_loser):
         index.create(conn, checkfirst=True)
+
+
+# The leaderboard asks for the moderation results of a few configurations; with this index
+# that is a range search per configuration, not a read of every answer row they have.
+ix_results_config_moderation = Index(
+    "ix_results_config_moderation", results.c.config_hash, results.c.moderation
+)
+
+
+@migration
+def m004_config_moderation_index(conn: Connection) -> None:
+    """Index moderation results by configuration, for recomputing only touched ones."""
+    ix_results_config_moderation.create(conn, checkfirst=True)
