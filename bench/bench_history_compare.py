@@ -5,7 +5,8 @@
 Seeds a fresh data home (in a temp dir) with runs of 2-3 answers over 40 configurations, a
 third of the answers rated by a few sessions and a third of the runs voted on, then times
 AppTest reruns of each page after a warm-up run. Pages cache their queries under the store's
-data version, so "cold" cases store a new rating or run before every rerun to time the queries.
+data version, so "cold" cases store a new rating, vote or run before every rerun to time the
+queries (the store then recomputes the configurations the new rows touch).
 Prints ms per rerun and the ratio to a trivial page rerun measured in the same process.
 Goal: <= 300 ms per rerun.
 """
@@ -175,9 +176,11 @@ def main() -> None:
         "history, after a new rating (cold)": page("history"),
         "compare, after a new rating (cold)": page("compare"),
         "history, search after a new run (cold)": page("history", {"hist_search": "warranty"}),
+        "compare, after a new vote (cold)": page("compare"),
         "compare, after a new run (cold)": page("compare"),
     }
     some_answer = store.history_page().runs[0].results[0].id
+    some_runs = store.history_page().runs
     extra_rng = random.Random(11)
     baseline = None
     print(f"\n{'case':<36} {'ms/rerun':>9} {'x baseline':>11}")
@@ -186,10 +189,16 @@ def main() -> None:
         def rate() -> None:
             store.add_rating(some_answer, 4, None, "bench")
 
+        def vote() -> None:
+            run = extra_rng.choice(some_runs)
+            ids = [r.id for r in run.results]
+            store.add_preference(run.id, ids, "best", extra_rng.choice(ids), "bench")
+
         def new_run() -> None:
             seed(store, 1, extra_rng, quiet=True)
 
-        before = (new_run if "new run" in name else rate) if "cold" in name else None
+        actions = {"new rating": rate, "new vote": vote, "new run": new_run}
+        before = next((act for what, act in actions.items() if what in name), None)
         ms = time_reruns(at, args.reruns, before)
         baseline = baseline or ms
         print(f"{name:<36} {ms:>9.0f} {ms / baseline:>11.1f}")
