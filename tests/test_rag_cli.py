@@ -172,3 +172,31 @@ def test_chunk_flags_set_a_new_store(docs: Path) -> None:
     )
     assert bad.exit_code == 1
     assert bad.stderr.startswith("Error: Chunk settings 300/200 are invalid")
+
+
+def test_run_with_a_store_retrieves_once_and_records_chunks_and_groundedness(
+    docs: Path,
+) -> None:
+    invoke("rag", "ingest", "--store", "gear", str(docs))
+    result = invoke(
+        "run", "--model", "local/smollm2-135m-instruct", "--store", "gear", "--top-k", "2",
+        "--system", "Answer only from the context.",
+        "--prompt", "{{ question }}\n\nContext:\n{{ context }}",
+        "--var", "question=How fast does the Ember stove boil water?",
+        "--param", "max_tokens=16", "--param", "temperature=0", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (answer,) = json.loads(result.stdout)["results"]
+    assert len(answer["chunk_ids"]) == 2
+    assert 0.0 <= answer["groundedness"] <= 1.0
+    assert "The Ember stove boils a liter in 3.5 minutes." in answer["messages"][-1]["content"]
+
+
+def test_run_with_a_missing_store_sends_nothing(home: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["run", "--model", "local/smollm2-135m-instruct", "--store", "nope",
+               "--prompt", "{{ question }} {{ context }}", "--var", "question=hi"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and "nope" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
