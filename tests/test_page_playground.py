@@ -314,3 +314,22 @@ def test_answers_show_their_moderation_verdict_when_an_endpoint_is_configured(
     assert metrics.endswith(" · moderation ok")
     stored = open_store(load_settings()).recent_runs(limit=1)[0].results[0]
     assert stored.moderation is not None
+
+
+def test_rerun_as_it_was_runs_the_loaded_draft_without_a_click(home: Path) -> None:
+    draft = Draft(
+        variants=[PromptVariant("default", "", "Say {{ word }}.")],
+        model_ids=[LOCAL],
+        params={LOCAL: ModelParams(temperature=0.0, seed=7, max_tokens=8)},
+        variables={"word": "hello"},
+    )
+    at = page()
+    at.session_state["pending_draft"] = draft
+    at.session_state["pending_autorun"] = True
+    at.run()
+    assert not at.exception and not at.error
+    assert len(metric_captions(at)) == 1
+    (run,) = open_store(load_settings()).recent_runs(limit=5)
+    assert run.variables == {"word": "hello"}
+    assert run.results[0].messages[-1].content == "Say hello."
+    assert run.results[0].params.max_tokens == 8
