@@ -7,20 +7,16 @@ latest vote per (session, pair of answers) for preferences. Earlier rows stay as
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import (
     func,
     insert,
-    or_,
     select,
 )
 from sqlalchemy.exc import IntegrityError
 
-from playground.compare import ConfigAggregate, ConfigFilters, Pair, median
 from playground.errors import NotFoundError, PlaygroundError
 from playground.history import (
     PAGE_SIZE,
@@ -28,16 +24,14 @@ from playground.history import (
     HistoryPage,
     RatingSummary,
 )
-from playground.records import Result, Run, utc_now
+from playground.records import Run, utc_now
 from playground.store.exports import ExportsMixin
 from playground.store.filters import (
-    contains,
     current_rating_ids,
-    current_vote_ids,
-    result_conditions,
     run_conditions,
 )
-from playground.store.runs import _aware, result_from_row, run_from_row
+from playground.store.leaderboard import LeaderboardMixin
+from playground.store.runs import _aware, assemble_runs
 from playground.store.schema import preferences, ratings, results, runs
 
 if TYPE_CHECKING:
@@ -50,7 +44,7 @@ class RatingError(PlaygroundError):
     """A rating or vote that cannot be stored as given (stars out of range, unknown answer)."""
 
 
-class RatingsMixin(ExportsMixin):
+class RatingsMixin(ExportsMixin, LeaderboardMixin):
     """Rating, preference, history and leaderboard queries of the Store (and exports)."""
 
     engine: Engine
@@ -281,362 +275,10 @@ class RatingsMixin(ExportsMixin):
                 if ids
                 else []
             )
-        by_run: dict[str, list[Any]] = {}
-        for row in result_rows:
-            by_run.setdefault(row.run_id, []).append(row)
-        found = []
-        for row in run_rows:
-            run = run_from_row(row)
-            run.results = [result_from_row(r, run.retrieval) for r in by_run.get(run.id, [])]
-            found.append(run)
+        found = assemble_runs(run_rows, result_rows)
         summaries = self.rating_summaries([r.id for r in result_rows])
         return HistoryPage(found, total, page, page_size, summaries)
 
     def runs_by_ids(self, run_ids: Sequence[str]) -> list[Run]:
         """Runs with their results, in the order asked; NotFoundError names a missing id."""
         return [self.get_run(run_id) for run_id in run_ids]  # type: ignore[attr-defined]
-
-    # -- leaderboard ---------------------------------------------------------------------
-    #
-    # Answers are never updated once stored, so a configuration's measurements change only
-    # when its answer count does, its stars only when one of its answers is rated, and its
-    # pairs only when one of its answers gets a vote. Each cache below remembers the stamp it
-    # was computed at and, when the stamp moves, recomputes only the configurations the new
-    # rows touch. A row stored while a recompute runs at worst makes the next call redo that
-    # configuration: caches may recompute too much, never keep too little.
-
-    def _cached(self, name: str, key: tuple[Any, ...]) -> Any:
-        """The incremental state `name` last stored for these filters, or None."""
-        return self.__dict__.setdefault("_leaderboard_cache", {}).get((name, *key))
-
-    def _remember(self, name: str, key: tuple[Any, ...], state: Any) -> None:
-        cache: dict[tuple[Any, ...], Any] = self.__dict__.setdefault("_leaderboard_cache", {})
-        if len(cache) > 96:  # many filter combinations: forget them all rather than grow
-            cache.clear()
-        cache[(name, *key)] = state
-
-    def config_aggregates(self, filters: ConfigFilters | None = None) -> list[ConfigAggregate]:
-        """Per configuration hash: what it is, how often it ran, its measurements and stars.
-
-        A new run recomputes the measurements of its own configurations and a new rating the
-        stars of the rated answer's configuration; the others come from the cache.
-        """
-        filters = filters or ConfigFilters()
-        answers, last_rating, _ = self.data_version()
-        key = (filters.template_text.strip(), filters.model_id, filters.date_from, filters.date_to)
-        measured = self._measured(filters, key, answers)
-        stars = self._stars(filters, key, last_rating)
-        combined = []
-        for config_hash in sorted(measured):
-            n, total, total_sq = stars.get(config_hash, (0, 0.0, 0.0))
-            combined.append(
-                replace(measured[config_hash], stars_n=n, stars_sum=total, stars_sumsq=total_sq)
-            )
-        return combined
-
-    def _measured(
-        self, filters: ConfigFilters, key: tuple[Any, ...], answers: int
-    ) -> dict[str, ConfigAggregate]:
-        """Measurements per configuration, redone only where the answer count changed."""
-        state = self._cached("measure", key)
-        if state is not None and state[0] == answers:
-            return dict(state[2])
-        with self.engine.connect() as conn:
-            counts: dict[str, int] = dict(
-                conn.execute(
-                    select(results.c.config_hash, func.count())
-                    .where(*result_conditions(filters))
-                    .group_by(results.c.config_hash)
-                ).all()
-            )
-        if state is None:
-            aggregates = self._config_measurements(filters)
-        else:
-            old_counts, old = state[1], state[2]
-            dirty = [h for h, n in counts.items() if old_counts.get(h) != n]
-            aggregates = {h: a for h, a in old.items() if h in counts and h not in dirty}
-            if dirty:
-                aggregates.update(self._config_measurements(filters, dirty))
-        self._remember("measure", key, (answers, counts, aggregates))
-        return dict(aggregates)
-
-    def _stars(
-        self, filters: ConfigFilters, key: tuple[Any, ...], last_rating: int
-    ) -> dict[str, tuple[int, float, float]]:
-        """Star sums per configuration, redone only for configurations rated since."""
-        state = self._cached("stars", key)
-        if state is not None and state[0] == last_rating:
-            return dict(state[1])
-        if state is None or state[0] > last_rating:
-            stars = self._config_stars(filters)
-        else:
-            with self.engine.connect() as conn:
-                dirty = list(
-                    conn.execute(
-                        select(results.c.config_hash)
-                        .distinct()
-                        .join(ratings, ratings.c.result_id == results.c.id)
-                        .where(ratings.c.id > state[0])
-                    ).scalars()
-                )
-            stars = {h: v for h, v in state[1].items() if h not in dirty}
-            if dirty:
-                stars.update(self._config_stars(filters, dirty))
-        self._remember("stars", key, (last_rating, stars))
-        return dict(stars)
-
-    def _config_stars(
-        self, filters: ConfigFilters, only: list[str] | None = None
-    ) -> dict[str, tuple[int, float, float]]:
-        """Count, sum and sum of squares of current stars per configuration (or only these)."""
-        conditions = result_conditions(filters)
-        current = current_rating_ids()
-        if only is not None:
-            conditions.append(results.c.config_hash.in_(only))
-            current = current.where(
-                ratings.c.result_id.in_(select(results.c.id).where(results.c.config_hash.in_(only)))
-            )
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    results.c.config_hash,
-                    func.count(ratings.c.stars).label("n"),
-                    func.sum(ratings.c.stars).label("total"),
-                    func.sum(ratings.c.stars * ratings.c.stars).label("total_sq"),
-                )
-                .select_from(ratings.join(results, results.c.id == ratings.c.result_id))
-                .where(ratings.c.id.in_(current), *conditions)
-                .group_by(results.c.config_hash)
-            ).all()
-        return {
-            r.config_hash: (int(r.n), float(r.total or 0), float(r.total_sq or 0)) for r in rows
-        }
-
-    def _config_measurements(
-        self, filters: ConfigFilters, only: list[str] | None = None
-    ) -> dict[str, ConfigAggregate]:
-        """What each configuration (or only these) is, runs, errors, honesty, cost, latency, harm.
-
-        Every aggregate reads the covering index ix_results_config_metrics, not the wide
-        result rows; what a configuration *is* comes from one sample answer per hash.
-        """
-        conditions = result_conditions(filters)
-        first_ids = select(func.min(results.c.id)).group_by(results.c.config_hash)
-        if only is not None:
-            conditions.append(results.c.config_hash.in_(only))
-            first_ids = first_ids.where(results.c.config_hash.in_(only))
-        samples = (
-            select(
-                results.c.config_hash,
-                results.c.model_id,
-                results.c.params_json,
-                results.c.system_template,
-                results.c.user_template,
-                runs.c.store_name,
-            )
-            .join(runs, runs.c.id == results.c.run_id)
-            .where(results.c.id.in_(first_ids))
-        )
-        text = filters.template_text.strip()
-        if text:
-            # The templates are part of the configuration, so one sample per hash decides.
-            dialect = self.engine.dialect.name
-            samples = samples.where(
-                or_(
-                    contains(results.c.user_template, text, dialect),
-                    contains(results.c.system_template, text, dialect),
-                )
-            )
-        with self.engine.connect() as conn:
-            sample_rows = {row.config_hash: row for row in conn.execute(samples)}
-            if not sample_rows:
-                return {}
-            if text:
-                conditions.append(results.c.config_hash.in_(list(sample_rows)))
-            base = conn.execute(
-                select(
-                    results.c.config_hash,
-                    func.count().label("n_results"),
-                    func.count(results.c.error).label("n_errors"),
-                    func.avg(results.c.groundedness).label("groundedness"),
-                    func.avg(results.c.cost_usd).label("cost"),
-                )
-                .where(*conditions)
-                .group_by(results.c.config_hash)
-            ).all()
-            # Medians in Python from one read of the covering index: cheaper than two window
-            # queries, and the same in every database.
-            timings = conn.execute(
-                select(results.c.config_hash, results.c.ttft_ms, results.c.latency_ms).where(
-                    results.c.error.is_(None), *conditions
-                )
-            ).all()
-            moderated = conn.execute(
-                select(results.c.config_hash, results.c.moderation).where(
-                    # "> ''" rather than IS NOT NULL: SQLite turns it into an index range scan.
-                    results.c.moderation > "",
-                    *conditions,
-                )
-            ).all()
-        ttft: dict[str, list[float | None]] = {}
-        latency: dict[str, list[float | None]] = {}
-        for row in timings:
-            ttft.setdefault(row.config_hash, []).append(row.ttft_ms)
-            latency.setdefault(row.config_hash, []).append(row.latency_ms)
-        aggregates: dict[str, ConfigAggregate] = {}
-        for row in base:
-            sample = sample_rows.get(row.config_hash)
-            if sample is None:  # a hash added between the two queries; next rerun shows it
-                continue
-            aggregates[row.config_hash] = ConfigAggregate(
-                config_hash=row.config_hash,
-                model_id=sample.model_id,
-                params=json.loads(sample.params_json),
-                system_template=sample.system_template,
-                user_template=sample.user_template,
-                store_name=sample.store_name,
-                n_results=int(row.n_results),
-                # A configuration answers once per run (one cell per variant x model), so
-                # answers = runs; counting distinct run ids would cost a sort on every rerun.
-                n_runs=int(row.n_results),
-                n_errors=int(row.n_errors or 0),
-                groundedness_mean=row.groundedness,
-                cost_mean=row.cost,
-                ttft_median=median(ttft.get(row.config_hash, [])),
-                latency_median=median(latency.get(row.config_hash, [])),
-            )
-        for row in moderated:
-            if row.config_hash in aggregates:
-                aggregates[row.config_hash].moderations.append(row.moderation)
-        return aggregates
-
-    def preference_pairs(self) -> list[Pair]:
-        """Current pairwise preferences between configuration hashes, counted per outcome.
-
-        Only a new vote changes the pairs, and only those of the configurations it touches.
-        """
-        last_vote = self.data_version()[2]
-        state = self._cached("pairs", ())
-        if state is not None and state[0] == last_vote:
-            return list(state[1])
-        if state is None or state[0] > last_vote:
-            pairs = self._preference_pairs()
-        else:
-            winner, loser = results.alias("winner"), results.alias("loser")
-            with self.engine.connect() as conn:
-                touched = conn.execute(
-                    select(winner.c.config_hash, loser.c.config_hash.label("other"))
-                    .select_from(preferences)
-                    .join(winner, winner.c.id == preferences.c.winner_result_id)
-                    .join(loser, loser.c.id == preferences.c.loser_result_id)
-                    .where(preferences.c.id > state[0])
-                ).all()
-            dirty = sorted({h for row in touched for h in row})
-            pairs = [p for p in state[1] if p.a not in dirty and p.b not in dirty]
-            if dirty:
-                pairs += self._preference_pairs(dirty)
-        pairs.sort(key=lambda p: (p.a, p.b, p.outcome))
-        self._remember("pairs", (), (last_vote, pairs))
-        return list(pairs)
-
-    def _preference_pairs(self, only: list[str] | None = None) -> list[Pair]:
-        """Counted current votes between configurations (or those involving only these)."""
-        winner, loser = results.alias("winner"), results.alias("loser")
-        current = current_vote_ids()
-        outer: list[Any] = []
-        if only is not None:
-            # A vote and every vote it replaces share one pair of answers, so restricting to
-            # votes on these configurations' answers keeps every group whole.
-            answers = select(results.c.id).where(results.c.config_hash.in_(only))
-            current = current.where(
-                or_(
-                    preferences.c.winner_result_id.in_(answers),
-                    preferences.c.loser_result_id.in_(answers),
-                )
-            )
-            outer.append(or_(winner.c.config_hash.in_(only), loser.c.config_hash.in_(only)))
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    winner.c.config_hash,
-                    loser.c.config_hash.label("other"),
-                    preferences.c.outcome,
-                    func.count().label("n"),
-                )
-                .join(winner, winner.c.id == preferences.c.winner_result_id)
-                .join(loser, loser.c.id == preferences.c.loser_result_id)
-                .where(preferences.c.id.in_(current), *outer)
-                .group_by(winner.c.config_hash, loser.c.config_hash, preferences.c.outcome)
-            ).all()
-        return [Pair(r.config_hash, r.other, r.outcome, int(r.n)) for r in rows]
-
-    def best_answer(self, config_hash: str) -> tuple[Run, Result] | None:
-        """A configuration's best-rated answer (latest among equals) and its run, or None.
-
-        Answers without an error come first, then the highest mean of current stars, then
-        rated before unrated, then the newest: the answer to save as a flow.
-        """
-        stars = (
-            select(ratings.c.result_id, func.avg(ratings.c.stars).label("mean"))
-            .where(
-                ratings.c.id.in_(
-                    current_rating_ids().where(
-                        ratings.c.result_id.in_(
-                            select(results.c.id).where(results.c.config_hash == config_hash)
-                        )
-                    )
-                )
-            )
-            .group_by(ratings.c.result_id)
-            .subquery()
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(results.c.id, results.c.run_id)
-                .outerjoin(stars, stars.c.result_id == results.c.id)
-                .where(results.c.config_hash == config_hash)
-                .order_by(
-                    results.c.error.is_not(None),
-                    stars.c.mean.is_(None),
-                    stars.c.mean.desc(),
-                    results.c.created_at.desc(),
-                    results.c.id.desc(),
-                )
-                .limit(1)
-            ).first()
-        if row is None:
-            return None
-        run = self.get_run(row.run_id)  # type: ignore[attr-defined]
-        return run, next(r for r in run.results if r.id == row.id)
-
-    def config_runs(self, config_hash: str, limit: int = 50) -> list[dict[str, Any]]:
-        """The newest answers of one configuration with their run id and current stars."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    results.c.id,
-                    results.c.run_id,
-                    results.c.created_at,
-                    results.c.variant_name,
-                    results.c.text,
-                    results.c.error,
-                    results.c.latency_ms,
-                    results.c.cost_usd,
-                )
-                .where(results.c.config_hash == config_hash)
-                .order_by(results.c.created_at.desc())
-                .limit(limit)
-            ).all()
-        summaries = self.rating_summaries([r.id for r in rows])
-        return [
-            {
-                "when": _aware(r.created_at).strftime("%Y-%m-%d %H:%M"),
-                "run": r.run_id,
-                "variant": r.variant_name,
-                "answer": (r.error and f"Error: {r.error}") or r.text,
-                "stars": summaries[r.id].mean if r.id in summaries else None,
-                "latency_ms": r.latency_ms,
-                "cost_usd": r.cost_usd,
-            }
-            for r in rows
-        ]
