@@ -1,4 +1,8 @@
-"""Prompt Playground: the router. Pages live in pages/, the logic in playground/."""
+"""Prompt Playground: the router. Pages live in views/, the logic in playground/.
+
+The folder is not called pages/: next to an entry file Streamlit would treat pages/ as the
+old file-based navigation until app.py had run once, so a first deep link ignored the router.
+"""
 
 from __future__ import annotations
 
@@ -22,32 +26,31 @@ def main() -> None:
     )
     keep_editor_state()
     playground = st.Page(
-        "pages/playground_page.py",  # not playground.py: that name would shadow the package
+        "views/playground_page.py",  # not playground.py: that name would shadow the package
         title="Playground",
         url_path="playground",
         icon=":material/science:",
-        default="run" not in st.query_params,
+        default=True,
     )
     shared_run = st.Page(
-        "pages/run.py",
+        "views/run.py",
         title="Shared run",
         icon=":material/link:",
-        url_path="shared",
-        default="run" in st.query_params,
+        url_path="shared",  # permalinks are /shared?run=ID; a default page has no URL path
     )
     pages = {
         "Explore": [
             playground,
-            st.Page("pages/knowledge.py", title="Knowledge", icon=":material/library_books:"),
+            st.Page("views/knowledge.py", title="Knowledge", icon=":material/library_books:"),
         ],
         "Decide": [
-            st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
-            st.Page("pages/history.py", title="History", icon=":material/history:"),
+            st.Page("views/compare.py", title="Compare", icon=":material/leaderboard:"),
+            st.Page("views/history.py", title="History", icon=":material/history:"),
             shared_run,
         ],
         "Ship": [
-            st.Page("pages/flows.py", title="Flows", icon=":material/account_tree:"),
-            st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+            st.Page("views/flows.py", title="Flows", icon=":material/account_tree:"),
+            st.Page("views/settings.py", title="Settings", icon=":material/settings:"),
         ],
     }
     page = st.navigation(pages)

@@ -57,7 +57,7 @@ def page_wall(n: int) -> float:
     """Seconds for one Run click on the Playground page with n models selected."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "pages" / "playground_page.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "views" / "playground_page.py"), default_timeout=60)
     at.run()
     at.multiselect(key="pg_models").set_value([f"slow/m{i}" for i in range(1, n + 1)]).run()
     start = time.perf_counter()

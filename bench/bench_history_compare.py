@@ -148,7 +148,7 @@ def main() -> None:
     print(f"seeding took {time.perf_counter() - began:.1f} s")
 
     def page(name: str, state: dict[str, object] | None = None) -> object:
-        at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
+        at = AppTest.from_file(str(ROOT / "views" / f"{name}.py"), default_timeout=60)
         at.run()  # warm-up: imports, caches, first query plans
         for key, value in (state or {}).items():
             at.session_state[key] = value

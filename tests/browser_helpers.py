@@ -144,16 +144,6 @@ def open_app(page: Page, url: str, heading: str) -> None:
     expect_heading(page, heading)
 
 
-def warm_up(browser: Browser, url: str) -> None:
-    """Open the root once, so that Streamlit switches to the app's own navigation.
-
-    Until some session has run app.py, a deep link such as /knowledge runs the page file
-    alone from the `pages/` folder (see test_a_deep_link_opened_first_uses_the_app_navigation).
-    """
-    with fresh_page(browser) as page:
-        open_app(page, url, "Playground")
-
-
 def expect_heading(page: Page, name: str) -> None:
     """Assert the page's title heading."""
     from playwright.sync_api import expect

@@ -74,7 +74,7 @@ def test_sigkill_keeps_every_committed_result_and_rating(home: Path) -> None:
     finally:
         store.close()
 
-    at = AppTest.from_file(str(ROOT / "pages" / "run.py"), default_timeout=30)
+    at = AppTest.from_file(str(ROOT / "views" / "run.py"), default_timeout=30)
     at.query_params["run"] = retired
     at.run()
     assert not at.exception

@@ -13,7 +13,7 @@ from playground.flows.registry import FlowRegistry
 from playground.store import Store, open_store
 from tests.history_fixtures import T0, make_run
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "compare.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "views" / "compare.py")
 
 
 @pytest.fixture

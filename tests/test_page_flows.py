@@ -12,7 +12,7 @@ from playground.flows.registry import FlowRegistry
 from playground.records import Draft
 from tests.flow_samples import GOOD
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "flows.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "views" / "flows.py")
 
 
 def _page() -> AppTest:

@@ -13,7 +13,7 @@ from playground.records import Draft
 from playground.store import Store, open_store
 from tests.history_fixtures import T0, make_run, seed_runs
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "history.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "views" / "history.py")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from playground.config import load_settings
 from playground.rag.store import KnowledgeBase, UploadedFile
 from tests.rag_fixtures import make_pdf
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "knowledge.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "views" / "knowledge.py")
 
 
 def page() -> AppTest:

@@ -15,7 +15,7 @@ from playground.records import Draft, PromptVariant, Result, Run
 from playground.store import open_store
 from tests.support import FaultServer, free_port
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "playground_page.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "views" / "playground_page.py")
 LOCAL = "local/smollm2-135m-instruct"
 SERVER = "srv/smollm2-135m-instruct"
 

@@ -12,7 +12,7 @@ from playground.config import load_settings
 from playground.store import Store, open_store
 from tests.history_fixtures import T0, make_run
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "run.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "views" / "run.py")
 
 
 @pytest.fixture

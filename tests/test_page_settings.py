@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.support import free_port
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "settings.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "views" / "settings.py")
 
 
 def test_no_endpoint_explains_how_to_add_one(home: Path) -> None:

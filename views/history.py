@@ -46,7 +46,7 @@ def _open_in_playground(run: Run, notes: dict[str, str], autorun: bool) -> None:
     if autorun:
         st.session_state["pending_autorun"] = True
     try:
-        st.switch_page("pages/playground_page.py")
+        st.switch_page("views/playground_page.py")
     except StreamlitAPIException:  # page not routed (e.g. this page opened alone)
         st.info("Loaded into the editor; open the Playground page to continue.")
 

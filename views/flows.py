@@ -44,7 +44,7 @@ def _import_box(flows: FlowRegistry) -> None:
 def _load_into_playground(spec: FlowSpec, flows: FlowRegistry) -> None:
     st.session_state["pending_draft"] = draft_from_spec(spec, flows.settings)
     try:
-        st.switch_page("pages/playground_page.py")
+        st.switch_page("views/playground_page.py")
     except StreamlitAPIException:  # page not routed (e.g. this page opened alone)
         st.info("Loaded into the editor; open the Playground page to continue.")
 

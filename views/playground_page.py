@@ -12,8 +12,6 @@ from playground.moderation import moderate_results
 from playground.records import Run
 from playground.runner import measured_stream, plan_cells
 from ui import playground_state as ps
-from ui.flow_widgets import save_as_flow
-from ui.rating import best_answer_vote, rating_controls
 from ui.resources import session_id, settings, store
 from ui.run_view import RunView
 
@@ -93,12 +91,14 @@ with side:
         format_func=lambda m: f"{m} (unreachable)" if m in unreachable else m,
         help="Each model answers in its own column.",
     )
-    not_ready = sorted({i.provider for i in infos if not i.ready})
-    if not_ready:
+    not_configured = sorted({i.provider for i in infos if i.status == "needs key"})
+    if not_configured:
         st.caption(
-            f"Not configured: {', '.join(not_ready)}. "
+            f"Not configured: {', '.join(not_configured)}. "
             "Add keys or endpoints to light them up (see Settings)."
         )
+    if unreachable:
+        st.caption(f"Unreachable now: {', '.join(sorted(unreachable))} (see Settings).")
     for model_id in state[ps.MODELS]:
         with st.expander(f"Parameters · {model_id}"):
             defaults = {"temperature": 0.7, "top_p": 1.0, "max_tokens": 256, "seed": None}
@@ -222,6 +222,11 @@ def answer_cell(result_id: str) -> None:
             "are supported by the retrieved chunks",
             help=GROUNDEDNESS_HELP,
         )
+    # Imported here: they pull in SQLAlchemy and the flow registry, which a page that has
+    # not run anything yet does not need (app start stays fast).
+    from ui.flow_widgets import save_as_flow
+    from ui.rating import rating_controls
+
     rating_controls(result, view.run, key=f"rate_{result.id}")
     if not view.hidden:
         save_as_flow(result, view.run, key=f"flow_{result.id}")
@@ -238,7 +243,8 @@ if view is not None:
         view.revealed = True
         st.rerun()
     if view.run.retrieved:
-        with st.expander(f"Retrieved context · {len(view.run.retrieved)} chunks"):
+        count = len(view.run.retrieved)
+        with st.expander(f"Retrieved context · {count} chunk{'s' if count != 1 else ''}"):
             st.dataframe(
                 [
                     {
@@ -250,6 +256,7 @@ if view is not None:
                     for c in view.run.retrieved
                 ],
                 hide_index=True,
+                height=min(36 * (count + 1) + 2, 400),  # every chunk visible without scrolling
             )
     for variant in view.variants:
         cells = view.row(variant)
@@ -262,6 +269,8 @@ if view is not None:
                 with column, st.container(border=True):
                     answer_cell(cell.id)
     if view.complete:
+        from ui.rating import best_answer_vote
+
         for variant in view.variants:
             answered = [r for r in view.row(variant) if r.ok]
             if len(answered) >= 2:
