@@ -71,18 +71,17 @@ def rating_controls(result: Result, run: Run, key: str) -> None:
             st.session_state[stars_key] = stars - 1
         if comment:
             st.session_state[comment_key] = comment
-    left, right = st.columns([1, 3], vertical_alignment="center")
-    with left:
-        st.feedback("stars", key=stars_key, on_change=_save_rating, args=(result.id, key))
-    with right:
-        st.text_input(
-            "Comment",
-            key=comment_key,
-            placeholder="Optional comment, saved on Enter",
-            label_visibility="collapsed",
-            on_change=_save_rating,
-            args=(result.id, key),
-        )
+    # Stars above the comment, not beside it: in a narrow grid column the comment box
+    # would cover the last stars.
+    st.feedback("stars", key=stars_key, on_change=_save_rating, args=(result.id, key))
+    st.text_input(
+        "Comment",
+        key=comment_key,
+        placeholder="Optional comment, saved on Enter",
+        label_visibility="collapsed",
+        on_change=_save_rating,
+        args=(result.id, key),
+    )
     _show_status(key)
 
 
