@@ -28,7 +28,7 @@ start = time.perf_counter()
 at.run()
 elapsed = time.perf_counter() - start
 assert not at.exception, at.exception
-heavy = [m for m in ("llama_cpp", "torch", "chromadb", "openai") if m in sys.modules]
+heavy = [m for m in ("llama_cpp", "torch", "chromadb", "openai", "sqlalchemy") if m in sys.modules]
 print(json.dumps({{"seconds": elapsed, "heavy": heavy}}))
 """
 
@@ -49,7 +49,7 @@ def main() -> None:
         pages, baselines, heavy = [], [], set()
         for _ in range(REPEATS):
             baselines.append(float(first_run(trivial, work)["seconds"]))  # type: ignore[arg-type]
-            probe = first_run(ROOT / "pages" / "playground_page.py", work)
+            probe = first_run(ROOT / "views" / "playground_page.py", work)
             pages.append(float(probe["seconds"]))  # type: ignore[arg-type]
             heavy.update(probe["heavy"])  # type: ignore[arg-type]
         page, base = statistics.median(pages), statistics.median(baselines)
