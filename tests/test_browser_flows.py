@@ -191,7 +191,7 @@ def test_a_rated_run_is_in_history_and_its_permalink_shows_it_read_only(
     search = page.get_by_label("Search prompts and answers")
     search.fill(question)
     rerun_after(page, lambda: search.press("Enter"))
-    expect(page.get_by_text("1 runs match", exact=False)).to_be_visible()
+    expect(page.get_by_text("1 run matches", exact=False)).to_be_visible()
     table = page.get_by_test_id("stDataFrame").first
     rerun_after(page, lambda: table.click(position={"x": 18, "y": 52}))  # the first row's tick
     expect(page.get_by_role("heading", name=f"Run {prefix}")).to_be_visible()

@@ -97,9 +97,8 @@ nav_left, nav_right = st.columns([1, 3], vertical_alignment="bottom")
 nav_left.number_input(
     f"Page (of {page.pages})", min_value=1, max_value=page.pages, step=1, key=PAGE_KEY
 )
-nav_right.caption(
-    f"{page.total} runs match. Select one row to open it, or two to compare them side by side."
-)
+matches = "1 run matches" if page.total == 1 else f"{page.total} runs match"
+nav_right.caption(f"{matches}. Select one row to open it, or two to compare them side by side.")
 
 selected = [page.runs[i] for i in event.selection.rows if i < len(page.runs)]
 if len(selected) == 1:
