@@ -12,6 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # app.py, ui/ and tests/support.py import from the checkout
 
+from playground.config import load_settings  # noqa: E402
+from playground.store import Store, open_store  # noqa: E402
 from tests.support import FaultServer, serve_model  # noqa: E402
 
 KEY_VARS = [
@@ -50,6 +52,12 @@ def write_config(home: Path) -> Iterator[object]:
         return path
 
     yield write
+
+
+@pytest.fixture
+def store(home: Path) -> Store:
+    """The run store in the fresh data home (a test file may override it)."""
+    return open_store(load_settings())
 
 
 @pytest.fixture(scope="session")

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from playground.cli import main
-from playground.config import load_settings
-from playground.store import Store, open_store
 from tests.history_fixtures import T0, make_run
-
-
-@pytest.fixture
-def store(home: Path) -> Store:
-    """The run store in a fresh data home."""
-    return open_store(load_settings())
 
 
 def invoke(*args: str) -> object:

@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from pathlib import Path
 
-import pytest
-
-from playground.config import load_settings
 from playground.history import HistoryFilters, history_table, to_csv
-from playground.store import Store, open_store
 from tests.history_fixtures import T0, make_run, seed_runs
-
-
-@pytest.fixture
-def store(home: Path) -> Store:
-    """The run store in a fresh data home."""
-    return open_store(load_settings())
 
 
 def test_pages_are_newest_first_and_cover_every_run_once(store):

@@ -10,16 +10,10 @@ from streamlit.testing.v1 import AppTest
 
 from playground.config import load_settings
 from playground.flows.registry import FlowRegistry
-from playground.store import Store, open_store
+from playground.store import Store
 from tests.history_fixtures import T0, make_run
 
 PAGE = str(Path(__file__).resolve().parent.parent / "views" / "compare.py")
-
-
-@pytest.fixture
-def store(home: Path) -> Store:
-    """The run store in a fresh data home."""
-    return open_store(load_settings())
 
 
 def page() -> AppTest:

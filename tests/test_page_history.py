@@ -5,21 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
-from playground.config import load_settings
 from playground.records import Draft
-from playground.store import Store, open_store
 from tests.history_fixtures import T0, make_run, seed_runs
 
 PAGE = str(Path(__file__).resolve().parent.parent / "views" / "history.py")
-
-
-@pytest.fixture
-def store(home: Path) -> Store:
-    """The run store in a fresh data home."""
-    return open_store(load_settings())
 
 
 def page() -> AppTest:

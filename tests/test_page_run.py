@@ -5,20 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
-from playground.config import load_settings
-from playground.store import Store, open_store
 from tests.history_fixtures import T0, make_run
 
 PAGE = str(Path(__file__).resolve().parent.parent / "views" / "run.py")
-
-
-@pytest.fixture
-def store(home: Path) -> Store:
-    """The run store in a fresh data home."""
-    return open_store(load_settings())
 
 
 def page(**params: str) -> AppTest:

@@ -6,22 +6,15 @@ import random
 import threading
 from dataclasses import asdict
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from playground.compare import ConfigFilters
 from playground.config import load_settings
 from playground.errors import NotFoundError
-from playground.store import Store, open_store
+from playground.store import Store
 from playground.store.ratings import RatingError
 from tests.history_fixtures import T0, make_run
-
-
-@pytest.fixture
-def store(home: Path) -> Store:
-    """The run store in a fresh data home."""
-    return open_store(load_settings())
 
 
 @pytest.fixture

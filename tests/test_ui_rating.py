@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from streamlit.testing.v1 import AppTest
 
-from playground.config import load_settings
-from playground.store import Store, open_store
 from tests.history_fixtures import make_run
-
-
-@pytest.fixture
-def store(home: Path) -> Store:
-    """The run store in a fresh data home."""
-    return open_store(load_settings())
 
 
 def widgets_script(run_id: str, blind: bool) -> None:
