@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from functools import lru_cache
 from typing import Any, Literal
@@ -235,8 +235,8 @@ class ConfigFilters:
 
 
 @dataclass
-class ConfigAggregate:
-    """Raw per-configuration numbers the store gathers for the leaderboard."""
+class ConfigIdentity:
+    """What a configuration is and how often it ran: shared by aggregates and ranked rows."""
 
     config_hash: str
     model_id: str
@@ -247,6 +247,16 @@ class ConfigAggregate:
     n_results: int
     n_runs: int
     n_errors: int
+
+    def identity(self) -> dict[str, Any]:
+        """Just the identity fields, to build another record about the same configuration."""
+        return {f.name: getattr(self, f.name) for f in fields(ConfigIdentity)}
+
+
+@dataclass
+class ConfigAggregate(ConfigIdentity):
+    """Raw per-configuration numbers the store gathers for the leaderboard."""
+
     stars_n: int = 0
     stars_sum: float = 0.0
     stars_sumsq: float = 0.0
@@ -258,19 +268,10 @@ class ConfigAggregate:
 
 
 @dataclass
-class LeaderboardRow:
+class LeaderboardRow(ConfigIdentity):
     """One ranked configuration with the five lifecycle metrics."""
 
     rank: int
-    config_hash: str
-    model_id: str
-    params: dict[str, Any]
-    system_template: str
-    user_template: str
-    store_name: str | None
-    n_runs: int
-    n_results: int
-    n_errors: int
     quality: Interval
     win_rate: float | None
     votes: int
@@ -335,16 +336,8 @@ def leaderboard(
         record = records.get(agg.config_hash, WinRecord())
         rows.append(
             LeaderboardRow(
+                **agg.identity(),
                 rank=0,
-                config_hash=agg.config_hash,
-                model_id=agg.model_id,
-                params=agg.params,
-                system_template=agg.system_template,
-                user_template=agg.user_template,
-                store_name=agg.store_name,
-                n_runs=agg.n_runs,
-                n_results=agg.n_results,
-                n_errors=agg.n_errors,
                 quality=mean_interval(agg.stars_n, agg.stars_sum, agg.stars_sumsq),
                 win_rate=record.rate,
                 votes=record.games,
