@@ -44,7 +44,6 @@ class MeasuredStream:
         self.model = model
         self.result = result
         self.price = price
-        self.finished = False
 
     def __iter__(self) -> Iterator[str]:
         result = self.result
@@ -96,7 +95,6 @@ class MeasuredStream:
                 else None
             )
             result.cost_usd = cost_usd(usage, self.price)
-            self.finished = True
 
     def drain(self) -> Result:
         """Consume the whole stream and return the filled result."""

