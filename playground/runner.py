@@ -18,7 +18,7 @@ from playground.errors import PlaygroundError
 from playground.models.base import ChatModel, Message, ModelParams, Usage
 from playground.models.registry import get_model
 from playground.prompts import render_messages
-from playground.records import PromptVariant, Result, RetrievalSettings
+from playground.records import PromptVariant, Result, RetrievalSettings, Run
 
 MAX_PARALLEL = 16
 
@@ -183,6 +183,26 @@ def run_cells(
         return []
     with ThreadPoolExecutor(max_workers=min(max_workers, len(cells))) as pool:
         return list(pool.map(work, cells))
+
+
+def assess(settings: Settings, run: Run, results: Sequence[Result]) -> list[str]:
+    """After answers are in: groundedness (when the run retrieved) and moderation (when set up).
+
+    The app, the CLI and headless flows all call this, so every saved answer is scored the
+    same way. Returns one sentence per check that could not be done; answers are never lost.
+    """
+    problems: list[str] = []
+    if run.retrieval is not None:
+        from playground.rag.retrieval import score_results  # torch only for RAG runs
+
+        try:
+            score_results(settings, run, list(results))
+        except PlaygroundError as exc:
+            problems.append(f"Groundedness was not scored: {exc}")
+    from playground.moderation import moderate_results
+
+    problems += moderate_results(settings, results)
+    return problems
 
 
 def complete(

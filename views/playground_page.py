@@ -8,9 +8,8 @@ from playground.errors import PlaygroundError
 from playground.formatting import metrics_line
 from playground.models.local import DEFAULT_MODEL_ID
 from playground.models.registry import list_models
-from playground.moderation import moderate_results
 from playground.records import Run
-from playground.runner import measured_stream, plan_cells
+from playground.runner import assess, measured_stream, plan_cells
 from ui import playground_state as ps
 from ui.resources import session_id, settings, store
 from ui.run_view import RunView
@@ -190,12 +189,8 @@ def answer_cell(result_id: str) -> None:
     if result_id in view.pending:
         view.pending.discard(result_id)
         st.write_stream(iter(measured_stream(result, config)))
-        if view.run.retrieval is not None and result.ok:
-            from playground.rag.retrieval import score_results
-
-            score_results(config, view.run, [result])
-        for problem in moderate_results(config, [result]):
-            st.caption(f":material/shield: {problem}")
+        for problem in assess(config, view.run, [result]):
+            st.caption(f":material/info: {problem}")
         try:
             store().save_result(view.run, result, view.position(result_id))
         except Exception as exc:  # the answer stays on screen even if saving failed

@@ -15,7 +15,7 @@ from playground.models.base import ModelParams
 from playground.models.local import DEFAULT_MODEL_ID, DEFAULT_N_CTX, embedded_gguf_path
 from playground.models.registry import list_models
 from playground.records import PromptVariant, Run
-from playground.runner import plan_cells, run_cells
+from playground.runner import assess, plan_cells, run_cells
 
 APP_FILE = Path(__file__).resolve().parents[2] / "app.py"
 PARALLEL_WORKERS = 48  # one parallel fragment per grid cell: 12 models x 4 variants
@@ -145,14 +145,8 @@ def run(
         [variant], list(model_ids), dict.fromkeys(model_ids, params), variables, config, retrieval
     )
     results = run_cells(cells, config)
-    if retrieval is not None:
-        from playground.rag.retrieval import score_results
-
-        score_results(config, the_run, results)
     the_run.results = results
-    from playground.moderation import moderate_results
-
-    for problem in moderate_results(config, results):
+    for problem in assess(config, the_run, results):
         stderr(problem)
     from playground.store import open_store
 

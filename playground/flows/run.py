@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import os
+import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from playground.config import Settings, load_settings
-from playground.errors import PlaygroundError, SpecError, TemplateError
+from playground.errors import SpecError, TemplateError
 from playground.flows.spec import FlowSpec, InputSpec
 from playground.models.base import ChatModel, Message
 from playground.models.registry import get_model, model_for_endpoint_url, split_model_id
 from playground.prompts import render
 from playground.records import Result, RetrievalSettings, Run
-from playground.runner import MeasuredStream
+from playground.runner import MeasuredStream, assess
+
+log = logging.getLogger(__name__)
 
 _TRUE = {"true", "1", "yes", "on"}
 _PLACEHOLDERS: dict[str, object] = {
@@ -225,18 +227,10 @@ class Flow:
 def run_and_record(
     flow: Flow, inputs: Mapping[str, object], source: str = "flow", save: bool = True
 ) -> Run:
-    """Execute a flow and save the run (and its groundedness when it retrieved) in the store."""
+    """Execute a flow, score and moderate its answer like the app does, and save the run."""
     run = flow.execute(inputs, source=source)
-    if run.retrieval is not None:
-        try:
-            from playground.rag.retrieval import score_results
-
-            score_results(flow.settings, run, run.results)
-        except (ImportError, PlaygroundError):
-            pass  # a missing scorer must not lose the answer
-        except Exception:
-            if os.environ.get("PLAYGROUND_RAISE_ERRORS"):
-                raise
+    for problem in assess(flow.settings, run, run.results):
+        log.warning(problem)  # a check that failed must not lose the answer
     if save:
         from playground.store import open_store
 
