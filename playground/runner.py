@@ -144,6 +144,33 @@ def plan_cells(
     return cells
 
 
+def prepare_run(
+    settings: Settings,
+    variants: Sequence[PromptVariant],
+    model_ids: Sequence[str],
+    params_by_model: Mapping[str, ModelParams],
+    variables: Mapping[str, str],
+    retrieval: RetrievalSettings | None = None,
+    source: str = "app",
+    session_id: str | None = None,
+) -> Run:
+    """A Run ready to stream: context retrieved once (if asked), every cell planned and checked.
+
+    Raises the first PlaygroundError (missing store, unknown model, bad template), so a bad
+    click or command sends nothing to any model.
+    """
+    run = Run(source=source, variables=dict(variables), retrieval=retrieval, session_id=session_id)
+    filled: dict[str, object] = dict(variables)
+    if retrieval is not None:
+        from playground.rag.retrieval import retrieve_for_run  # torch only for RAG runs
+
+        outcome = retrieve_for_run(settings, retrieval, filled)
+        filled[retrieval.context_variable] = outcome.context
+        run.retrieved = outcome.retrieved
+    run.results = plan_cells(variants, model_ids, params_by_model, filled, settings, retrieval)
+    return run
+
+
 def measured_stream(result: Result, settings: Settings) -> MeasuredStream:
     """A MeasuredStream for a planned cell; resolving the model cannot fail the others."""
     try:

@@ -8,8 +8,7 @@ from playground.errors import PlaygroundError
 from playground.formatting import metrics_line
 from playground.models.local import DEFAULT_MODEL_ID
 from playground.models.registry import list_models
-from playground.records import Run
-from playground.runner import assess, measured_stream, plan_cells
+from playground.runner import assess, measured_stream, prepare_run
 from ui import playground_state as ps
 from ui.resources import session_id, settings, store
 from ui.run_view import RunView
@@ -153,23 +152,17 @@ with side:
 def start_run() -> None:
     """Validate the editor, retrieve context once, and queue every variant x model cell."""
     draft = ps.draft_from_state(state)
-    variables: dict[str, object] = dict(draft.variables)
-    run = Run(
-        source="app",
-        variables=dict(draft.variables),
-        retrieval=draft.retrieval,
-        session_id=session_id(),
-    )
-    if draft.retrieval is not None:
-        from playground.rag.retrieval import retrieve_for_run
-
-        with st.spinner("Retrieving context…"):
-            outcome = retrieve_for_run(config, draft.retrieval, variables)
-        variables[draft.retrieval.context_variable] = outcome.context
-        run.retrieved = outcome.retrieved
-    run.results = plan_cells(
-        draft.variants, draft.model_ids, draft.params, variables, config, draft.retrieval
-    )
+    with st.spinner("Preparing the run…"):
+        run = prepare_run(
+            config,
+            draft.variants,
+            draft.model_ids,
+            draft.params,
+            draft.variables,
+            draft.retrieval,
+            source="app",
+            session_id=session_id(),
+        )
     state["run_view"] = RunView.start(run, blind=bool(state.get(ps.BLIND)))
 
 

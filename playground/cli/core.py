@@ -14,8 +14,8 @@ from playground.errors import PlaygroundError
 from playground.models.base import ModelParams
 from playground.models.local import DEFAULT_MODEL_ID, DEFAULT_N_CTX, embedded_gguf_path
 from playground.models.registry import list_models
-from playground.records import PromptVariant, Run
-from playground.runner import assess, plan_cells, run_cells
+from playground.records import PromptVariant, RetrievalSettings
+from playground.runner import assess, prepare_run, run_cells
 
 APP_FILE = Path(__file__).resolve().parents[2] / "app.py"
 PARALLEL_WORKERS = 48  # one parallel fragment per grid cell: 12 models x 4 variants
@@ -125,26 +125,17 @@ def run(
             ) from None
     assert prompt is not None
     config = settings()
-    given = parse_pairs(var_pairs, "--var")
-    params = _parse_params(param_pairs)
-    the_run = Run(source="cli", variables=dict(given))
-    variables: dict[str, object] = dict(given)  # plus {{ context }} when a store is used
-    if store:
-        from playground.rag.retrieval import retrieve_for_run
-        from playground.records import RetrievalSettings
-
-        retrieval = RetrievalSettings(store=store, top_k=top_k)
-        outcome = retrieve_for_run(config, retrieval, variables)
-        variables[retrieval.context_variable] = outcome.context
-        the_run.retrieval = retrieval
-        the_run.retrieved = outcome.retrieved
-    else:
-        retrieval = None
-    variant = PromptVariant(system=system, user=prompt)
-    cells = plan_cells(
-        [variant], list(model_ids), dict.fromkeys(model_ids, params), variables, config, retrieval
+    retrieval = RetrievalSettings(store=store, top_k=top_k) if store else None
+    the_run = prepare_run(
+        config,
+        [PromptVariant(system=system, user=prompt)],
+        list(model_ids),
+        dict.fromkeys(model_ids, _parse_params(param_pairs)),
+        parse_pairs(var_pairs, "--var"),
+        retrieval,
+        source="cli",
     )
-    results = run_cells(cells, config)
+    results = run_cells(the_run.results, config)
     the_run.results = results
     for problem in assess(config, the_run, results):
         stderr(problem)
