@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -65,8 +66,6 @@ def split_model_id(model_id: str) -> tuple[str, str]:
 
 
 def _endpoint_key(endpoint: EndpointConfig) -> str | None:
-    import os
-
     return os.environ.get(endpoint.api_key_env) if endpoint.api_key_env else None
 
 
@@ -247,8 +246,6 @@ def model_for_endpoint_url(
     model_id: str, base_url: str, api_key_env: str | None, timeout: float, max_retries: int
 ) -> ChatModel:
     """A model on an endpoint given by URL (as a flow spec carries it), not by config name."""
-    import os
-
     _, name = split_model_id(model_id)
     spec = EndpointSpec(
         "compatible",
