@@ -92,7 +92,9 @@ def pg_server() -> Iterator[PostgresServer]:
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of a fresh, migrated store on each backend: one test body, two databases."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store' / 'playground.db'}"
+        url = f"sqlite:///{tmp_path / 'store' / 'playground.db'}"
+        Store(url).close()
+        return url
     server: PostgresServer = request.getfixturevalue("pg_server")
     return server.fresh_database()
 

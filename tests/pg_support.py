@@ -85,9 +85,9 @@ class PostgresServer:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w",
                   "-t", "60", "start")  # fmt: skip
 
-    def stop(self, mode: str = "fast") -> None:
+    def stop(self, mode: str = "fast", wait: bool = True) -> None:
         """Stop the server (fast: disconnect clients, then shut down)."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w" if wait else "-W", "stop")
 
     def restart(self) -> None:
         """Stop and start again on the same port (what a server restart looks like to clients)."""
@@ -96,7 +96,7 @@ class PostgresServer:
     def remove(self) -> None:
         """Stop if running and delete every file."""
         with suppress(RuntimeError, subprocess.TimeoutExpired):
-            self.stop("immediate")
+            self.stop("immediate", wait=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, database: str = "postgres", password: str | None = PASSWORD) -> str:
@@ -117,7 +117,7 @@ class PostgresServer:
     def create_database(self, template: str = "template0") -> str:
         """A new, empty (or copied) database; returns its name."""
         name = f"t{os.getpid()}_{next(self._names)}"
-        self.admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        self.admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
         return name
 
     def prepare_template(self) -> None:

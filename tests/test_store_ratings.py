@@ -10,11 +10,17 @@ from datetime import timedelta
 import pytest
 
 from playground.compare import ConfigFilters
-from playground.config import load_settings
 from playground.errors import NotFoundError
 from playground.store import Store
+from playground.store.leaderboard import Leaderboard
 from playground.store.ratings import RatingError
 from tests.history_fixtures import T0, make_run
+
+
+@pytest.fixture
+def store(backend_store: Store) -> Store:
+    """A fresh store on SQLite, then on PostgreSQL (see backend_url in conftest.py)."""
+    return backend_store
 
 
 @pytest.fixture
@@ -71,9 +77,9 @@ def test_rating_an_unknown_answer_names_it(store):
         store.ratings.add_rating("nope", 3)
 
 
-def test_two_sessions_rating_at_once_are_both_stored(home, run, store):
-    # Two Store objects = two app processes sharing one SQLite file in WAL mode.
-    second = Store(load_settings().database_url)
+def test_two_sessions_rating_at_once_are_both_stored(backend_url, run, store):
+    # Two Store objects = two app processes sharing one database.
+    second = Store(backend_url)
     answer = run.results[0].id
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
@@ -246,16 +252,10 @@ def test_incremental_leaderboard_matches_a_fresh_recount(store, filters):
             a, b = run.results
             kind = rng.choice(["best", "all_good", "all_bad"])
             store.ratings.add_preference(run.id, [a.id, b.id], kind, best=a.id, session_id="x")
-        fresh = Store(store.url)  # the same database with empty caches
-        try:
-            expected = [
-                _rounded(asdict(agg)) for agg in fresh.leaderboard.config_aggregates(filters)
-            ]
-            assert [
-                _rounded(asdict(agg)) for agg in store.leaderboard.config_aggregates(filters)
-            ] == expected
-            assert store.leaderboard.preference_pairs() == fresh.leaderboard.preference_pairs(), (
-                f"step {step}"
-            )
-        finally:
-            fresh.close()
+        # the same database with empty caches
+        fresh = Leaderboard(store.db, store.runs, store.ratings, store.history)
+        expected = [_rounded(asdict(agg)) for agg in fresh.config_aggregates(filters)]
+        assert [
+            _rounded(asdict(agg)) for agg in store.leaderboard.config_aggregates(filters)
+        ] == expected
+        assert store.leaderboard.preference_pairs() == fresh.preference_pairs(), f"step {step}"

@@ -1,8 +1,7 @@
-"""The run store: runs and results round-trip through SQLite, migrations apply once."""
+"""The run store: runs and results round-trip through SQLite and PostgreSQL, migrations once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,11 +25,9 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    """A fresh on-disk store, closed afterwards."""
-    opened = Store(f"sqlite:///{db_path}")
-    yield opened
-    opened.close()
+def store(backend_store: Store) -> Store:
+    """A fresh store on SQLite, then on PostgreSQL (see backend_url in conftest.py)."""
+    return backend_store
 
 
 def full_result(model_id: str = "local/smollm2-135m-instruct", **changes: object) -> Result:
@@ -168,21 +165,23 @@ def test_recent_runs_are_newest_first_with_their_results(store: Store) -> None:
     ]
 
 
-def test_the_database_uses_wal_journal_mode(store: Store, db_path: Path) -> None:
+def test_the_sqlite_database_uses_wal_journal_mode(db_path: Path) -> None:
+    store = Store(f"sqlite:///{db_path}")
     with store.db.engine.connect() as conn:
         mode = conn.execute(text("PRAGMA journal_mode")).scalar_one()
+    store.close()
 
     assert mode == "wal"
     assert db_path.is_file()
 
 
-def test_migrations_apply_once_and_are_recorded(db_path: Path) -> None:
-    first = Store(f"sqlite:///{db_path}")
+def test_migrations_apply_once_and_are_recorded(backend_url: str) -> None:
+    first = Store(backend_url)
     with first.db.engine.connect() as conn:
         recorded = conn.execute(select(migrations_table)).all()
     first.close()
 
-    reopened = Store(f"sqlite:///{db_path}")
+    reopened = Store(backend_url)
     with reopened.db.engine.connect() as conn:
         after_reopen = conn.execute(select(migrations_table)).all()
     applied_again = reopened.migrate()

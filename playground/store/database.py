@@ -66,12 +66,12 @@ class Database:
                 "[storage] database_url is not a database URL; use sqlite:///PATH or "
                 "postgresql://USER@HOST:PORT/DB."
             ) from None
-        if parsed.drivername in ("postgresql", "postgres"):
-            parsed = parsed.set(drivername="postgresql+psycopg")
         if password is not None:
             parsed = parsed.set(password=password)
+        self.display_url = mask_url(parsed)  # as the user wrote it, with the password masked
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
         self.url = parsed
-        self.display_url = mask_url(parsed)
         self.backend = parsed.get_backend_name()
         self._password = parsed.password
         try:
