@@ -12,8 +12,11 @@ import os
 import threading
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
+
 from playground.config import Settings
 from playground.errors import ConfigError
+from playground.store import schema
 from playground.store.database import Database, mask_url
 from playground.store.exports import Exports
 from playground.store.flows import Flows
@@ -70,6 +73,21 @@ class Store:
             names = applied(conn)
         check_not_newer(names, self.db.where)
         return Revision(names, known_names())
+
+    def counts(self) -> dict[str, int]:
+        """Rows stored per kind: runs, results, ratings, preferences, flow versions."""
+        tables = {
+            "runs": schema.runs,
+            "results": schema.results,
+            "ratings": schema.ratings,
+            "preferences": schema.preferences,
+            "flow_versions": schema.flow_versions,
+        }
+        with self.db.read() as conn:
+            return {
+                name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+                for name, table in tables.items()
+            }
 
     def close(self) -> None:
         """Release every pooled connection."""
