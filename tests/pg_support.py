@@ -77,6 +77,10 @@ class PostgresServer:
             "initdb", "-D", str(self.data), "-U", SUPERUSER, "--pwfile", str(pwfile),
             "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-sync",
         )  # fmt: skip
+        self.launch()
+
+    def launch(self) -> None:
+        """Start the initialised cluster (again) on its port and wait until it accepts logins."""
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} "
             f"-c unix_socket_directories={self.root} -c fsync=off -c synchronous_commit=off "
@@ -91,7 +95,9 @@ class PostgresServer:
 
     def restart(self) -> None:
         """Stop and start again on the same port (what a server restart looks like to clients)."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "restart")
+        # stop + launch rather than `pg_ctl restart`, which would log to (and hold) our pipe
+        self.stop()
+        self.launch()
 
     def remove(self) -> None:
         """Stop if running and delete every file."""

@@ -63,7 +63,7 @@ class Database:
             parsed = make_url(url)
         except ArgumentError:
             raise StoreError(
-                "[storage] database_url is not a database URL; use sqlite:///PATH or "
+                "The database URL does not parse; use sqlite:///PATH or "
                 "postgresql://USER@HOST:PORT/DB."
             ) from None
         if password is not None:
