@@ -122,7 +122,7 @@ def _insert_new(target: Store, conn: Connection, table: Table, rows: list[dict[s
         where = columns[0].in_([k[0] for k in wanted])
     else:
         where = tuple_(*columns).in_(wanted)
-    have = set(conn.execute(select(*columns).where(where)).tuples())
+    have = {tuple(row) for row in conn.execute(select(*columns).where(where))}
     fresh = [r for r in rows if tuple(r[c] for c in key) not in have]
     if not fresh:
         return 0
