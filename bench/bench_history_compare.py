@@ -100,7 +100,7 @@ def seed(store: object, n_runs: int, rng: random.Random, quiet: bool = False) ->
                         }
                     )
         run_rows.append(_run_row(run))
-    with store.engine.begin() as conn:  # type: ignore[attr-defined]
+    with store.db.engine.begin() as conn:
         for table, rows in ((runs, run_rows), (results, result_rows), (ratings, rating_rows),
                             (preferences, vote_rows)):  # fmt: skip
             if rows:
@@ -179,20 +179,20 @@ def main() -> None:
         "compare, after a new vote (cold)": page("compare"),
         "compare, after a new run (cold)": page("compare"),
     }
-    some_answer = store.history_page().runs[0].results[0].id
-    some_runs = store.history_page().runs
+    some_answer = store.history.history_page().runs[0].results[0].id
+    some_runs = store.history.history_page().runs
     extra_rng = random.Random(11)
     baseline = None
     print(f"\n{'case':<36} {'ms/rerun':>9} {'x baseline':>11}")
     for name, at in cases.items():
         # "cold" cases store a rating or a run before each rerun: no cache can answer.
         def rate() -> None:
-            store.add_rating(some_answer, 4, None, "bench")
+            store.ratings.add_rating(some_answer, 4, None, "bench")
 
         def vote() -> None:
             run = extra_rng.choice(some_runs)
             ids = [r.id for r in run.results]
-            store.add_preference(run.id, ids, "best", extra_rng.choice(ids), "bench")
+            store.ratings.add_preference(run.id, ids, "best", extra_rng.choice(ids), "bench")
 
         def new_run() -> None:
             seed(store, 1, extra_rng, quiet=True)

@@ -56,6 +56,7 @@ class StorageConfig(_Strict):
 
     home: Path | None = None
     database_url: str | None = None
+    password_env: str | None = None  # the variable holding database_url's password
 
 
 class VectorStoreConfig(_Strict):

@@ -52,3 +52,11 @@ class IngestError(PlaygroundError):
 
 class NotFoundError(PlaygroundError):
     """A run, result, flow or version that does not exist."""
+
+
+class AmbiguousIdError(PlaygroundError):
+    """A shortened id (a prefix) that matches more than one record."""
+
+
+class StoreError(PlaygroundError):
+    """The run store (SQLite or PostgreSQL) failed: unreachable, refused, corrupt or too new."""

@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT))  # app.py, ui/ and tests/support.py import from th
 
 from playground.config import load_settings  # noqa: E402
 from playground.store import Store, open_store  # noqa: E402
+from tests.pg_support import PostgresServer, find_bin_dir, running_server  # noqa: E402
 from tests.support import FaultServer, serve_model  # noqa: E402
 
 KEY_VARS = [
@@ -72,3 +73,35 @@ def fault_server() -> Iterator[FaultServer]:
     """The loopback server that injects 500/429/401/hang/garbage and a 1 s delay (/slow)."""
     with FaultServer(delay_s=1.0) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (skipped without binaries, failed in CI)."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        reason = "no PostgreSQL binaries (initdb, pg_ctl); apt-get install postgresql"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the PostgreSQL tests, but found {reason}.")
+        pytest.skip(reason)
+    with running_server(bin_dir) as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a fresh, migrated store on each backend: one test body, two databases."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store' / 'playground.db'}"
+        Store(url).close()
+        return url
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    return server.fresh_database()
+
+
+@pytest.fixture
+def backend_store(backend_url: str) -> Iterator[Store]:
+    """A Store over backend_url, closed afterwards."""
+    opened = Store(backend_url)
+    yield opened
+    opened.close()

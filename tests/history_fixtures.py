@@ -91,6 +91,6 @@ def seed_runs(store: Store, count: int, start: datetime = T0, **kwargs: object) 
     saved = []
     for i in range(count):
         run = make_run(created_at=start + timedelta(minutes=i), **kwargs)  # type: ignore[arg-type]
-        store.save_run(run)
+        store.runs.save_run(run)
         saved.append(run)
     return saved

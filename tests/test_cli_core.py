@@ -110,7 +110,7 @@ def test_run_json_on_two_models_carries_every_measurement_and_is_saved(
     expected_cost = (usage["prompt_tokens"] * 1000 + usage["completion_tokens"] * 2000) / 1e6
     assert remote["cost_usd"] == pytest.approx(expected_cost)
 
-    saved = open_store(load_settings()).get_run(document["run_id"])
+    saved = open_store(load_settings()).runs.get_run(document["run_id"])
     assert saved.source == "cli"
     assert saved.variables == {"word": "hello"}
     assert [r.text for r in saved.results] == [local["text"], remote["text"]]
@@ -145,7 +145,7 @@ def test_run_json_prints_every_result_and_exits_1_when_one_fails(write_config: A
     assert good["error"] is None and good["text"].strip()
     assert bad["error"].startswith("Cannot reach ")
     assert bad["text"] == ""
-    assert open_store(load_settings()).count_runs() == 1
+    assert open_store(load_settings()).runs.count_runs() == 1
 
 
 def test_run_reads_the_prompt_from_a_file(home: Path) -> None:
@@ -251,7 +251,7 @@ def test_run_refuses_bad_input_with_one_line_and_an_exit_code(
     assert result.stdout == ""
     assert last_line(result.stderr) == error_line
     assert "Traceback" not in result.stderr
-    assert open_store(load_settings()).count_runs() == 0
+    assert open_store(load_settings()).runs.count_runs() == 0
 
 
 def test_a_prompt_file_that_is_not_utf8_is_a_usage_error(home: Path) -> None:

@@ -159,7 +159,7 @@ def test_save_run_label_list_diff_and_export(home: Path) -> None:
     from playground.config import load_settings
     from playground.store import open_store
 
-    stored = open_store(load_settings()).get_run(result["run_id"])
+    stored = open_store(load_settings()).runs.get_run(result["run_id"])
     assert (stored.source, stored.flow_name, stored.flow_version) == ("flow", "gear-support", 1)
     code, out, _ = invoke("flow", "list", "--json")
     listed = json.loads(out)

@@ -18,9 +18,9 @@ def invoke(*args: str) -> object:
 def test_list_json_gives_each_run_with_results_ratings_and_config_hash(store):
     older = make_run(created_at=T0)
     newer = make_run(models=("local/a",), created_at=T0 + timedelta(minutes=1))
-    store.save_run(older)
-    store.save_run(newer)
-    store.add_rating(older.results[0].id, 4, "clear", session_id="s")
+    store.runs.save_run(older)
+    store.runs.save_run(newer)
+    store.ratings.add_rating(older.results[0].id, 4, "clear", session_id="s")
     result = invoke("runs", "list", "--json")
     assert result.exit_code == 0
     runs = json.loads(result.output)
@@ -34,7 +34,7 @@ def test_list_json_gives_each_run_with_results_ratings_and_config_hash(store):
 
 def test_list_limit_and_text_output(store):
     for i in range(3):
-        store.save_run(make_run(models=("local/a",), created_at=T0 + timedelta(minutes=i)))
+        store.runs.save_run(make_run(models=("local/a",), created_at=T0 + timedelta(minutes=i)))
     result = invoke("runs", "list", "--limit", "2")
     assert result.exit_code == 0
     lines = result.output.splitlines()
@@ -64,8 +64,8 @@ def test_show_unknown_run_is_one_error_line(store):
 
 def test_export_csv_and_json(store, tmp_path):
     run = make_run()
-    store.save_run(run)
-    store.add_rating(run.results[0].id, 5, session_id="s")
+    store.runs.save_run(run)
+    store.ratings.add_rating(run.results[0].id, 5, session_id="s")
     csv_out = invoke("runs", "export", "--format", "csv")
     assert csv_out.exit_code == 0
     assert csv_out.output.splitlines()[0].startswith("run_id,run_created_at,source")

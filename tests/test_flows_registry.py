@@ -92,7 +92,7 @@ def test_concurrent_saves_in_processes_get_distinct_versions(home: Path) -> None
         assert proc.exitcode == 0
     versions = sorted(queue.get(timeout=5) for _ in procs)
     assert versions == [1, 2, 3, 4]
-    rows = FlowRegistry(load_settings()).store.flow_version_rows("gear-support")
+    rows = FlowRegistry(load_settings()).store.flows.flow_version_rows("gear-support")
     assert [r.version for r in rows] == [1, 2, 3, 4]
 
 

@@ -32,9 +32,9 @@ WORKER = textwrap.dedent(
         run = make_run(models=(model,), texts=(f"answer {i}",))
         run.results = []
         result = make_result(model_id=model, text=f"answer {i}")
-        store.save_result(run, result)
+        store.runs.save_result(run, result)
         print("result", run.id, result.id, flush=True)
-        rating_id = store.add_rating(result.id, 1 + i % 5, f"comment {i}", "worker")
+        rating_id = store.ratings.add_rating(result.id, 1 + i % 5, f"comment {i}", "worker")
         print("rating", rating_id, result.id, flush=True)
         i += 1
     """
@@ -62,12 +62,14 @@ def test_sigkill_keeps_every_committed_result_and_rating(home: Path) -> None:
     try:
         runs = {run_id: result_id for kind, run_id, result_id in committed if kind == "result"}
         for run_id, result_id in runs.items():
-            assert [r.id for r in store.get_run(run_id).results] == [result_id]
-        ratings = {int(r["rating_id"]) for r in store.export_ratings()}
+            assert [r.id for r in store.runs.get_run(run_id).results] == [result_id]
+        ratings = {int(r["rating_id"]) for r in store.exports.export_ratings()}
         assert {int(n) for kind, n, _ in committed if kind == "rating"} <= ratings
         # The answer committed before the kill on the retired model still displays.
         retired = next(
-            run_id for run_id in runs if store.get_run(run_id).results[0].model_id.startswith("re")
+            run_id
+            for run_id in runs
+            if store.runs.get_run(run_id).results[0].model_id.startswith("re")
         )
     except NotFoundError as exc:  # pragma: no cover - the failure message is the point
         pytest.fail(f"lost after SIGKILL: {exc}")

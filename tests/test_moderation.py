@@ -77,5 +77,5 @@ def test_cli_runs_store_the_verdict_with_each_answer(
     assert outcome.exit_code == 0, outcome.output
     document = json.loads(outcome.stdout)
     assert document["results"][0]["moderation"]["flagged"] is False
-    stored = open_store(load_settings()).get_run(document["run_id"]).results[0]
+    stored = open_store(load_settings()).runs.get_run(document["run_id"]).results[0]
     assert verdict_label(stored.moderation) == "ok"

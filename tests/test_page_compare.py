@@ -27,11 +27,11 @@ def rated(store: Store) -> None:
     for stars_a, stars_b in ((2, 5), (3, 5), (3, 4)):
         run = make_run(models=("local/a", "openai/b"))
         run.results[1].cost_usd = 0.0004
-        store.save_run(run)
+        store.runs.save_run(run)
         a, b = run.results
-        store.add_rating(a.id, stars_a, session_id="s")
-        store.add_rating(b.id, stars_b, session_id="s")
-        store.add_preference(run.id, [a.id, b.id], "best", best=b.id, session_id="s")
+        store.ratings.add_rating(a.id, stars_a, session_id="s")
+        store.ratings.add_rating(b.id, stars_b, session_id="s")
+        store.ratings.add_preference(run.id, [a.id, b.id], "best", best=b.id, session_id="s")
 
 
 def test_empty_store_says_what_to_do(store):
@@ -55,7 +55,7 @@ def test_configurations_are_ranked_with_every_metric(store):
 
 
 def test_without_ratings_charts_say_so(store):
-    store.save_run(make_run())
+    store.runs.save_run(make_run())
     at = page()
     assert len(at.dataframe[0].value) == 2
     assert at.info[0].value.startswith("No ratings yet")
@@ -64,7 +64,7 @@ def test_without_ratings_charts_say_so(store):
 
 def test_model_and_template_filters(store):
     rated(store)
-    store.save_run(make_run(models=("local/a",), prompt="Pack list for a winter hike"))
+    store.runs.save_run(make_run(models=("local/a",), prompt="Pack list for a winter hike"))
     at = page()
     assert len(at.dataframe[0].value) == 3
     at.selectbox(key="cmp_model").select("openai/b").run()
@@ -109,11 +109,13 @@ def test_a_selected_configuration_saves_as_a_flow_from_its_best_answer(store):
 def test_the_best_answer_is_the_best_rated_then_the_newest(store):
     runs = [make_run(models=("local/a",), created_at=T0 + timedelta(minutes=i)) for i in range(3)]
     for run in runs:
-        store.save_run(run)
+        store.runs.save_run(run)
     config = runs[0].results[0].config_hash
-    assert store.best_answer(config)[1].id == runs[2].results[0].id  # nothing rated: newest
-    store.add_rating(runs[0].results[0].id, 5, session_id="s")
-    store.add_rating(runs[1].results[0].id, 3, session_id="s")
-    best_run, best = store.best_answer(config)
+    assert (
+        store.leaderboard.best_answer(config)[1].id == runs[2].results[0].id
+    )  # nothing rated: newest
+    store.ratings.add_rating(runs[0].results[0].id, 5, session_id="s")
+    store.ratings.add_rating(runs[1].results[0].id, 3, session_id="s")
+    best_run, best = store.leaderboard.best_answer(config)
     assert (best_run.id, best.id) == (runs[0].id, runs[0].results[0].id)
-    assert store.best_answer("no-such-hash") is None
+    assert store.leaderboard.best_answer("no-such-hash") is None

@@ -50,8 +50,8 @@ def test_runs_are_paginated_newest_first(store):
 
 
 def test_search_and_model_filter_narrow_the_list(store):
-    store.save_run(make_run(models=("local/a",), texts=("Use the blue stove.",)))
-    store.save_run(make_run(models=("openai/b",), texts=("Bring a tarp.",)))
+    store.runs.save_run(make_run(models=("local/a",), texts=("Use the blue stove.",)))
+    store.runs.save_run(make_run(models=("openai/b",), texts=("Bring a tarp.",)))
     at = page()
     at.text_input(key="hist_search").input("stove").run()
     assert list(at.dataframe[0].value["models"]) == ["local/a"]
@@ -64,8 +64,8 @@ def test_search_and_model_filter_narrow_the_list(store):
 
 def test_selecting_a_run_shows_it_with_a_permalink_and_opens_it(store):
     run = make_run(variables={"question": "Is it waterproof?"})
-    store.save_run(run)
-    store.add_rating(run.results[0].id, 5, "spot on", session_id="s")
+    store.runs.save_run(run)
+    store.ratings.add_rating(run.results[0].id, 5, "spot on", session_id="s")
     at = select(page(), 0)
     shown = texts(at)
     assert "Answer from openai/gpt-4o-mini: yes, it is waterproof." in shown
@@ -80,7 +80,7 @@ def test_selecting_a_run_shows_it_with_a_permalink_and_opens_it(store):
 
 
 def test_rerun_as_it_was_asks_the_playground_to_run(store):
-    store.save_run(make_run())
+    store.runs.save_run(make_run())
     at = select(page(), 0)
     at.button(key="hist_rerun").click().run()
     assert at.session_state["pending_autorun"] is True
@@ -91,8 +91,8 @@ def test_two_runs_side_by_side_spell_out_what_changed(store):
     old = make_run(models=("local/a",), temperature=0.7, created_at=T0)
     new = make_run(models=("local/a",), temperature=0.2, system="Be brief.",
                    created_at=T0 + timedelta(hours=1))  # fmt: skip
-    store.save_run(old)
-    store.save_run(new)
+    store.runs.save_run(old)
+    store.runs.save_run(new)
     at = select(page(), 0, 1)
     shown = texts(at)
     assert "- temperature 0.7 -> 0.2\n- system message changed" in shown
@@ -102,7 +102,7 @@ def test_two_runs_side_by_side_spell_out_what_changed(store):
 
 def test_a_run_whose_model_is_gone_still_displays_and_opens(store):
     run = make_run(models=("retired/model-x",), texts=("An old answer.",))
-    store.save_run(run)
+    store.runs.save_run(run)
     at = select(page(), 0)
     shown = texts(at)
     assert "An old answer." in shown
@@ -113,7 +113,7 @@ def test_a_run_whose_model_is_gone_still_displays_and_opens(store):
 
 
 def test_export_buttons_are_offered(store):
-    store.save_run(make_run())
+    store.runs.save_run(make_run())
     at = page()
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Answers CSV", "Answers JSON", "Ratings CSV", "Ratings + votes JSON"]

@@ -68,7 +68,7 @@ def test_two_models_answer_side_by_side_with_metrics(home: Path, server_config: 
     captions = metric_captions(at)
     assert len(captions) == 2
     assert all("tok/s" in c and "$0" in c for c in captions)
-    stored = open_store(load_settings()).recent_runs(limit=5)
+    stored = open_store(load_settings()).runs.recent_runs(limit=5)
     assert len(stored) == 1
     assert {r.model_id for r in stored[0].results} == {LOCAL, SERVER}
     assert stored[0].variables == {"question": "What colour is grass?"}
@@ -119,7 +119,7 @@ def test_template_syntax_error_is_one_sentence_and_nothing_runs(home: Path) -> N
         "Template syntax error in the user message on line 1: unexpected end of template, "
         "expected 'end of print statement'; fix the template and run again."
     ]
-    assert open_store(load_settings()).count_runs() == 0
+    assert open_store(load_settings()).runs.count_runs() == 0
 
 
 def test_empty_variable_is_refused_before_anything_is_sent(home: Path) -> None:
@@ -153,7 +153,7 @@ def test_variants_times_models_make_a_grid(home: Path, server_config: Path) -> N
     assert not at.exception and not at.error
     assert len(metric_captions(at)) == 4
     assert "#### terse" in [m.value for m in at.markdown]
-    run = open_store(load_settings()).recent_runs(limit=1)[0]
+    run = open_store(load_settings()).runs.recent_runs(limit=1)[0]
     assert sorted((r.variant_name, r.model_id) for r in run.results) == sorted(
         (v, m) for v in ("default", "terse") for m in (LOCAL, SERVER)
     )
@@ -185,11 +185,11 @@ def test_model_output_is_shown_as_text_not_html(home: Path) -> None:
         text="<script>alert(1)</script><b>bold</b>",
     )
     run = Run(results=[result])
-    store.save_run(run)
+    store.runs.save_run(run)
     from ui.run_view import RunView
 
     at = page()
-    view = RunView.start(store.get_run(run.id), blind=False)
+    view = RunView.start(store.runs.get_run(run.id), blind=False)
     view.pending.clear()
     view.finished = {r.id for r in view.run.results}
     at.session_state["run_view"] = view
@@ -226,7 +226,7 @@ def test_answers_can_be_rated_and_voted_on_right_after_the_run(
     at.multiselect(key="pg_models").set_value([LOCAL, SERVER]).run()
     short_answers(at, LOCAL, SERVER)
     at.button(key="btn_run").click().run()
-    run = open_store(load_settings()).recent_runs(limit=1)[0]
+    run = open_store(load_settings()).runs.recent_runs(limit=1)[0]
     first, second = run.results
     vote_key = f"vote_{run.id}_default"
     vote = at.button_group(key=vote_key)  # the vote appears without another click
@@ -234,8 +234,8 @@ def test_answers_can_be_rated_and_voted_on_right_after_the_run(
     at.feedback(key=f"rate_{first.id}_stars").set_value(3).run()
     assert not at.exception and not at.error
     store = open_store(load_settings())
-    assert store.rating_summaries([first.id])[first.id].mean == 4.0
-    assert [(p["winner_result_id"], p["outcome"]) for p in store.export_preferences()] == [
+    assert store.ratings.rating_summaries([first.id])[first.id].mean == 4.0
+    assert [(p["winner_result_id"], p["outcome"]) for p in store.exports.export_preferences()] == [
         (second.id, "win")
     ]
 
@@ -258,7 +258,7 @@ def test_knowledge_fills_the_context_and_each_answer_is_scored(home: Path) -> No
     assert any(e.label.startswith("Retrieved context · 3 chunks") for e in at.expander)
     (metrics,) = metric_captions(at)
     assert " · grounded " in metrics
-    run = open_store(load_settings()).recent_runs(limit=1)[0]
+    run = open_store(load_settings()).runs.recent_runs(limit=1)[0]
     (result,) = run.results
     assert run.retrieval is not None and run.retrieval.store == SAMPLE_STORE
     assert len(result.chunk_ids or []) == 3
@@ -279,7 +279,7 @@ def test_a_missing_store_is_one_sentence_and_nothing_runs(home: Path) -> None:
     at.button(key="btn_run").click().run()
     assert not at.exception
     assert len(at.error) == 1 and "gone-soon" in at.error[0].value
-    assert open_store(load_settings()).count_runs() == 0
+    assert open_store(load_settings()).runs.count_runs() == 0
 
 
 def test_twelve_models_stream_at_once_not_one_after_another(
@@ -312,7 +312,7 @@ def test_answers_show_their_moderation_verdict_when_an_endpoint_is_configured(
     at.button(key="btn_run").click().run()
     (metrics,) = metric_captions(at)
     assert metrics.endswith(" · moderation ok")
-    stored = open_store(load_settings()).recent_runs(limit=1)[0].results[0]
+    stored = open_store(load_settings()).runs.recent_runs(limit=1)[0].results[0]
     assert stored.moderation is not None
 
 
@@ -329,7 +329,7 @@ def test_rerun_as_it_was_runs_the_loaded_draft_without_a_click(home: Path) -> No
     at.run()
     assert not at.exception and not at.error
     assert len(metric_captions(at)) == 1
-    (run,) = open_store(load_settings()).recent_runs(limit=5)
+    (run,) = open_store(load_settings()).runs.recent_runs(limit=5)
     assert run.variables == {"word": "hello"}
     assert run.results[0].messages[-1].content == "Say hello."
     assert run.results[0].params.max_tokens == 8

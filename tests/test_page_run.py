@@ -32,8 +32,8 @@ def test_unknown_id_is_a_clear_message(store):
 
 def test_a_shared_run_shows_answers_ratings_and_no_editing_widgets(store):
     run = make_run(errors={"openai/gpt-4o-mini": "The endpoint answered 500; try again later."})
-    store.save_run(run)
-    store.add_rating(run.results[0].id, 4, "good enough", session_id="s")
+    store.runs.save_run(run)
+    store.ratings.add_rating(run.results[0].id, 4, "good enough", session_id="s")
     at = page(run=run.id)
     markdown = [m.value for m in at.markdown]
     assert "Answer from local/smollm2-135m-instruct: yes, it is waterproof." in markdown
@@ -46,8 +46,8 @@ def test_a_shared_run_shows_answers_ratings_and_no_editing_widgets(store):
 def test_a_shared_comparison_puts_the_older_run_first(store):
     old = make_run(models=("local/a",), created_at=T0)
     new = make_run(models=("local/a",), temperature=1.0, created_at=T0 + timedelta(days=1))
-    store.save_run(old)
-    store.save_run(new)
+    store.runs.save_run(old)
+    store.runs.save_run(new)
     at = page(run=new.id, vs=old.id)
     assert [h.value for h in at.subheader] == ["Baseline (older)", "Newer"]
     assert "- temperature 0.7 -> 1.0" in [m.value for m in at.markdown]
@@ -55,7 +55,7 @@ def test_a_shared_comparison_puts_the_older_run_first(store):
 
 def test_a_run_on_a_model_that_no_longer_exists_still_displays(store):
     run = make_run(models=("gone-endpoint/llama",), texts=("Still here.",))
-    store.save_run(run)
+    store.runs.save_run(run)
     at = page(run=run.id)
     assert "Still here." in [m.value for m in at.markdown]
     assert at.warning[0].value.startswith("gone-endpoint/llama is no longer available.")

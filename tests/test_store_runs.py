@@ -1,8 +1,7 @@
-"""The run store: runs and results round-trip through SQLite, migrations apply once."""
+"""The run store: runs and results round-trip through SQLite and PostgreSQL, migrations once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from playground.errors import NotFoundError
 from playground.models.base import Message, ModelParams, Usage
 from playground.records import Draft, Result, RetrievalSettings, Run
 from playground.store import Store, open_store
-from playground.store.schema import MIGRATIONS, migrate, migrations_table
+from playground.store.migrations import MIGRATIONS, migrations_table
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
@@ -26,11 +25,9 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    """A fresh on-disk store, closed afterwards."""
-    opened = Store(f"sqlite:///{db_path}")
-    yield opened
-    opened.close()
+def store(backend_store: Store) -> Store:
+    """A fresh store on SQLite, then on PostgreSQL (see backend_url in conftest.py)."""
+    return backend_store
 
 
 def full_result(model_id: str = "local/smollm2-135m-instruct", **changes: object) -> Result:
@@ -98,8 +95,8 @@ def full_run(**changes: object) -> Run:
 def test_a_saved_run_reads_back_field_for_field(store: Store) -> None:
     run = full_run()
 
-    store.save_run(run)
-    loaded = store.get_run(run.id)
+    store.runs.save_run(run)
+    loaded = store.runs.get_run(run.id)
 
     assert loaded == run
     assert loaded.created_at.tzinfo is not None
@@ -111,28 +108,28 @@ def test_a_run_without_retrieval_reads_back_without_it(store: Store) -> None:
     for result in run.results:
         result.retrieval = None
 
-    store.save_run(run)
+    store.runs.save_run(run)
 
-    assert store.get_run(run.id) == run
+    assert store.runs.get_run(run.id) == run
 
 
 def test_results_saved_one_by_one_join_the_same_run(store: Store) -> None:
     run = full_run(results=[])
     first, second = full_result("a/m"), full_result("b/m")
 
-    store.save_result(run, second, position=1)
-    store.save_result(run, first, position=0)
+    store.runs.save_result(run, second, position=1)
+    store.runs.save_result(run, first, position=0)
 
-    loaded = store.get_run(run.id)
+    loaded = store.runs.get_run(run.id)
     assert [r.model_id for r in loaded.results] == ["a/m", "b/m"]
-    assert store.count_runs() == 1
+    assert store.runs.count_runs() == 1
 
 
 def test_a_result_read_by_id_keeps_its_configuration(store: Store) -> None:
     run = full_run()
-    store.save_run(run)
+    store.runs.save_run(run)
 
-    loaded = store.get_result(run.results[0].id)
+    loaded = store.runs.get_result(run.results[0].id)
 
     assert loaded == run.results[0]
     assert loaded.config_hash == run.results[0].config_hash
@@ -140,7 +137,7 @@ def test_a_result_read_by_id_keeps_its_configuration(store: Store) -> None:
 
 def test_an_unknown_run_id_is_one_sentence(store: Store) -> None:
     with pytest.raises(NotFoundError) as caught:
-        store.get_run("0123456789abcdef")
+        store.runs.get_run("0123456789abcdef")
 
     assert str(caught.value) == (
         "No run with id 0123456789abcdef; check the id on the History page."
@@ -149,7 +146,7 @@ def test_an_unknown_run_id_is_one_sentence(store: Store) -> None:
 
 def test_an_unknown_result_id_is_one_sentence(store: Store) -> None:
     with pytest.raises(NotFoundError) as caught:
-        store.get_result("feedface")
+        store.runs.get_result("feedface")
 
     assert str(caught.value) == "No result with id feedface."
 
@@ -157,35 +154,37 @@ def test_an_unknown_result_id_is_one_sentence(store: Store) -> None:
 def test_recent_runs_are_newest_first_with_their_results(store: Store) -> None:
     runs = [full_run(created_at=T0 + timedelta(minutes=m)) for m in (5, 1, 9, 3)]
     for run in runs:
-        store.save_run(run)
+        store.runs.save_run(run)
 
-    recent = store.recent_runs(limit=3)
+    recent = store.runs.recent_runs(limit=3)
 
     assert [r.created_at for r in recent] == [T0 + timedelta(minutes=m) for m in (9, 5, 3)]
     assert all(len(r.results) == 2 for r in recent)
-    assert [r.created_at for r in store.recent_runs(limit=3, offset=3)] == [
+    assert [r.created_at for r in store.runs.recent_runs(limit=3, offset=3)] == [
         T0 + timedelta(minutes=1)
     ]
 
 
-def test_the_database_uses_wal_journal_mode(store: Store, db_path: Path) -> None:
-    with store.engine.connect() as conn:
+def test_the_sqlite_database_uses_wal_journal_mode(db_path: Path) -> None:
+    store = Store(f"sqlite:///{db_path}")
+    with store.db.engine.connect() as conn:
         mode = conn.execute(text("PRAGMA journal_mode")).scalar_one()
+    store.close()
 
     assert mode == "wal"
     assert db_path.is_file()
 
 
-def test_migrations_apply_once_and_are_recorded(db_path: Path) -> None:
-    first = Store(f"sqlite:///{db_path}")
-    with first.engine.connect() as conn:
+def test_migrations_apply_once_and_are_recorded(backend_url: str) -> None:
+    first = Store(backend_url)
+    with first.db.engine.connect() as conn:
         recorded = conn.execute(select(migrations_table)).all()
     first.close()
 
-    reopened = Store(f"sqlite:///{db_path}")
-    with reopened.engine.connect() as conn:
+    reopened = Store(backend_url)
+    with reopened.db.engine.connect() as conn:
         after_reopen = conn.execute(select(migrations_table)).all()
-    applied_again = migrate(reopened.engine.begin)
+    applied_again = reopened.migrate()
     reopened.close()
 
     assert [row.name for row in recorded] == [name for name, _ in MIGRATIONS]
@@ -197,18 +196,18 @@ def test_open_store_puts_the_database_in_the_data_home(home: Path) -> None:
     settings = load_settings()
 
     store = open_store(settings)
-    store.save_run(full_run())
+    store.runs.save_run(full_run())
 
     assert open_store(settings) is store
     assert (home / "playground.db").is_file()
-    assert store.count_runs() == 1
+    assert store.runs.count_runs() == 1
 
 
 def test_a_stored_run_reloads_into_the_editor(store: Store) -> None:
     run = full_run()
-    store.save_run(run)
+    store.runs.save_run(run)
 
-    draft = Draft.from_run(store.get_run(run.id))
+    draft = Draft.from_run(store.runs.get_run(run.id))
 
     assert [v.name for v in draft.variants] == ["short"]
     assert draft.variants[0].user == "{{ question }}"
@@ -229,7 +228,7 @@ def test_cells_of_one_run_saved_from_parallel_threads_all_land(store: Store) -> 
     def save(position: int, result: Result) -> None:
         barrier.wait()  # every cell of the new run reaches the store at the same moment
         try:
-            store.save_result(run, result, position)
+            store.runs.save_result(run, result, position)
         except BaseException as exc:
             errors.append(exc)
 
@@ -239,4 +238,4 @@ def test_cells_of_one_run_saved_from_parallel_threads_all_land(store: Store) -> 
     for thread in threads:
         thread.join()
     assert errors == []
-    assert [r.model_id for r in store.get_run(run.id).results] == [c.model_id for c in cells]
+    assert [r.model_id for r in store.runs.get_run(run.id).results] == [c.model_id for c in cells]

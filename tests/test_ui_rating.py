@@ -12,7 +12,7 @@ def widgets_script(run_id: str, blind: bool) -> None:
     from ui.rating import best_answer_vote, rating_controls
     from ui.resources import store
 
-    run = store().get_run(run_id)
+    run = store().runs.get_run(run_id)
     for result in run.results:
         rating_controls(result, run, key=f"rate_{result.id}")
     labels = {r.id: f"Answer {'AB'[i]}" for i, r in enumerate(run.results)} if blind else None
@@ -29,21 +29,21 @@ def app(run_id: str, blind: bool = False, session: str = "session-1") -> AppTest
 
 def test_stars_are_saved_the_moment_they_are_given(store):
     run = make_run()
-    store.save_run(run)
+    store.runs.save_run(run)
     at = app(run.id)
     first = run.results[0].id
     at.feedback(key=f"rate_{first}_stars").set_value(3).run()
-    assert store.rating_summaries([first])[first].mean == 4.0
+    assert store.ratings.rating_summaries([first])[first].mean == 4.0
     assert ":material/check: saved" in [c.value for c in at.caption]
     at.text_input(key=f"rate_{first}_comment").input("a bit long").run()
-    assert store.session_rating(first, "session-1") == (4, "a bit long")
+    assert store.ratings.session_rating(first, "session-1") == (4, "a bit long")
 
 
 def test_a_new_session_sees_its_own_rating_not_anothers(store):
     run = make_run()
-    store.save_run(run)
+    store.runs.save_run(run)
     first = run.results[0].id
-    store.add_rating(first, 2, "meh", session_id="session-1")
+    store.ratings.add_rating(first, 2, "meh", session_id="session-1")
     mine = app(run.id, session="session-1")
     assert mine.feedback(key=f"rate_{first}_stars").value == 1
     assert mine.text_input(key=f"rate_{first}_comment").value == "meh"
@@ -53,19 +53,19 @@ def test_a_new_session_sees_its_own_rating_not_anothers(store):
 
 def test_best_answer_vote_uses_blind_labels_and_saves_pairs(store):
     run = make_run()
-    store.save_run(run)
+    store.runs.save_run(run)
     at = app(run.id, blind=True)
     (vote,) = at.get("button_group")
     assert vote.options == ["Answer A", "Answer B", "All equally good", "All equally bad"]
     vote.set_value(run.results[1].id).run()
     assert not at.exception
-    (row,) = store.export_preferences()
+    (row,) = store.exports.export_preferences()
     assert (row["winner_result_id"], row["outcome"]) == (run.results[1].id, "win")
 
 
 def test_no_vote_is_offered_for_a_single_answer(store):
     run = make_run(models=("local/a", "openai/b"), errors={"openai/b": "failed"})
-    store.save_run(run)
+    store.runs.save_run(run)
     at = app(run.id)
     assert len(at.get("feedback")) == 2  # stars under both answers
     assert len(at.get("button_group")) == 0  # but no best-answer vote

@@ -21,7 +21,7 @@ def registry() -> FlowRegistry:
 
 def evidence_for(result: Result, run: Run, flows: FlowRegistry) -> Evidence:
     """Ratings and runs of this answer's configuration, as stored so far."""
-    found = flows.store.config_evidence(result.config_hash)
+    found = flows.store.leaderboard.config_evidence(result.config_hash)
     ratings = (
         RatingsEvidence(count=found.rating_count, mean=found.rating_mean)
         if found.rating_count

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
 from playground.errors import PlaygroundError
 from playground.records import Result, Run
@@ -28,7 +27,7 @@ def _guarded(key: str, save: Callable[[], None]) -> None:
     # Ratings must never crash a demo: report a failed save beside the widget instead.
     try:
         save()
-    except (PlaygroundError, SQLAlchemyError) as exc:
+    except PlaygroundError as exc:  # StoreError included
         st.session_state[_status_key(key)] = ("error", f"Not saved: {exc}")
     else:
         st.session_state[_status_key(key)] = ("saved", "saved")
@@ -53,7 +52,7 @@ def _save_rating(result_id: str, key: str) -> None:
         return  # clearing the stars with no comment: nothing to record
     # Each row is this session's full state for the answer (stars and comment together), so
     # the latest row alone says what this session thinks.
-    _guarded(key, lambda: store().add_rating(result_id, stars, comment, session_id()))
+    _guarded(key, lambda: store().ratings.add_rating(result_id, stars, comment, session_id()))
 
 
 def rating_controls(result: Result, run: Run, key: str) -> None:
@@ -64,8 +63,8 @@ def rating_controls(result: Result, run: Run, key: str) -> None:
         # Show this session's earlier rating (e.g. after a page switch) instead of blanks.
         st.session_state[f"{key}__loaded"] = True
         try:
-            stars, comment = store().session_rating(result.id, session_id())
-        except SQLAlchemyError:
+            stars, comment = store().ratings.session_rating(result.id, session_id())
+        except PlaygroundError:
             stars, comment = None, None
         if stars is not None:
             st.session_state[stars_key] = stars - 1
@@ -104,7 +103,7 @@ def _save_vote(run_id: str, result_ids: list[str], key: str) -> None:
         kind, best = "best", choice
     _guarded(
         key,
-        lambda: store().add_preference(run_id, result_ids, kind, best, session_id()),  # type: ignore[arg-type]
+        lambda: store().ratings.add_preference(run_id, result_ids, kind, best, session_id()),  # type: ignore[arg-type]
     )
 
 
@@ -122,8 +121,8 @@ def best_answer_vote(
     ids = [r.id for r in answered]
     if key not in st.session_state:
         try:
-            previous = store().session_vote(ids, session_id())
-        except SQLAlchemyError:
+            previous = store().ratings.session_vote(ids, session_id())
+        except PlaygroundError:
             previous = None
         if previous is not None:
             kind, best = previous

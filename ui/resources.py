@@ -29,16 +29,11 @@ def settings() -> Settings:
     return load_settings(secrets=_secrets())
 
 
-@st.cache_resource(show_spinner=False)
-def _store(url: str) -> Store:
-    from playground.store import Store
-
-    return Store(url)
-
-
 def store() -> Store:
-    """The run store for the current settings."""
-    return _store(settings().database_url)
+    """The run store for the current settings (opened once per process by open_store)."""
+    from playground.store import open_store
+
+    return open_store(settings())
 
 
 def session_id() -> str:

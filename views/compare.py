@@ -26,12 +26,14 @@ MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}
 @st.cache_data(max_entries=32, show_spinner=False)
 def _leaderboard(url: str, filters: ConfigFilters, version: object) -> list[LeaderboardRow]:
     # Keyed by the store's data version: a new rating or run recomputes, other reruns don't.
-    return leaderboard(store().config_aggregates(filters), store().preference_pairs())
+    return leaderboard(
+        store().leaderboard.config_aggregates(filters), store().leaderboard.preference_pairs()
+    )
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _model_ids(url: str, version: object) -> list[str]:
-    return store().model_ids()
+    return store().history.model_ids()
 
 
 # Figures are keyed on the numbers they show, so a new run that leaves a chart's data as it
@@ -94,7 +96,7 @@ st.caption(
 )
 
 db = store()
-version = db.data_version()
+version = db.history.data_version()
 text_col, model_col, from_col, to_col = st.columns([3, 2, 1, 1])
 template = text_col.text_input("Prompt template contains", key="cmp_template")
 model = model_col.selectbox(
@@ -176,12 +178,12 @@ if event.selection.rows:
     if chosen.system_template:
         st.caption(f"System: {chosen.system_template}")
     st.caption(f"Prompt template: {chosen.user_template}")
-    best = db.best_answer(chosen.config_hash)
+    best = db.leaderboard.best_answer(chosen.config_hash)
     if best is not None:
         best_run, best_result = best
         save_as_flow(best_result, best_run, key=f"cmp_flow_{chosen.config_hash}")
         st.caption("Saves this configuration with its best-rated answer's variables as defaults.")
-    answers = db.config_runs(chosen.config_hash)
+    answers = db.leaderboard.config_runs(chosen.config_hash)
     for answer in answers:
         answer["open"] = permalink(answer["run"])
     st.dataframe(

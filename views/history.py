@@ -23,12 +23,12 @@ PAGE_KEY = "hist_page"
 @st.cache_data(max_entries=32, show_spinner=False)
 def _history_page(url: str, filters: HistoryFilters, page: int, version: object) -> HistoryPage:
     # Keyed by the store's data version: reruns that changed nothing skip the queries.
-    return store().history_page(filters, page)
+    return store().history.history_page(filters, page)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _model_ids(url: str, version: object) -> list[str]:
-    return store().model_ids()
+    return store().history.model_ids()
 
 
 def _reset_page() -> None:
@@ -55,7 +55,7 @@ st.title("History")
 st.caption("Every run from the app and the command line, newest first.")
 
 db = store()
-version = db.data_version()
+version = db.history.data_version()
 search_col, model_col, stars_col, from_col, to_col = st.columns([3, 2, 1, 1, 1])
 text = search_col.text_input("Search prompts and answers", key="hist_search", on_change=_reset_page)
 model = model_col.selectbox(
@@ -133,21 +133,23 @@ with st.expander("Export", icon=":material/download:"):
     st.caption("Answers of the runs that match the filters (all pages), every rating, every vote.")
     cols = st.columns(4)
     cols[0].download_button(
-        "Answers CSV", data=lambda: to_csv(db.export_results(filters)),
+        "Answers CSV", data=lambda: to_csv(db.exports.export_results(filters)),
         file_name="runs.csv", mime="text/csv", key="hist_dl_runs_csv", on_click="ignore",
     )  # fmt: skip
     cols[1].download_button(
-        "Answers JSON", data=lambda: to_json(db.export_results(filters)),
+        "Answers JSON", data=lambda: to_json(db.exports.export_results(filters)),
         file_name="runs.json", mime="application/json", key="hist_dl_runs_json",
         on_click="ignore",
     )  # fmt: skip
     cols[2].download_button(
-        "Ratings CSV", data=lambda: to_csv(db.export_ratings()),
+        "Ratings CSV", data=lambda: to_csv(db.exports.export_ratings()),
         file_name="ratings.csv", mime="text/csv", key="hist_dl_ratings_csv", on_click="ignore",
     )  # fmt: skip
     cols[3].download_button(
         "Ratings + votes JSON",
-        data=lambda: to_json({"ratings": db.export_ratings(), "votes": db.export_preferences()}),
+        data=lambda: to_json(
+            {"ratings": db.exports.export_ratings(), "votes": db.exports.export_preferences()}
+        ),
         file_name="ratings.json", mime="application/json", key="hist_dl_ratings_json",
         on_click="ignore",
     )  # fmt: skip

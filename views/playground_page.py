@@ -185,7 +185,7 @@ def answer_cell(result_id: str) -> None:
         for problem in assess(config, view.run, [result]):
             st.caption(f":material/info: {problem}")
         try:
-            store().save_result(view.run, result, view.position(result_id))
+            store().runs.save_result(view.run, result, view.position(result_id))
         except Exception as exc:  # the answer stays on screen even if saving failed
             st.warning(f"This answer could not be saved ({exc}).")
         view.finished.add(result_id)

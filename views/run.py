@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from playground.errors import NotFoundError
+from playground.errors import AmbiguousIdError, NotFoundError
 from playground.history import unavailable_models
 from ui.resources import settings, store
 from ui.stored_run_view import comparison_view, run_view
@@ -21,7 +21,10 @@ db = store()
 found = []
 for wanted in [run_id, vs_id] if vs_id else [run_id]:
     try:
-        found.append(db.get_run(wanted))
+        found.append(db.runs.get_run(db.runs.resolve_id(wanted)))
+    except AmbiguousIdError as exc:
+        st.error(str(exc), icon=":material/search_off:")
+        st.stop()
     except NotFoundError:
         st.error(
             f"No run with id `{wanted}`: the link may be cut short, or the run was made on "
@@ -31,7 +34,7 @@ for wanted in [run_id, vs_id] if vs_id else [run_id]:
         st.stop()
 
 notes = unavailable_models([r.model_id for run in found for r in run.results], settings())
-summaries = db.rating_summaries([r.id for run in found for r in run.results])
+summaries = db.ratings.rating_summaries([r.id for run in found for r in run.results])
 st.caption("Read-only: open it from the History page to edit or rerun it.")
 if len(found) == 2:
     comparison_view(found[0], found[1], summaries, notes)

@@ -141,7 +141,7 @@ def run(
         stderr(problem)
     from playground.store import open_store
 
-    open_store(config).save_run(the_run)
+    open_store(config).runs.save_run(the_run)
     if as_json:
         echo_json({"run_id": the_run.id, "results": [r.to_json() for r in results]})
     else:

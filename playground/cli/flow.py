@@ -63,7 +63,7 @@ def run_flow(spec_ref: str, input_pairs: tuple[str, ...], as_json: bool, no_save
     if result.error is None and not no_save:
         from playground.store import open_store
 
-        open_store(the_flow.settings).save_run(the_run)
+        open_store(the_flow.settings).runs.save_run(the_run)
     if as_json:
         echo_json({**result.to_json(), "flow": spec.ref, "run_id": the_run.id})
     elif result.error is None:

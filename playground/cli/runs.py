@@ -24,8 +24,8 @@ def _store() -> Store:
 
 def _run_json(run: Run, store: Store) -> dict[str, Any]:
     ids = [r.id for r in run.results]
-    rows = store.ratings_of(ids)
-    summaries = store.rating_summaries(ids)
+    rows = store.ratings.ratings_of(ids)
+    summaries = store.ratings.rating_summaries(ids)
     answers = []
     for result in run.results:
         summary = summaries.get(result.id, RatingSummary())
@@ -64,7 +64,7 @@ def _echo_run(run: Run, summaries: dict[str, RatingSummary]) -> None:
 def list_runs(limit: int, model_id: str | None, search: str, as_json: bool) -> None:
     """Stored runs newest first, each with its results, ratings and configuration hash."""
     store = _store()
-    page = store.history_page(HistoryFilters(text=search, model_id=model_id), 1, limit)
+    page = store.history.history_page(HistoryFilters(text=search, model_id=model_id), 1, limit)
     if as_json:
         echo_json([_run_json(run, store) for run in page.runs])
         return
@@ -81,13 +81,13 @@ def list_runs(limit: int, model_id: str | None, search: str, as_json: bool) -> N
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def show_run(run_id: str, as_json: bool) -> None:
-    """One run with its results and ratings."""
+    """One run with its results and ratings (RUN_ID may be any unique prefix of the id)."""
     store = _store()
-    run = store.get_run(run_id)
+    run = store.runs.get_run(store.runs.resolve_id(run_id))
     if as_json:
         echo_json(_run_json(run, store))
         return
-    _echo_run(run, store.rating_summaries([r.id for r in run.results]))
+    _echo_run(run, store.ratings.rating_summaries([r.id for r in run.results]))
 
 
 @runs.command("export")
@@ -102,11 +102,11 @@ def export_runs(fmt: str, what: str, out: Path | None) -> None:
     """Export stored answers, ratings or pairwise votes as CSV or JSON."""
     store = _store()
     if what == "answers":
-        rows = store.export_results()
+        rows = store.exports.export_results()
     elif what == "ratings":
-        rows = store.export_ratings()
+        rows = store.exports.export_ratings()
     else:
-        rows = store.export_preferences()
+        rows = store.exports.export_preferences()
     text = to_csv(rows) if fmt == "csv" else to_json(rows) + "\n"
     if out is None:
         click.echo(text, nl=False)

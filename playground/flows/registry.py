@@ -176,7 +176,7 @@ class FlowRegistry:
 
     def _index(self, spec: FlowSpec, path: Path, text: str) -> None:
         assert spec.version is not None and spec.created_at is not None
-        self.store.index_flow_version(
+        self.store.flows.index_flow_version(
             FlowVersionRow(
                 name=spec.name,
                 version=spec.version,
@@ -197,7 +197,7 @@ class FlowRegistry:
         for folder in sorted(self.root.iterdir()):
             if not folder.is_dir() or not is_valid_name(folder.name):
                 continue
-            indexed = {r.version for r in self.store.flow_version_rows(folder.name)}
+            indexed = {r.version for r in self.store.flows.flow_version_rows(folder.name)}
             for version in self._disk_versions(folder.name):
                 if version in indexed:
                     continue
@@ -222,7 +222,7 @@ class FlowRegistry:
             hint = f"it has versions {_ranges(known)}" if known else "it has no saved versions"
             raise NotFoundError(f"Flow {name} has no version {version}; {hint}.")
         raw = path.read_bytes()
-        row = self.store.flow_version_row(name, version) if self._index_exists() else None
+        row = self.store.flows.flow_version_row(name, version) if self._index_exists() else None
         if row is not None and row.sha256 != hashlib.sha256(raw).hexdigest():
             raise SpecError(
                 f"Flow {name} v{version} was changed on disk after it was saved ({path}); "
@@ -242,12 +242,16 @@ class FlowRegistry:
         """Every flow with its versions and labels, alphabetically."""
         self.sync_index()
         summaries = []
-        for name in self.store.flow_names():
-            rows = [r for r in self.store.flow_version_rows(name) if (self.root / r.path).is_file()]
+        for name in self.store.flows.flow_names():
+            rows = [
+                r
+                for r in self.store.flows.flow_version_rows(name)
+                if (self.root / r.path).is_file()
+            ]
             if not rows:
                 continue
             summaries.append(
-                FlowSummary(name, rows[-1].version, rows, self.store.flow_labels(name))
+                FlowSummary(name, rows[-1].version, rows, self.store.flows.flow_labels(name))
             )
         return summaries
 
@@ -256,17 +260,17 @@ class FlowRegistry:
         check_label(label)
         self.get(name, version)  # must exist and be intact
         self.sync_index()
-        return self.store.move_flow_label(name, label, version)
+        return self.store.flows.move_flow_label(name, label, version)
 
     def labels(self, name: str) -> dict[str, int]:
         """Current labels of a flow."""
         check_name(name)
-        return self.store.flow_labels(name)
+        return self.store.flows.flow_labels(name)
 
     def label_history(self, name: str, label: str | None = None) -> list[LabelMove]:
         """Every move of a flow's labels, oldest first."""
         check_name(name)
-        return self.store.flow_label_moves(name, label)
+        return self.store.flows.flow_label_moves(name, label)
 
     def resolve_ref(self, ref: str) -> FlowSpec:
         """`name` (newest), `name@3`, `name@latest` or `name@<label>` to a saved spec."""
@@ -287,7 +291,7 @@ class FlowRegistry:
             return self.get(name, known[-1])
         if part.isdigit():
             return self.get(name, int(part))
-        labels = self.store.flow_labels(name) if self._index_exists() else {}
+        labels = self.store.flows.flow_labels(name) if self._index_exists() else {}
         if part not in labels:
             have = ", ".join(sorted(labels)) or "none yet"
             raise NotFoundError(

@@ -234,5 +234,5 @@ def run_and_record(
     if save:
         from playground.store import open_store
 
-        open_store(flow.settings).save_run(run)
+        open_store(flow.settings).runs.save_run(run)
     return run

@@ -1,63 +1,121 @@
-"""The run store: the one place that talks to SQL (SQLite in WAL mode by default).
+"""The run store: the one place that talks to SQL (SQLite in WAL mode, or PostgreSQL).
 
-Feature modules add their queries as mixins (runs, ratings, flow index); every query is
-SQLAlchemy Core so that `[storage] database_url` can point at PostgreSQL later.
+`Store` owns the engine and hands out focused parts, each a plain class over the same
+`Database`: `store.runs`, `store.ratings`, `store.history`, `store.leaderboard`,
+`store.exports`, `store.flows`. A new part is one attribute in `Store.__init__`. Every query is
+SQLAlchemy Core; every storage exception leaves a part as one `StoreError` sentence.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import func, select
 
 from playground.config import Settings
-from playground.store.flows import FlowIndexMixin
-from playground.store.ratings import RatingsMixin
-from playground.store.runs import RunsMixin
-from playground.store.schema import migrate
+from playground.errors import ConfigError
+from playground.store import schema
+from playground.store.database import Database, mask_url
+from playground.store.exports import Exports
+from playground.store.flows import Flows
+from playground.store.history import DataVersion, History
+from playground.store.leaderboard import Leaderboard
+from playground.store.migrations import applied, check_not_newer, known_names, migrate
+from playground.store.ratings import Ratings
+from playground.store.runs import Runs
 
-__all__ = ["Store", "open_store"]
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+__all__ = ["DataVersion", "Revision", "Store", "mask_url", "open_store", "store_password"]
 
 
-class Store(RunsMixin, RatingsMixin, FlowIndexMixin):
-    """Runs, results, ratings and the flow index behind one SQLAlchemy engine."""
+@dataclass(frozen=True)
+class Revision:
+    """How far a database is migrated: the last migration applied and how many this code has."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(
-                url, connect_args={"check_same_thread": False, "timeout": 10}
-            )
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        else:
-            self.engine = create_engine(url, pool_pre_ping=True)
-        migrate(self.engine.begin)
+    applied: list[str]
+    known: list[str]
+
+    @property
+    def name(self) -> str:
+        """The latest applied migration, or 'empty'."""
+        return self.applied[-1] if self.applied else "empty"
+
+    @property
+    def pending(self) -> list[str]:
+        """Migrations this code knows that the database has not had."""
+        return [name for name in self.known if name not in self.applied]
+
+
+class Store:
+    """Runs, results, ratings and the flow index behind one engine, handed out as parts."""
+
+    def __init__(self, url: str, password: str | None = None, migrate_now: bool = True) -> None:
+        self.db = Database(url, password)
+        self.url = self.db.display_url
+        self.backend = self.db.backend
+        if migrate_now:
+            self.migrate()
+        self.runs = Runs(self.db)
+        self.ratings = Ratings(self.db)
+        self.history = History(self.db, self.ratings)
+        self.leaderboard = Leaderboard(self.db, self.runs, self.ratings, self.history)
+        self.exports = Exports(self.db, self.ratings)
+        self.flows = Flows(self.db)
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations (refusing a database newer than this code); names applied."""
+        return migrate(self.db)
+
+    def revision(self) -> Revision:
+        """The migrations this database has had, and those this code knows."""
+        with self.db.read() as conn:
+            names = applied(conn)
+        check_not_newer(names, self.db.where)
+        return Revision(names, known_names())
+
+    def counts(self) -> dict[str, int]:
+        """Rows stored per kind: runs, results, ratings, preferences, flow versions."""
+        tables = {
+            "runs": schema.runs,
+            "results": schema.results,
+            "ratings": schema.ratings,
+            "preferences": schema.preferences,
+            "flow_versions": schema.flow_versions,
+        }
+        with self.db.read() as conn:
+            return {
+                name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+                for name, table in tables.items()
+            }
 
     def close(self) -> None:
         """Release every pooled connection."""
-        self.engine.dispose()
+        self.db.close()
 
 
-_stores: dict[str, Store] = {}
+def store_password(settings: Settings) -> str | None:
+    """The database password from the variable named by [storage] password_env, if any."""
+    name = settings.storage.password_env
+    if not name:
+        return None
+    value = os.environ.get(name)
+    if value is None:
+        raise ConfigError(
+            f"[storage] password_env names {name}, which is not set; export it with the "
+            "database password."
+        )
+    return value
+
+
+_stores: dict[tuple[str, str | None], Store] = {}
 _stores_lock = threading.Lock()
 
 
 def open_store(settings: Settings) -> Store:
     """The store for these settings, opened and migrated once per process."""
-    url = settings.database_url
+    key = (settings.database_url, store_password(settings))
     with _stores_lock:
-        if url not in _stores:
-            _stores[url] = Store(url)
-        return _stores[url]
+        if key not in _stores:
+            _stores[key] = Store(*key)
+        return _stores[key]

@@ -9,27 +9,26 @@ from sqlalchemy import select
 
 from playground.history import HistoryFilters, RatingSummary
 from playground.store.filters import current_rating_ids, run_conditions
-from playground.store.runs import _aware
+from playground.store.runs import aware
 from playground.store.schema import preferences, ratings, results, runs
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from playground.store.database import Database
+    from playground.store.ratings import Ratings
 
 
-class ExportsMixin:
-    """Export queries of the Store; RatingsMixin supplies the filters and rating summaries."""
+class Exports:
+    """Flat rows of answers (with their stars), of every rating and of every vote."""
 
-    engine: Engine
-
-    def rating_summaries(self, result_ids: list[str]) -> dict[str, RatingSummary]:
-        """Provided by RatingsMixin."""
-        raise NotImplementedError
+    def __init__(self, db: Database, ratings: Ratings) -> None:
+        self.db = db
+        self.ratings = ratings
 
     def export_results(
         self, filters: HistoryFilters | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
         """One flat row per answer of the matching runs (newest run first), for CSV/JSON."""
-        conditions = run_conditions(filters or HistoryFilters(), self.engine.dialect.name)
+        conditions = run_conditions(filters or HistoryFilters(), self.db.backend)
         query = (
             select(
                 runs.c.id.label("run_id"),
@@ -60,16 +59,16 @@ class ExportsMixin:
         )
         if limit:
             query = query.limit(limit)
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(query).all()
-        summaries = self.rating_summaries([r.result_id for r in rows])
+        summaries = self.ratings.rating_summaries([r.result_id for r in rows])
         exported = []
         for row in rows:
             summary = summaries.get(row.result_id, RatingSummary())
             exported.append(
                 {
                     "run_id": row.run_id,
-                    "run_created_at": _aware(row.run_created_at).isoformat(),
+                    "run_created_at": aware(row.run_created_at).isoformat(),
                     "source": row.source,
                     "variables": json.loads(row.variables_json),
                     "store": row.store_name,
@@ -97,7 +96,7 @@ class ExportsMixin:
 
     def export_ratings(self) -> list[dict[str, Any]]:
         """Every rating row (superseded ones too, flagged) with its answer's model and config."""
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             current = set(conn.execute(current_rating_ids()).scalars())
             rows = conn.execute(
                 select(
@@ -119,7 +118,7 @@ class ExportsMixin:
                 "stars": r.stars,
                 "comment": r.comment,
                 "session_id": r.session_id,
-                "created_at": _aware(r.created_at).isoformat(),
+                "created_at": aware(r.created_at).isoformat(),
                 "current": r.id in current,
             }
             for r in rows
@@ -127,7 +126,7 @@ class ExportsMixin:
 
     def export_preferences(self) -> list[dict[str, Any]]:
         """Every stored pairwise preference row, oldest first."""
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(select(preferences).order_by(preferences.c.id)).all()
         return [
             {
@@ -136,7 +135,7 @@ class ExportsMixin:
                 "loser_result_id": r.loser_result_id,
                 "outcome": r.outcome,
                 "session_id": r.session_id,
-                "created_at": _aware(r.created_at).isoformat(),
+                "created_at": aware(r.created_at).isoformat(),
             }
             for r in rows
         ]

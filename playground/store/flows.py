@@ -7,23 +7,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
-from playground.store.schema import (
-    flow_label_history,
-    flow_labels,
-    flow_versions,
-    ratings,
-    results,
-)
+from playground.store.runs import aware
+from playground.store.schema import flow_label_history, flow_labels, flow_versions
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    from playground.store.database import Database
 
 
 @dataclass
@@ -51,15 +40,6 @@ class LabelMove:
     moved_at: datetime
 
 
-@dataclass
-class ConfigEvidence:
-    """Ratings and runs of every result sharing one configuration hash."""
-
-    rating_count: int
-    rating_mean: float | None
-    run_ids: list[str]
-
-
 def _version_row(row: Any) -> FlowVersionRow:
     return FlowVersionRow(
         name=row.name,
@@ -69,38 +49,35 @@ def _version_row(row: Any) -> FlowVersionRow:
         sha256=row.sha256,
         description=row.description or "",
         model_id=row.model_id,
-        created_at=_aware(row.created_at),
+        created_at=aware(row.created_at),
     )
 
 
-class FlowIndexMixin:
-    """Flow index queries of the Store."""
+class Flows:
+    """The index of saved flow versions, their labels and every move of a label."""
 
-    engine: Engine
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def index_flow_version(self, row: FlowVersionRow) -> bool:
         """Record a saved version; False if that name and version were already indexed."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    insert(flow_versions).values(
-                        name=row.name,
-                        version=row.version,
-                        parent=row.parent,
-                        path=row.path,
-                        sha256=row.sha256,
-                        description=row.description,
-                        model_id=row.model_id,
-                        created_at=row.created_at,
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        values = {
+            "name": row.name,
+            "version": row.version,
+            "parent": row.parent,
+            "path": row.path,
+            "sha256": row.sha256,
+            "description": row.description,
+            "model_id": row.model_id,
+            "created_at": row.created_at,
+        }
+        with self.db.write() as conn:
+            added = self.db.insert_ignoring_duplicates(conn, flow_versions, [values])
+        return added > 0
 
     def flow_version_rows(self, name: str) -> list[FlowVersionRow]:
         """Every indexed version of a flow, oldest first."""
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 select(flow_versions)
                 .where(flow_versions.c.name == name)
@@ -110,7 +87,7 @@ class FlowIndexMixin:
 
     def flow_version_row(self, name: str, version: int) -> FlowVersionRow | None:
         """One indexed version, or None."""
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             row = conn.execute(
                 select(flow_versions).where(
                     flow_versions.c.name == name, flow_versions.c.version == version
@@ -120,7 +97,7 @@ class FlowIndexMixin:
 
     def latest_flow_version(self, name: str) -> int | None:
         """The highest indexed version of a flow, or None if it has none."""
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             value = conn.execute(
                 select(func.max(flow_versions.c.version)).where(flow_versions.c.name == name)
             ).scalar_one_or_none()
@@ -128,7 +105,7 @@ class FlowIndexMixin:
 
     def flow_names(self) -> list[str]:
         """Names of every indexed flow, alphabetically."""
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 select(flow_versions.c.name).distinct().order_by(flow_versions.c.name)
             ).scalars()
@@ -136,7 +113,7 @@ class FlowIndexMixin:
 
     def flow_labels(self, name: str) -> dict[str, int]:
         """Current labels of a flow: label -> version."""
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 select(flow_labels.c.label, flow_labels.c.version)
                 .where(flow_labels.c.name == name)
@@ -147,7 +124,7 @@ class FlowIndexMixin:
     def move_flow_label(self, name: str, label: str, version: int) -> int | None:
         """Point a label at a version and record the move; returns the previous version."""
         now = datetime.now(UTC)
-        with self.engine.begin() as conn:
+        with self.db.write() as conn:
             previous = conn.execute(
                 select(flow_labels.c.version).where(
                     flow_labels.c.name == name, flow_labels.c.label == label
@@ -181,36 +158,9 @@ class FlowIndexMixin:
         query = select(flow_label_history).where(flow_label_history.c.name == name)
         if label is not None:
             query = query.where(flow_label_history.c.label == label)
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(query.order_by(flow_label_history.c.id)).all()
         return [
-            LabelMove(r.name, r.label, r.version, r.previous_version, _aware(r.moved_at))
+            LabelMove(r.name, r.label, r.version, r.previous_version, aware(r.moved_at))
             for r in rows
         ]
-
-    def config_evidence(self, config_hash: str) -> ConfigEvidence:
-        """Star ratings and run ids of every stored result with this configuration hash.
-
-        Like the leaderboard, only the latest stars per (answer, session) count.
-        """
-        current = (
-            select(func.max(ratings.c.id))
-            .where(ratings.c.stars.is_not(None))
-            .group_by(ratings.c.result_id, ratings.c.session_id)
-        )
-        with self.engine.connect() as conn:
-            stats = conn.execute(
-                select(func.count(ratings.c.stars), func.avg(ratings.c.stars))
-                .select_from(ratings.join(results, ratings.c.result_id == results.c.id))
-                .where(results.c.config_hash == config_hash, ratings.c.id.in_(current))
-            ).one()
-            run_ids = conn.execute(
-                select(results.c.run_id)
-                .where(results.c.config_hash == config_hash)
-                .group_by(results.c.run_id)
-                .order_by(func.min(results.c.created_at))
-            ).scalars()
-            runs = list(run_ids)
-        count = int(stats[0] or 0)
-        mean = round(float(stats[1]), 2) if count else None
-        return ConfigEvidence(count, mean, runs)

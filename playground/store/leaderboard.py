@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -20,17 +20,34 @@ from playground.store.filters import (
     current_vote_ids,
     result_conditions,
 )
-from playground.store.runs import _aware
+from playground.store.runs import aware
 from playground.store.schema import preferences, ratings, results, runs
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from playground.store.database import Database
+    from playground.store.history import History
+    from playground.store.ratings import Ratings
+    from playground.store.runs import Runs
 
 
-class LeaderboardMixin:
+@dataclass
+class ConfigEvidence:
+    """Ratings and runs of every result sharing one configuration hash."""
+
+    rating_count: int
+    rating_mean: float | None
+    run_ids: list[str]
+
+
+class Leaderboard:
     """Configuration aggregates, preference pairs and best answers for the Compare page."""
 
-    engine: Engine
+    def __init__(self, db: Database, runs: Runs, ratings: Ratings, history: History) -> None:
+        self.db = db
+        self.runs = runs
+        self.ratings = ratings
+        self.history = history
+        self._cache: dict[tuple[Any, ...], Any] = {}
 
     # -- leaderboard ---------------------------------------------------------------------
     #
@@ -43,10 +60,10 @@ class LeaderboardMixin:
 
     def _cached(self, name: str, key: tuple[Any, ...]) -> Any:
         """The incremental state `name` last stored for these filters, or None."""
-        return self.__dict__.setdefault("_leaderboard_cache", {}).get((name, *key))
+        return self._cache.get((name, *key))
 
     def _remember(self, name: str, key: tuple[Any, ...], state: Any) -> None:
-        cache: dict[tuple[Any, ...], Any] = self.__dict__.setdefault("_leaderboard_cache", {})
+        cache = self._cache
         if len(cache) > 96:  # many filter combinations: forget them all rather than grow
             cache.clear()
         cache[(name, *key)] = state
@@ -58,10 +75,10 @@ class LeaderboardMixin:
         stars of the rated answer's configuration; the others come from the cache.
         """
         filters = filters or ConfigFilters()
-        answers, last_rating, _ = self.data_version()
+        version = self.history.data_version()
         key = (filters.template_text.strip(), filters.model_id, filters.date_from, filters.date_to)
-        measured = self._measured(filters, key, answers)
-        stars = self._stars(filters, key, last_rating)
+        measured = self._measured(filters, key, version.answers)
+        stars = self._stars(filters, key, (version.ratings, version.last_rating))
         combined = []
         for config_hash in sorted(measured):
             n, total, total_sq = stars.get(config_hash, (0, 0.0, 0.0))
@@ -77,7 +94,7 @@ class LeaderboardMixin:
         state = self._cached("measure", key)
         if state is not None and state[0] == answers:
             return dict(state[2])
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             counts: dict[str, int] = dict(
                 conn.execute(
                     select(results.c.config_hash, func.count())
@@ -97,29 +114,45 @@ class LeaderboardMixin:
         return dict(aggregates)
 
     def _stars(
-        self, filters: ConfigFilters, key: tuple[Any, ...], last_rating: int
+        self, filters: ConfigFilters, key: tuple[Any, ...], seen: tuple[int, int]
     ) -> dict[str, tuple[int, float, float]]:
         """Star sums per configuration, redone only for configurations rated since."""
         state = self._cached("stars", key)
-        if state is not None and state[0] == last_rating:
+        if state is not None and state[0] == seen:
             return dict(state[1])
-        if state is None or state[0] > last_rating:
+        dirty = None if state is None else self._touched_by_ratings(state[0], seen)
+        if dirty is None:
             stars = self._config_stars(filters)
         else:
-            with self.engine.connect() as conn:
-                dirty = list(
-                    conn.execute(
-                        select(results.c.config_hash)
-                        .distinct()
-                        .join(ratings, ratings.c.result_id == results.c.id)
-                        .where(ratings.c.id > state[0])
-                    ).scalars()
-                )
             stars = {h: v for h, v in state[1].items() if h not in dirty}
             if dirty:
                 stars.update(self._config_stars(filters, dirty))
-        self._remember("stars", key, (last_rating, stars))
+        self._remember("stars", key, (seen, stars))
         return dict(stars)
+
+    def _touched_by_ratings(
+        self, before: tuple[int, int], now: tuple[int, int]
+    ) -> list[str] | None:
+        """Configurations rated between two (count, highest id) stamps; None: recount them all.
+
+        Another process may commit a lower id after a higher one was seen; then the rows above
+        the old highest id do not account for every new row, and only a full recount is right.
+        """
+        with self.db.read() as conn:
+            newer = ratings.c.id > before[1]
+            above = conn.execute(
+                select(func.count()).select_from(ratings).where(newer)
+            ).scalar_one()
+            if before[0] > now[0] or above != now[0] - before[0]:
+                return None
+            return list(
+                conn.execute(
+                    select(results.c.config_hash)
+                    .distinct()
+                    .join(ratings, ratings.c.result_id == results.c.id)
+                    .where(newer)
+                ).scalars()
+            )
 
     def _config_stars(
         self, filters: ConfigFilters, only: list[str] | None = None
@@ -132,7 +165,7 @@ class LeaderboardMixin:
             current = current.where(
                 ratings.c.result_id.in_(select(results.c.id).where(results.c.config_hash.in_(only)))
             )
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 select(
                     results.c.config_hash,
@@ -176,14 +209,14 @@ class LeaderboardMixin:
         text = filters.template_text.strip()
         if text:
             # The templates are part of the configuration, so one sample per hash decides.
-            dialect = self.engine.dialect.name
+            dialect = self.db.backend
             samples = samples.where(
                 or_(
                     contains(results.c.user_template, text, dialect),
                     contains(results.c.system_template, text, dialect),
                 )
             )
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             sample_rows = {row.config_hash: row for row in conn.execute(samples)}
             if not sample_rows:
                 return {}
@@ -251,29 +284,40 @@ class LeaderboardMixin:
 
         Only a new vote changes the pairs, and only those of the configurations it touches.
         """
-        last_vote = self.data_version()[2]
+        version = self.history.data_version()
+        seen = (version.votes, version.last_vote)
         state = self._cached("pairs", ())
-        if state is not None and state[0] == last_vote:
+        if state is not None and state[0] == seen:
             return list(state[1])
-        if state is None or state[0] > last_vote:
+        dirty = None if state is None else self._touched_by_votes(state[0], seen)
+        if dirty is None:
             pairs = self._preference_pairs()
         else:
-            winner, loser = results.alias("winner"), results.alias("loser")
-            with self.engine.connect() as conn:
-                touched = conn.execute(
-                    select(winner.c.config_hash, loser.c.config_hash.label("other"))
-                    .select_from(preferences)
-                    .join(winner, winner.c.id == preferences.c.winner_result_id)
-                    .join(loser, loser.c.id == preferences.c.loser_result_id)
-                    .where(preferences.c.id > state[0])
-                ).all()
-            dirty = sorted({h for row in touched for h in row})
             pairs = [p for p in state[1] if p.a not in dirty and p.b not in dirty]
             if dirty:
                 pairs += self._preference_pairs(dirty)
         pairs.sort(key=lambda p: (p.a, p.b, p.outcome))
-        self._remember("pairs", (), (last_vote, pairs))
+        self._remember("pairs", (), (seen, pairs))
         return list(pairs)
+
+    def _touched_by_votes(self, before: tuple[int, int], now: tuple[int, int]) -> list[str] | None:
+        """Configurations voted on between two (count, highest id) stamps; None: recount all."""
+        winner, loser = results.alias("winner"), results.alias("loser")
+        with self.db.read() as conn:
+            newer = preferences.c.id > before[1]
+            above = conn.execute(
+                select(func.count()).select_from(preferences).where(newer)
+            ).scalar_one()
+            if before[0] > now[0] or above != now[0] - before[0]:
+                return None
+            touched = conn.execute(
+                select(winner.c.config_hash, loser.c.config_hash.label("other"))
+                .select_from(preferences)
+                .join(winner, winner.c.id == preferences.c.winner_result_id)
+                .join(loser, loser.c.id == preferences.c.loser_result_id)
+                .where(newer)
+            ).all()
+        return sorted({h for row in touched for h in row})
 
     def _preference_pairs(self, only: list[str] | None = None) -> list[Pair]:
         """Counted current votes between configurations (or those involving only these)."""
@@ -291,7 +335,7 @@ class LeaderboardMixin:
                 )
             )
             outer.append(or_(winner.c.config_hash.in_(only), loser.c.config_hash.in_(only)))
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 select(
                     winner.c.config_hash,
@@ -326,7 +370,7 @@ class LeaderboardMixin:
             .group_by(ratings.c.result_id)
             .subquery()
         )
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             row = conn.execute(
                 select(results.c.id, results.c.run_id)
                 .outerjoin(stars, stars.c.result_id == results.c.id)
@@ -342,12 +386,12 @@ class LeaderboardMixin:
             ).first()
         if row is None:
             return None
-        run = self.get_run(row.run_id)  # type: ignore[attr-defined]
+        run = self.runs.get_run(row.run_id)
         return run, next(r for r in run.results if r.id == row.id)
 
     def config_runs(self, config_hash: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest answers of one configuration with their run id and current stars."""
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 select(
                     results.c.id,
@@ -363,10 +407,10 @@ class LeaderboardMixin:
                 .order_by(results.c.created_at.desc())
                 .limit(limit)
             ).all()
-        summaries = self.rating_summaries([r.id for r in rows])
+        summaries = self.ratings.rating_summaries([r.id for r in rows])
         return [
             {
-                "when": _aware(r.created_at).strftime("%Y-%m-%d %H:%M"),
+                "when": aware(r.created_at).strftime("%Y-%m-%d %H:%M"),
                 "run": r.run_id,
                 "variant": r.variant_name,
                 "answer": (r.error and f"Error: {r.error}") or r.text,
@@ -376,3 +420,30 @@ class LeaderboardMixin:
             }
             for r in rows
         ]
+
+    def config_evidence(self, config_hash: str) -> ConfigEvidence:
+        """Star ratings and run ids of every stored result with this configuration hash.
+
+        Like the leaderboard, only the latest stars per (answer, session) count.
+        """
+        current = (
+            select(func.max(ratings.c.id))
+            .where(ratings.c.stars.is_not(None))
+            .group_by(ratings.c.result_id, ratings.c.session_id)
+        )
+        with self.db.read() as conn:
+            stats = conn.execute(
+                select(func.count(ratings.c.stars), func.avg(ratings.c.stars))
+                .select_from(ratings.join(results, ratings.c.result_id == results.c.id))
+                .where(results.c.config_hash == config_hash, ratings.c.id.in_(current))
+            ).one()
+            run_ids = conn.execute(
+                select(results.c.run_id)
+                .where(results.c.config_hash == config_hash)
+                .group_by(results.c.run_id)
+                .order_by(func.min(results.c.created_at))
+            ).scalars()
+            runs = list(run_ids)
+        count = int(stats[0] or 0)
+        mean = round(float(stats[1]), 2) if count else None
+        return ConfigEvidence(count, mean, runs)

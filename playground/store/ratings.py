@@ -1,4 +1,4 @@
-"""Ratings, pairwise preferences, history pages, configuration aggregates and exports.
+"""Ratings and pairwise preferences: writing them, and reading them back per answer.
 
 Every rating and every vote is a new row, so two sessions rating at once never overwrite each
 other; what counts in aggregates is the latest row per (session, answer) for stars and the
@@ -10,32 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import (
-    func,
-    insert,
-    select,
-)
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, insert, select
 
 from playground.errors import NotFoundError, PlaygroundError
-from playground.history import (
-    PAGE_SIZE,
-    HistoryFilters,
-    HistoryPage,
-    RatingSummary,
-)
-from playground.records import Run, utc_now
-from playground.store.exports import ExportsMixin
-from playground.store.filters import (
-    current_rating_ids,
-    run_conditions,
-)
-from playground.store.leaderboard import LeaderboardMixin
-from playground.store.runs import _aware, assemble_runs
+from playground.history import RatingSummary
+from playground.records import utc_now
+from playground.store.filters import current_rating_ids
+from playground.store.runs import aware
 from playground.store.schema import preferences, ratings, results, runs
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from playground.store.database import Database
 
 VoteKind = Literal["best", "all_good", "all_bad"]
 
@@ -44,10 +29,15 @@ class RatingError(PlaygroundError):
     """A rating or vote that cannot be stored as given (stars out of range, unknown answer)."""
 
 
-class RatingsMixin(ExportsMixin, LeaderboardMixin):
-    """Rating, preference, history and leaderboard queries of the Store (and exports)."""
+class Ratings:
+    """Stars, comments and best-answer votes on stored answers."""
 
-    engine: Engine
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _known_answers(self, conn: Any, result_ids: Sequence[str]) -> set[str]:
+        rows = conn.execute(select(results.c.id).where(results.c.id.in_(list(result_ids))))
+        return set(rows.scalars())
 
     # -- writing -------------------------------------------------------------------------
 
@@ -69,21 +59,22 @@ class RatingsMixin(ExportsMixin, LeaderboardMixin):
         comment = (comment or "").strip() or None
         if stars is None and comment is None:
             raise RatingError("Give 1 to 5 stars or a comment.")
-        try:
-            with self.engine.begin() as conn:
-                row = conn.execute(
-                    insert(ratings)
-                    .values(
-                        result_id=result_id,
-                        stars=stars,
-                        comment=comment,
-                        session_id=session_id,
-                        created_at=utc_now(),
-                    )
-                    .returning(ratings.c.id)
-                ).first()
-        except IntegrityError:
-            raise NotFoundError(f"No answer with id {result_id} to rate.") from None
+        with self.db.write() as conn:
+            # Checked in the same transaction rather than left to the foreign key, so that the
+            # answer is named whatever the database's wording of a constraint failure.
+            if not self._known_answers(conn, [result_id]):
+                raise NotFoundError(f"No answer with id {result_id} to rate.")
+            row = conn.execute(
+                insert(ratings)
+                .values(
+                    result_id=result_id,
+                    stars=stars,
+                    comment=comment,
+                    session_id=session_id,
+                    created_at=utc_now(),
+                )
+                .returning(ratings.c.id)
+            ).first()
         return int(row.id) if row else 0
 
     def add_preference(
@@ -126,18 +117,18 @@ class RatingsMixin(ExportsMixin, LeaderboardMixin):
             }
             for a, b, outcome in pairs
         ]
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(preferences), rows)
-        except IntegrityError:
-            raise NotFoundError(f"Run {run_id} or one of its answers does not exist.") from None
+        with self.db.write() as conn:
+            known_run = conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first()
+            if known_run is None or len(self._known_answers(conn, ids)) < len(ids):
+                raise NotFoundError(f"Run {run_id} or one of its answers does not exist.")
+            conn.execute(insert(preferences), rows)
         return len(rows)
 
     # -- reading one session's own state -------------------------------------------------
 
     def session_rating(self, result_id: str, session_id: str) -> tuple[int | None, str | None]:
         """This session's latest (stars, comment) for an answer; (None, None) if none."""
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             row = conn.execute(
                 select(ratings.c.stars, ratings.c.comment)
                 .where(ratings.c.result_id == result_id, ratings.c.session_id == session_id)
@@ -151,7 +142,7 @@ class RatingsMixin(ExportsMixin, LeaderboardMixin):
     ) -> tuple[VoteKind, str | None] | None:
         """This session's latest vote among these answers: ('best', id), ('all_good', None)..."""
         ids = list(result_ids)
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             row = conn.execute(
                 select(preferences.c.outcome, preferences.c.winner_result_id)
                 .where(
@@ -176,7 +167,7 @@ class RatingsMixin(ExportsMixin, LeaderboardMixin):
         if not ids:
             return {}
         summaries: dict[str, RatingSummary] = {}
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             current = conn.execute(
                 select(
                     ratings.c.result_id,
@@ -205,7 +196,7 @@ class RatingsMixin(ExportsMixin, LeaderboardMixin):
         found: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
         if not ids:
             return found
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 select(ratings).where(ratings.c.result_id.in_(ids)).order_by(ratings.c.id)
             ).all()
@@ -215,70 +206,7 @@ class RatingsMixin(ExportsMixin, LeaderboardMixin):
                     "stars": row.stars,
                     "comment": row.comment,
                     "session_id": row.session_id,
-                    "created_at": _aware(row.created_at).isoformat(),
+                    "created_at": aware(row.created_at).isoformat(),
                 }
             )
         return found
-
-    # -- history -------------------------------------------------------------------------
-
-    def data_version(self) -> tuple[int, int, int]:
-        """A cheap stamp that changes whenever an answer, a rating or a vote is stored.
-
-        Pages cache their queries under it, so a rerun that changed nothing costs three
-        index lookups instead of a full aggregate.
-        """
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(
-                    select(func.count()).select_from(results).scalar_subquery(),
-                    select(func.max(ratings.c.id)).scalar_subquery(),
-                    select(func.max(preferences.c.id)).scalar_subquery(),
-                )
-            ).one()
-        return (int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
-
-    def model_ids(self) -> list[str]:
-        """Every model id that has an answer stored, sorted."""
-        with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(results.c.model_id).distinct().order_by(results.c.model_id)
-                ).scalars()
-            )
-
-    def history_page(
-        self, filters: HistoryFilters | None = None, page: int = 1, page_size: int = PAGE_SIZE
-    ) -> HistoryPage:
-        """One page of runs newest first, matching the filters, with their rating summaries."""
-        filters = filters or HistoryFilters()
-        conditions = run_conditions(filters, self.engine.dialect.name)
-        page = max(1, page)
-        with self.engine.connect() as conn:
-            total = int(
-                conn.execute(select(func.count()).select_from(runs).where(*conditions)).scalar_one()
-            )
-            run_rows = conn.execute(
-                select(runs)
-                .where(*conditions)
-                .order_by(runs.c.created_at.desc(), runs.c.id.desc())
-                .limit(page_size)
-                .offset((page - 1) * page_size)
-            ).all()
-            ids = [r.id for r in run_rows]
-            result_rows = (
-                conn.execute(
-                    select(results)
-                    .where(results.c.run_id.in_(ids))
-                    .order_by(results.c.run_id, results.c.position)
-                ).all()
-                if ids
-                else []
-            )
-        found = assemble_runs(run_rows, result_rows)
-        summaries = self.rating_summaries([r.id for r in result_rows])
-        return HistoryPage(found, total, page, page_size, summaries)
-
-    def runs_by_ids(self, run_ids: Sequence[str]) -> list[Run]:
-        """Runs with their results, in the order asked; NotFoundError names a missing id."""
-        return [self.get_run(run_id) for run_id in run_ids]  # type: ignore[attr-defined]

@@ -8,19 +8,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, insert, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from playground.errors import NotFoundError
+from playground.errors import AmbiguousIdError, NotFoundError
 from playground.models.base import Message, ModelParams, Usage
 from playground.records import Result, RetrievalSettings, Run
 from playground.store.schema import results, runs
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from playground.store.database import Database
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything we store is UTC.
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -77,7 +75,7 @@ def result_from_row(row: Any, retrieval: RetrievalSettings | None = None) -> Res
     """Rebuild a Result from a results row."""
     return Result(
         id=row.id,
-        created_at=_aware(row.created_at),
+        created_at=aware(row.created_at),
         model_id=row.model_id,
         messages=[Message(**m) for m in json.loads(row.messages_json)],
         params=ModelParams.model_validate_json(row.params_json),
@@ -109,7 +107,7 @@ def run_from_row(row: Any) -> Run:
         retrieved = data.get("chunks", [])
     return Run(
         id=row.id,
-        created_at=_aware(row.created_at),
+        created_at=aware(row.created_at),
         source=row.source,
         variables=json.loads(row.variables_json),
         retrieval=retrieval,
@@ -135,41 +133,76 @@ def assemble_runs(run_rows: Sequence[Any], result_rows: Sequence[Any]) -> list[R
     return found
 
 
-class RunsMixin:
-    """Run and result queries of the Store."""
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}%"
 
-    engine: Engine
+
+class Runs:
+    """Saving and reading runs and their results."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def _ensure_run(self, conn: Connection, run: Run) -> None:
-        # Insert-if-absent in one write: cells of one run finish in parallel threads, and a
-        # read-then-insert would let two of them race (SQLite: a stale snapshot cannot write).
-        row = _run_row(run)
-        if conn.dialect.name == "sqlite":
-            conn.execute(sqlite_insert(runs).values(**row).on_conflict_do_nothing())
-        elif conn.dialect.name == "postgresql":
-            conn.execute(postgresql_insert(runs).values(**row).on_conflict_do_nothing())
-        elif not conn.execute(select(runs.c.id).where(runs.c.id == run.id)).first():
-            conn.execute(insert(runs).values(**row))
+        # Insert-if-absent in one write: cells of one run finish in parallel threads (and, in a
+        # team store, in several processes), so a read-then-insert would let two of them race.
+        self.db.insert_ignoring_duplicates(conn, runs, [_run_row(run)])
 
     def save_run(self, run: Run) -> None:
         """Save a run and all its results in one transaction."""
-        with self.engine.begin() as conn:
+        with self.db.write() as conn:
             self._ensure_run(conn, run)
-            for position, result in enumerate(run.results):
-                conn.execute(insert(results).values(**_result_row(run.id, position, result)))
+            if run.results:
+                conn.execute(
+                    insert(results),
+                    [_result_row(run.id, i, result) for i, result in enumerate(run.results)],
+                )
 
     def save_result(self, run: Run, result: Result, position: int = 0) -> None:
         """Save one finished result (and its run, the first time) in one transaction.
 
         The app saves each cell as it finishes, so a crash mid-run loses only unfinished cells.
         """
-        with self.engine.begin() as conn:
+        with self.db.write() as conn:
             self._ensure_run(conn, run)
             conn.execute(insert(results).values(**_result_row(run.id, position, result)))
 
+    def resolve_id(self, prefix: str) -> str:
+        """The full id of the one run whose id is or starts with `prefix`.
+
+        Headings show the first 8 characters of an id; any unique prefix works.
+
+        :raises NotFoundError: no run has this id or prefix.
+        :raises AmbiguousIdError: more than one run starts with it.
+        """
+        wanted = prefix.strip()
+        if not wanted:
+            raise NotFoundError("Give a run id (or its first characters) from the History page.")
+        with self.db.read() as conn:
+            exact = conn.execute(select(runs.c.id).where(runs.c.id == wanted)).scalar()
+            if exact is not None:
+                return str(exact)
+            found = list(
+                conn.execute(
+                    select(runs.c.id)
+                    .where(runs.c.id.like(_like_prefix(wanted), escape="\\"))
+                    .order_by(runs.c.id)
+                    .limit(3)
+                ).scalars()
+            )
+        if not found:
+            raise NotFoundError(f"No run with id {wanted}; check the id on the History page.")
+        if len(found) > 1:
+            raise AmbiguousIdError(
+                f"Run id {wanted} is ambiguous: it starts {', '.join(found[:2])}"
+                f"{' and more' if len(found) > 2 else ''}; give more characters."
+            )
+        return str(found[0])
+
     def get_run(self, run_id: str) -> Run:
         """A run with its results in cell order; NotFoundError if there is none."""
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
             if row is None:
                 raise NotFoundError(f"No run with id {run_id}; check the id on the History page.")
@@ -182,7 +215,7 @@ class RunsMixin:
 
     def get_result(self, result_id: str) -> Result:
         """One result by id; NotFoundError if there is none."""
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             row = conn.execute(select(results).where(results.c.id == result_id)).first()
             if row is None:
                 raise NotFoundError(f"No result with id {result_id}.")
@@ -192,9 +225,12 @@ class RunsMixin:
 
     def recent_runs(self, limit: int = 20, offset: int = 0) -> list[Run]:
         """The newest runs first, each with its results."""
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             run_rows = conn.execute(
-                select(runs).order_by(runs.c.created_at.desc()).limit(limit).offset(offset)
+                select(runs)
+                .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+                .limit(limit)
+                .offset(offset)
             ).all()
             ids = [r.id for r in run_rows]
             result_rows = conn.execute(
@@ -202,7 +238,23 @@ class RunsMixin:
             ).all()
         return assemble_runs(run_rows, result_rows)
 
+    def runs_by_ids(self, run_ids: Sequence[str]) -> list[Run]:
+        """Runs with their results, in the order asked; NotFoundError names a missing id."""
+        wanted = list(dict.fromkeys(run_ids))
+        if not wanted:
+            return []
+        with self.db.read() as conn:
+            run_rows = conn.execute(select(runs).where(runs.c.id.in_(wanted))).all()
+            result_rows = conn.execute(
+                select(results).where(results.c.run_id.in_(wanted)).order_by(results.c.position)
+            ).all()
+        by_id = {run.id: run for run in assemble_runs(run_rows, result_rows)}
+        for run_id in run_ids:
+            if run_id not in by_id:
+                raise NotFoundError(f"No run with id {run_id}; check the id on the History page.")
+        return [by_id[run_id] for run_id in run_ids]
+
     def count_runs(self) -> int:
         """How many runs are stored."""
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             return int(conn.execute(select(func.count()).select_from(runs)).scalar_one())

@@ -1,19 +1,18 @@
-"""Tables of the run store (SQLAlchemy Core) and their named, recorded migrations.
+"""Tables of the run store as they are today (SQLAlchemy Core); migrations.py builds them.
 
 A run is one click of Run (app, CLI, flow or one row of a batch); it has one result per
 variant x model cell. Ratings and pairwise preferences attach to results; a batch groups runs;
 flow versions are indexed here while their YAML lives on disk.
+
+This module is the current shape only: a change here needs a new migration in migrations.py,
+and tests/test_store_migrations.py proves that replaying them all yields exactly this.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
-
 from sqlalchemy import (
     Boolean,
     Column,
-    Connection,
     DateTime,
     Float,
     ForeignKey,
@@ -23,7 +22,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    select,
 )
 
 metadata = MetaData()
@@ -156,46 +154,6 @@ Index("ix_ratings_result", ratings.c.result_id)
 Index("ix_preferences_run", preferences.c.run_id)
 Index("ix_label_history", flow_label_history.c.name, flow_label_history.c.label)
 
-Migration = Callable[[Connection], None]
-MIGRATIONS: list[tuple[str, Migration]] = []
-
-
-def migration(func: Migration) -> Migration:
-    """Register a named migration; migrations run once each, in order, one transaction each."""
-    MIGRATIONS.append((func.__name__, func))
-    return func
-
-
-@migration
-def m001_initial(conn: Connection) -> None:
-    """Runs, results, ratings, preferences, batches and the flow index."""
-    metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t.name != "migrations"])
-
-
-def pending(conn: Connection) -> list[str]:
-    """Names of migrations not yet applied (reads only)."""
-    applied = set(conn.execute(select(migrations_table.c.name)).scalars())
-    return [name for name, _ in MIGRATIONS if name not in applied]
-
-
-def migrate(engine_begin: Callable[[], object]) -> list[str]:
-    """Apply every pending migration, each in its own transaction; return the names applied."""
-    done: list[str] = []
-    with engine_begin() as conn:  # type: ignore[attr-defined]
-        migrations_table.create(conn, checkfirst=True)
-    for name, func in MIGRATIONS:
-        with engine_begin() as conn:  # type: ignore[attr-defined]
-            already = conn.execute(
-                select(migrations_table.c.name).where(migrations_table.c.name == name)
-            ).first()
-            if already:
-                continue
-            func(conn)
-            conn.execute(migrations_table.insert().values(name=name, applied_at=datetime.now(UTC)))
-            done.append(name)
-    return done
-
-
 # Covering indexes for the History and Compare pages: the leaderboard and history filters read
 # only these columns, so with 10,000+ runs SQLite walks the index instead of the wide rows.
 ix_results_config_metrics = Index(
@@ -227,31 +185,10 @@ ix_ratings_current = Index(
 )
 
 
-@migration
-def m002_history_compare_indexes(conn: Connection) -> None:
-    """Covering indexes for leaderboard aggregates, model filters and current ratings."""
-    # checkfirst: on a fresh database m001's create_all has already made them.
-    for index in (
-        ix_results_config_metrics,
-        ix_results_moderation,
-        ix_results_id_config,
-        ix_results_run_model,
-        ix_ratings_current,
-    ):
-        index.create(conn, checkfirst=True)
-
-
 # Votes point at answers; finding the votes on one configuration's answers (to recount only
 # the pairs a new vote touches) needs these instead of a scan of every preference row.
 ix_preferences_winner = Index("ix_preferences_winner", preferences.c.winner_result_id)
 ix_preferences_loser = Index("ix_preferences_loser", preferences.c.loser_result_id)
-
-
-@migration
-def m003_preference_answer_indexes(conn: Connection) -> None:
-    """Indexes on the answers a vote points at, for recounting only the touched pairs."""
-    for index in (ix_preferences_winner, ix_preferences_loser):
-        index.create(conn, checkfirst=True)
 
 
 # The leaderboard asks for the moderation results of a few configurations; with this index
@@ -259,9 +196,3 @@ def m003_preference_answer_indexes(conn: Connection) -> None:
 ix_results_config_moderation = Index(
     "ix_results_config_moderation", results.c.config_hash, results.c.moderation
 )
-
-
-@migration
-def m004_config_moderation_index(conn: Connection) -> None:
-    """Index moderation results by configuration, for recomputing only touched ones."""
-    ix_results_config_moderation.create(conn, checkfirst=True)

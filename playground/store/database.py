@@ -1,0 +1,205 @@
+"""The engine of the run store and the one place where storage exceptions become StoreError.
+
+Every part of the store reads through `Database.read()` and writes through `Database.write()`;
+an SQLAlchemy or driver exception raised inside either leaves as one StoreError sentence that
+names the database (password masked), so no page or command ever catches an SQLAlchemy error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Connection, Engine, Table, create_engine, event, make_url
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from playground.errors import PlaygroundError, StoreError
+
+# A team store serves a few app processes and servers, each with a handful of threads: a small
+# pool per process keeps the server's connection count sane (max_connections is 100 by default).
+POOL_SIZE = 5
+MAX_OVERFLOW = 10
+POOL_TIMEOUT_S = 10
+CONNECT_TIMEOUT_S = 5
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL as it may be shown: any password replaced by ***."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        return "<a database URL that does not parse>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # isolation_level None: pysqlite must not open (or skip opening) transactions on its own;
+    # _sqlite_begin below emits BEGIN, so DDL in a migration is transactional like any write.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A write takes the write lock up front (IMMEDIATE): a deferred transaction that read first
+    # could not upgrade once another writer committed, and busy_timeout would not help it.
+    immediate = conn.get_execution_options().get("playground_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """One SQLAlchemy engine (SQLite or PostgreSQL) shared by every part of the store."""
+
+    def __init__(self, url: str, password: str | None = None) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise StoreError(
+                "The database URL does not parse; use sqlite:///PATH or "
+                "postgresql://USER@HOST:PORT/DB."
+            ) from None
+        if password is not None:
+            parsed = parsed.set(password=password)
+        self.display_url = mask_url(parsed)  # as the user wrote it, with the password masked
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        self.url = parsed
+        self.backend = parsed.get_backend_name()
+        self._password = parsed.password
+        try:
+            if self.backend == "sqlite":
+                path = parsed.database or ""
+                if path and path != ":memory:":
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                self.engine: Engine = create_engine(
+                    parsed, connect_args={"check_same_thread": False, "timeout": 10}
+                )
+                event.listen(self.engine, "connect", _sqlite_connect)
+                event.listen(self.engine, "begin", _sqlite_begin)
+            elif self.backend == "postgresql":
+                self.engine = create_engine(
+                    parsed,
+                    pool_size=POOL_SIZE,
+                    max_overflow=MAX_OVERFLOW,
+                    pool_timeout=POOL_TIMEOUT_S,
+                    pool_pre_ping=True,  # a restarted server costs one reconnect, not an error
+                    connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+                )
+            else:
+                raise StoreError(
+                    f"The run store supports SQLite and PostgreSQL, not {self.backend} "
+                    f"({self.display_url}); fix [storage] database_url."
+                )
+        except NoSuchModuleError:
+            raise StoreError(
+                f"No driver for {self.display_url}; install it with "
+                "`pip install prompt-playground[postgres]`."
+            ) from None
+        except ModuleNotFoundError as exc:
+            raise StoreError(
+                f"The PostgreSQL driver is missing ({exc.name}); install it with "
+                "`pip install prompt-playground[postgres]`."
+            ) from None
+
+    @property
+    def where(self) -> str:
+        """The database in words: the file for SQLite, host:port/db for PostgreSQL."""
+        if self.backend == "sqlite":
+            return f"the SQLite file {self.url.database}"
+        port = self.url.port or 5432
+        return f"the PostgreSQL server at {self.url.host or 'localhost'}:{port}"
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reading; storage errors leave as StoreError."""
+        with self.translated(), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A connection in one transaction (committed at the end, rolled back on error)."""
+        with (
+            self.translated(),
+            self.engine.connect().execution_options(playground_write=True) as conn,
+            conn.begin(),
+        ):
+            yield conn
+
+    @contextmanager
+    def translated(self) -> Iterator[None]:
+        """Turn any SQLAlchemy or driver exception raised inside into one StoreError."""
+        try:
+            yield
+        except PlaygroundError:
+            raise
+        except SQLAlchemyError as exc:
+            raise self.store_error(exc) from None
+
+    def store_error(self, exc: BaseException) -> StoreError:
+        """One sentence for a storage exception: what failed, where, what to do."""
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        first = detail[0] if detail else type(exc).__name__
+        if self._password:
+            first = first.replace(self._password, "***")
+        lowered = first.lower()
+        if self.backend == "sqlite":
+            if "not a database" in lowered or "malformed" in lowered:
+                return StoreError(
+                    f"{self.url.database} is not a SQLite database (or is damaged); move it "
+                    "away or point [storage] home at another directory."
+                )
+            if "locked" in lowered or "busy" in lowered:
+                return StoreError(
+                    f"{self.where} stayed locked by another process for 10 s; try again."
+                )
+            if "unable to open" in lowered or "readonly" in lowered:
+                return StoreError(
+                    f"Cannot write {self.where} ({first}); check the directory's permissions."
+                )
+        else:
+            if "password authentication failed" in lowered or "no password supplied" in lowered:
+                return StoreError(
+                    f"{self.where} refused user '{self.url.username}' (wrong or missing "
+                    "password); set the variable named by [storage] password_env."
+                )
+            if "does not exist" in lowered and "database" in lowered:
+                return StoreError(
+                    f"{self.where} has no database '{self.url.database}'; create it "
+                    "(createdb) or fix [storage] database_url."
+                )
+            if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                return StoreError(
+                    f"Lost the connection to {self.where} ({first}); it reconnects on the next try."
+                )
+            if (
+                "connection refused" in lowered
+                or "could not connect" in lowered
+                or "connection failed" in lowered
+                or "timeout" in lowered
+                or "server closed the connection" in lowered
+                or "terminating connection" in lowered
+                or "name or service not known" in lowered
+            ):
+                return StoreError(
+                    f"Cannot reach {self.where} ({first}); check that it runs and that "
+                    "[storage] database_url names it."
+                )
+        return StoreError(f"The run store at {self.display_url} failed: {first}")
+
+    def insert_ignoring_duplicates(self, conn: Connection, table: Table, rows: Any) -> int:
+        """Insert rows, skipping any whose primary key is already stored; return rows added."""
+        insert_for = sqlite_insert if self.backend == "sqlite" else postgresql_insert
+        result = conn.execute(insert_for(table).on_conflict_do_nothing(), rows)
+        return max(int(result.rowcount or 0), 0)
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()

@@ -1,0 +1,273 @@
+"""Named, frozen migrations of the run store: each carries its own DDL, applied once, in order.
+
+A migration never reads today's tables from schema.py: what it creates is written out here as
+it was on the day it was added, so a database created today and one migrated since the first
+release end up the same (tests/test_store_migrations.py replays them all and compares with
+schema.metadata). A new table or column is a new function at the end, decorated @migration.
+
+Each migration runs in one transaction together with its row in `migrations`; on PostgreSQL
+(and on SQLite, whose DDL is transactional too) a process killed halfway leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)
+
+from playground.errors import StoreError
+from playground.store.database import Database
+
+# The bookkeeping table itself, frozen like everything else here.
+migrations_table = Table(
+    "migrations",
+    MetaData(),
+    Column("name", String(100), primary_key=True),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+Migration = Callable[[Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+# Any constant will do: every process that migrates this database takes the same lock.
+_PG_MIGRATION_LOCK = 0x5057_4D31
+
+
+def migration(func: Migration) -> Migration:
+    """Register a named migration, to run after every migration defined before it."""
+    MIGRATIONS.append((func.__name__, func))
+    return func
+
+
+@migration
+def m001_initial(conn: Connection) -> None:
+    """Runs, results, ratings, preferences, batches and the flow index."""
+    md = MetaData()
+    Table(
+        "batches",
+        md,
+        Column("id", String(32), primary_key=True),
+        Column("name", String(200), nullable=False),
+        Column("dataset", Text, nullable=True),
+        Column("spec_json", Text, nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    runs = Table(
+        "runs",
+        md,
+        Column("id", String(32), primary_key=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("source", String(20), nullable=False),
+        Column("variables_json", Text, nullable=False),
+        Column("store_name", String(100), nullable=True),
+        Column("retrieval_json", Text, nullable=True),
+        Column("batch_id", String(32), ForeignKey("batches.id"), nullable=True),
+        Column("batch_row", Integer, nullable=True),
+        Column("flow_name", String(100), nullable=True),
+        Column("flow_version", Integer, nullable=True),
+        Column("session_id", String(64), nullable=True),
+    )
+    results = Table(
+        "results",
+        md,
+        Column("id", String(32), primary_key=True),
+        Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("position", Integer, nullable=False),
+        Column("variant_name", String(200), nullable=False),
+        Column("variant_note", Text, nullable=True),
+        Column("model_id", String(300), nullable=False),
+        Column("params_json", Text, nullable=False),
+        Column("system_template", Text, nullable=False),
+        Column("user_template", Text, nullable=False),
+        Column("messages_json", Text, nullable=False),
+        Column("text", Text, nullable=False),
+        Column("error", Text, nullable=True),
+        Column("prompt_tokens", Integer, nullable=False),
+        Column("completion_tokens", Integer, nullable=False),
+        Column("usage_estimated", Boolean, nullable=False),
+        Column("ttft_ms", Float, nullable=True),
+        Column("latency_ms", Float, nullable=True),
+        Column("tokens_per_s", Float, nullable=True),
+        Column("cost_usd", Float, nullable=False),
+        Column("groundedness", Float, nullable=True),
+        Column("chunk_ids_json", Text, nullable=True),
+        Column("moderation", Text, nullable=True),
+        Column("config_hash", String(64), nullable=False),
+    )
+    ratings = Table(
+        "ratings",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column(
+            "result_id", String(32), ForeignKey("results.id", ondelete="CASCADE"), nullable=False
+        ),
+        Column("stars", Integer, nullable=True),
+        Column("comment", Text, nullable=True),
+        Column("session_id", String(64), nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    preferences = Table(
+        "preferences",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+        Column("winner_result_id", String(32), ForeignKey("results.id"), nullable=True),
+        Column("loser_result_id", String(32), ForeignKey("results.id"), nullable=True),
+        Column("outcome", String(20), nullable=False),
+        Column("session_id", String(64), nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    Table(
+        "flow_versions",
+        md,
+        Column("name", String(63), primary_key=True),
+        Column("version", Integer, primary_key=True),
+        Column("parent", Integer, nullable=True),
+        Column("path", Text, nullable=False),
+        Column("sha256", String(64), nullable=False),
+        Column("description", Text, nullable=True),
+        Column("model_id", String(300), nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    Table(
+        "flow_labels",
+        md,
+        Column("name", String(63), primary_key=True),
+        Column("label", String(63), primary_key=True),
+        Column("version", Integer, nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    )
+    history = Table(
+        "flow_label_history",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("name", String(63), nullable=False),
+        Column("label", String(63), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("previous_version", Integer, nullable=True),
+        Column("moved_at", DateTime(timezone=True), nullable=False),
+    )
+    Index("ix_runs_created_at", runs.c.created_at)
+    Index("ix_runs_batch", runs.c.batch_id)
+    Index("ix_results_run", results.c.run_id)
+    Index("ix_results_model", results.c.model_id)
+    Index("ix_results_config", results.c.config_hash)
+    Index("ix_results_created_at", results.c.created_at)
+    Index("ix_ratings_result", ratings.c.result_id)
+    Index("ix_preferences_run", preferences.c.run_id)
+    Index("ix_label_history", history.c.name, history.c.label)
+    md.create_all(conn)
+
+
+def _create_indexes(conn: Connection, *ddl: str) -> None:
+    # IF NOT EXISTS: databases made before migrations were frozen got these from m001.
+    for statement in ddl:
+        conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {statement}")
+
+
+@migration
+def m002_history_compare_indexes(conn: Connection) -> None:
+    """Covering indexes for leaderboard aggregates, model filters and current ratings."""
+    _create_indexes(
+        conn,
+        "ix_results_config_metrics ON results (config_hash, created_at, model_id, run_id, "
+        "error, ttft_ms, latency_ms, cost_usd, groundedness, id)",
+        "ix_results_moderation ON results (moderation)",
+        "ix_results_id_config ON results (id, config_hash, model_id, created_at)",
+        "ix_results_run_model ON results (run_id, model_id)",
+        "ix_ratings_current ON ratings (result_id, session_id, id, stars)",
+    )
+
+
+@migration
+def m003_preference_answer_indexes(conn: Connection) -> None:
+    """Indexes on the answers a vote points at, for recounting only the touched pairs."""
+    _create_indexes(
+        conn,
+        "ix_preferences_winner ON preferences (winner_result_id)",
+        "ix_preferences_loser ON preferences (loser_result_id)",
+    )
+
+
+@migration
+def m004_config_moderation_index(conn: Connection) -> None:
+    """Index moderation results by configuration, for recomputing only touched ones."""
+    _create_indexes(conn, "ix_results_config_moderation ON results (config_hash, moderation)")
+
+
+# -- applying them ---------------------------------------------------------------------------
+
+
+def known_names() -> list[str]:
+    """Every migration this code knows, oldest first."""
+    return [name for name, _ in MIGRATIONS]
+
+
+def applied(conn: Connection) -> list[str]:
+    """Names of the migrations recorded in this database (empty for a new database)."""
+    if not conn.dialect.has_table(conn, migrations_table.name):
+        return []
+    rows = conn.execute(
+        select(migrations_table.c.name).order_by(migrations_table.c.applied_at)
+    ).scalars()
+    return list(rows)
+
+
+def pending(conn: Connection) -> list[str]:
+    """Names of the migrations not yet applied, in the order they will run (reads only)."""
+    done = set(applied(conn))
+    return [name for name in known_names() if name not in done]
+
+
+def check_not_newer(names: list[str], where: str) -> None:
+    """Refuse a database that a newer version of the code has migrated."""
+    unknown = [name for name in names if name not in known_names()]
+    if unknown:
+        raise StoreError(
+            f"{where} is at a newer revision ({unknown[-1]}) than this version of Prompt "
+            f"Playground knows (up to {known_names()[-1]}); upgrade prompt-playground "
+            "before using it."
+        )
+
+
+def _lock(conn: Connection) -> None:
+    # Two processes starting at once against one PostgreSQL database migrate one at a time;
+    # SQLite's BEGIN IMMEDIATE already serialises them.
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply every pending migration, each in its own transaction; return the names applied."""
+    with db.write() as conn:
+        _lock(conn)
+        migrations_table.create(conn, checkfirst=True)
+    with db.read() as conn:
+        todo = pending(conn)
+        check_not_newer(applied(conn), db.where)
+    done: list[str] = []
+    steps = dict(MIGRATIONS)
+    for name in todo:
+        with db.write() as conn:
+            _lock(conn)
+            if name not in pending(conn):  # another process applied it while we waited
+                continue
+            steps[name](conn)
+            conn.execute(migrations_table.insert().values(name=name, applied_at=datetime.now(UTC)))
+        done.append(name)
+    return done
