@@ -11,8 +11,9 @@ no extra keys at all, because they are sent to the model and a silent typo would
 from __future__ import annotations
 
 import json
+import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,6 +54,25 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
 def is_valid_name(name: str) -> bool:
     """True when name is a flow name (`[a-z0-9][a-z0-9-]{1,62}`, nothing else)."""
     return isinstance(name, str) and re.fullmatch(NAME_PATTERN[1:-1], name) is not None
+
+
+def _non_finite(value: Any, path: str = "") -> tuple[str, str] | None:
+    """(field path, value) of the first inf/nan inside parsed spec data, if any."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, repr(value)
+    items: Any = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        sub = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key)
+        found = _non_finite(item, sub)
+        if found is not None:
+            return found
+    return None
 
 
 def _extension_only(allowed: set[str], data: Any) -> Any:
@@ -274,10 +294,26 @@ class FlowSpec(_Extensible):
     retrieval: RetrievalSpec | None = Field(None, description="Optional retrieval step.")
     evidence: Evidence | None = Field(None, description="Optional: why this version won.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _finite_numbers(cls, data: Any) -> Any:
+        # inf and nan are valid YAML (.inf, .nan) but not JSON, and no parameter means them.
+        where = _non_finite(data)
+        if where is not None:
+            field, value = where
+            raise PydanticCustomError(
+                "not_finite",
+                "is {value}: a flow spec holds only finite numbers; use a finite one",
+                {"field": field or "spec", "value": value},
+            )
+        return data
+
     @field_validator("created_at", mode="before")
     @classmethod
     def _iso_time(cls, value: Any) -> Any:
         # YAML turns an unquoted timestamp into a datetime; the spec keeps ISO text.
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime(value.year, value.month, value.day, tzinfo=UTC)
         if isinstance(value, datetime):
             aware = value if value.tzinfo else value.replace(tzinfo=UTC)
             return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
