@@ -35,6 +35,10 @@ class RenderLimitError(Exception):
     """A render went past its time or size bound (turned into a TemplateError by render)."""
 
 
+class TemplateLimitError(TemplateError):
+    """A template that is too big, too deep, too slow or renders too much: never worth running."""
+
+
 _render_state = threading.local()  # the deadline of the render running on this thread
 
 
@@ -198,14 +202,14 @@ def lex(source: str) -> Iterator[tuple[int, str, str]]:
 
 def _parse(source: str, name: str = "") -> nodes.Template:
     if len(source) > MAX_TEMPLATE_CHARS:
-        raise TemplateError(
+        raise TemplateLimitError(
             f"The template{_where(name)} is {len(source):,} characters long, more than the "
             f"{MAX_TEMPLATE_CHARS:,} a prompt may have; shorten it."
         )
     try:
         return _env().parse(source)
     except RecursionError:
-        raise TemplateError(
+        raise TemplateLimitError(
             f"The template{_where(name)} is nested too deeply to parse (too many brackets or "
             "blocks inside each other); simplify it."
         ) from None
@@ -276,7 +280,7 @@ def render(source: str, variables: Mapping[str, object], name: str = "") -> str:
     try:
         return _bounded_render(source, variables)
     except RenderLimitError as exc:
-        raise TemplateError(
+        raise TemplateLimitError(
             f"Rendering {_the(name)} stopped: it {exc}; a prompt template must stay small "
             "and quick, so remove the loop or expression that grows it."
         ) from None
@@ -295,7 +299,7 @@ def render(source: str, variables: Mapping[str, object], name: str = "") -> str:
             f"The template{_where(name)} is nested too deeply to render; simplify it."
         ) from None
     except MemoryError:
-        raise TemplateError(
+        raise TemplateLimitError(
             f"Rendering {_the(name)} ran out of memory; remove the expression that grows it."
         ) from None
     except Exception as exc:  # a filter or expression failed at render time

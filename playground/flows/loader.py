@@ -116,7 +116,9 @@ def _one_line(text: str) -> str:
 # What a pattern-constrained field must look like, in words rather than a regex.
 _PATTERN_HINTS = {
     "name": "must be 2-63 lowercase letters, digits or dashes, starting with a letter or digit",
-    "id": "must look like <provider>/<model>, e.g. local/smollm2-135m-instruct",
+    "id": "must look like <provider>/<model> (letters, digits and . _ - : / @ +), "
+    "e.g. local/smollm2-135m-instruct",
+    "store": "must be a knowledge store name: 3-63 lowercase letters, digits, _ or -",
     "base_url": "must start with http:// or https://",
     "api_key_env": "must be the name of an environment variable (letters, digits, _)",
     "context_variable": "must be a variable name (letters, digits, _)",
@@ -190,6 +192,9 @@ _CUSTOM_KINDS = {
     "input_name",
     "iso_time",
     "not_finite",
+    "python_keyword",
+    "url_credentials",
+    "url_host",
 }
 
 
