@@ -100,9 +100,8 @@ def hostile_specs(draw: st.DrawFn, endpoint_url: str = "http://127.0.0.1:9/v1") 
     retrieval = draw(st.booleans())
     variables = names + ([context] if retrieval else [])
     messages = []
-    for role in draw(st.lists(st.sampled_from(["system", "user", "assistant"]), max_size=2)) + [
-        "user"
-    ]:
+    roles = draw(st.lists(st.sampled_from(["system", "user", "assistant"]), max_size=2))
+    for role in [*roles, "user"]:
         used = draw(st.lists(st.sampled_from(variables), max_size=2))
         block = draw(st.sampled_from(["", "{% if 1 %}\nyes{% endif %}", "{{ 'a' ~ '---' }}\n"]))
         content = draw(_hostile()) + "".join(f"{{{{ {v} }}}}" for v in used) + block
@@ -293,8 +292,9 @@ def _check_retrieve_node(spec: FlowSpec, source: str) -> None:
             "sys.modules['promptflow'] = types.ModuleType('promptflow')\n"
             "sys.modules['promptflow.core'] = core\n"
             "import retrieve\n"
+            "code = retrieve.retrieve.__code__\n"
             "print(json.dumps([retrieve.STORE, retrieve.QUERY, retrieve.TOP_K,\n"
-            "                  retrieve.retrieve.__code__.co_varnames[:retrieve.retrieve.__code__.co_argcount]]))\n"
+            "                  code.co_varnames[:code.co_argcount]]))\n"
         )
         done = subprocess.run([sys.executable, "-c", probe], cwd=folder, capture_output=True,
                               text=True, timeout=30, check=False)  # fmt: skip
@@ -321,8 +321,10 @@ def test_a_store_name_that_breaks_out_of_a_docstring_is_refused() -> None:
 
 
 def test_a_backslash_description_gives_a_script_that_compiles(tmp_path: Path) -> None:
-    spec = parse_spec(GOOD.replace("description: Answer customer questions in one sentence",
-                                   'description: "Reads C:\\\\Users\\\\new\\\\notes and \\\\N{x}"'))  # fmt: skip
+    description = 'description: "Reads C:\\\\Users\\\\new\\\\notes and \\\\N{x}"'
+    spec = parse_spec(
+        GOOD.replace("description: Answer customer questions in one sentence", description)
+    )
     (script,) = build_export(spec, "python").values()
     compile(script, "export.py", "exec")
     assert "C:\\Users\\new\\notes and \\N{x}" in spec.description
