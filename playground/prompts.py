@@ -1,28 +1,218 @@
-"""Prompt templates: sandboxed Jinja2, variable discovery, rendering to chat messages."""
+"""Prompt templates: sandboxed Jinja2, variable discovery, rendering to chat messages.
+
+Rendering is bounded, because templates travel inside flow specs from elsewhere: a render
+stops after RENDER_DEADLINE_S seconds (checked on every loop iteration and output chunk) or
+when the text passes MAX_RENDERED_CHARS; operators, calls and filters that would build a
+value larger than that (`'a' * 10**9`, `10 ** 10 ** 10`, `center(10**9)`) are refused before
+they allocate it; templates longer than MAX_TEMPLATE_CHARS or nested too deeply are refused.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
+from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from playground.errors import TemplateError
 from playground.models.base import Message
 
+MAX_TEMPLATE_CHARS = 200_000  # a prompt template is a few KB
+MAX_RENDERED_CHARS = 1_000_000  # ~250k tokens: more than any model's context
+RENDER_DEADLINE_S = 2.0  # a real template renders in well under a millisecond
+_MAX_POWER_BITS = 4096  # `**` results beyond this are refused before they are computed
+_GUARD = "_pp_bounded"  # the loop guard wrapped around every {% for %} iterable
+
+
+class RenderLimitError(Exception):
+    """A render went past its time or size bound (turned into a TemplateError by render)."""
+
+
+class TemplateLimitError(TemplateError):
+    """A template that is too big, too deep, too slow or renders too much: never worth running."""
+
+
+_render_state = threading.local()  # the deadline of the render running on this thread
+
+
+def _check_deadline() -> None:
+    deadline = getattr(_render_state, "deadline", None)
+    if deadline is not None and time.monotonic() > deadline:
+        raise RenderLimitError(f"took longer than {RENDER_DEADLINE_S:g} s")
+
+
+def _too_big(what: str = "built a value") -> RenderLimitError:
+    return RenderLimitError(f"{what} longer than {MAX_RENDERED_CHARS:,} characters")
+
+
+def _check_size(value: object) -> object:
+    if isinstance(value, str | list | tuple | bytes) and len(value) > MAX_RENDERED_CHARS:
+        raise _too_big()
+    return value
+
+
+def _bounded(iterable: Iterable[Any]) -> Iterator[Any]:
+    """Every loop iteration checks the render deadline (nested loops cannot spin forever)."""
+    for item in iterable:
+        _check_deadline()
+        yield item
+
+
+def _sized(value: object) -> int:
+    return len(value) if isinstance(value, str | list | tuple | bytes) else 0
+
+
+def _too_big_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > MAX_RENDERED_CHARS
+
+
+def _wide_format(text: str) -> bool:
+    # A field width or precision of 7+ digits asks for a million characters or more.
+    return re.search(r"[<>=^,.%\d]\d{7,}", text) is not None or "%*" in text
+
+
+def _check_replace(text: str, old: object, new: object) -> None:
+    if str(old) and len(str(new)) * (text.count(str(old)) + 1) + len(text) > MAX_RENDERED_CHARS:
+        raise _too_big("would build a value")
+
+
+def _guard_args(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    # A width, count or repeat above the size bound can only build a value beyond it.
+    if any(_too_big_int(a) for a in args) or any(_too_big_int(v) for v in kwargs.values()):
+        raise _too_big("asked for a size")
+    _check_deadline()
+
+
+def _guarded_filter(function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)  # keeps jinja_pass_arg (pass_context etc.)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        _guard_args(args, kwargs)
+        if function.__name__ == "do_replace" and len(args) >= 3:
+            _check_replace(str(args[-3]), args[-2], args[-1])
+        if function.__name__ == "do_format" and args and _wide_format(str(args[0])):
+            raise _too_big("asked for a size")
+        return _check_size(function(*args, **kwargs))
+
+    return guarded
+
+
+def _size_guard(value: object) -> object:
+    _check_deadline()
+    return _check_size(value if isinstance(value, str) else str(value))
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox plus time and size bounds on everything a template computes."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, guard_loops: bool, **options: Any) -> None:
+        super().__init__(**options)
+        # Guarded filters and intercepted operators also keep the compiler's constant folding
+        # from computing `'a' * 10**9` while merely listing a template's variables.
+        self.filters = {name: _guarded_filter(f) for name, f in self.filters.items()}
+        self.guard_loops = guard_loops
+        self.globals[_GUARD] = _bounded
+        self.globals[_GUARD + "_size"] = _size_guard
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        if not self.guard_loops:
+            return tree
+        for loop in tree.find_all(nodes.For):
+            loop.iter = self._guarded(_GUARD, loop.iter)
+        for concat in list(tree.find_all(nodes.Concat)):
+            concat.nodes = [self._guarded(_GUARD + "_size", part) for part in concat.nodes]
+        return tree
+
+    @staticmethod
+    def _guarded(guard: str, node: nodes.Expr) -> nodes.Expr:
+        return nodes.Call(nodes.Name(guard, "load"), [node], [], None, None, lineno=node.lineno)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        """Refuse `*`, `**`, `+` and `%` whose result would pass the size bound."""
+        _check_deadline()
+        if operator == "*":
+            count = right if isinstance(right, int) else left if isinstance(left, int) else 0
+            if max(_sized(left), _sized(right)) * max(count, 0) > MAX_RENDERED_CHARS:
+                raise _too_big("would build a value")
+        elif operator == "**":
+            big = isinstance(left, int) and isinstance(right, int) and abs(left) > 1
+            if big and right * abs(left).bit_length() > _MAX_POWER_BITS:
+                raise RenderLimitError("computed a number too large to show")
+        elif operator == "+":
+            if _sized(left) + _sized(right) > MAX_RENDERED_CHARS:
+                raise _too_big("would build a value")
+        elif operator == "%" and isinstance(left, str) and _wide_format(left):
+            raise _too_big("asked for a size")
+        return _check_size(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """Refuse calls asking for sizes above the bound (ljust, zfill, format widths, ...)."""
+        _guard_args(args, kwargs)
+        method = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format
+        owner = getattr(method, "__self__", None)
+        if isinstance(owner, str):
+            called = getattr(method, "__name__", "")
+            if called in {"format", "format_map"} and _wide_format(owner):
+                raise _too_big("asked for a size")
+            if called == "replace" and len(args) >= 2:
+                _check_replace(owner, args[0], args[1])
+        return _check_size(super().call(__context, __obj, *args, **kwargs))
+
+
+_OPTIONS: dict[str, Any] = {
+    "undefined": StrictUndefined,
+    "autoescape": False,
+    "keep_trailing_newline": True,
+}
+
 
 @lru_cache(maxsize=1)
-def _env() -> ImmutableSandboxedEnvironment:
+def _env() -> _BoundedSandbox:
+    # Parsing and variable discovery: no guard calls in the tree, so none among the variables.
+    return _BoundedSandbox(guard_loops=False, **_OPTIONS)
+
+
+@lru_cache(maxsize=1)
+def _render_env() -> _BoundedSandbox:
     # Immutable sandbox: templates cannot reach Python internals nor mutate the values they get.
-    return ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-    )
+    return _BoundedSandbox(guard_loops=True, **_OPTIONS)
 
 
 def _where(name: str) -> str:
     return f" in the {name}" if name else ""
+
+
+def _the(name: str) -> str:
+    return f"the {name}" if name else "the template"
+
+
+def lex(source: str) -> Iterator[tuple[int, str, str]]:
+    """The template's tokens (line, kind, text), as the renderer reads them."""
+    return _env().lex(source)
+
+
+def _parse(source: str, name: str = "") -> nodes.Template:
+    if len(source) > MAX_TEMPLATE_CHARS:
+        raise TemplateLimitError(
+            f"The template{_where(name)} is {len(source):,} characters long, more than the "
+            f"{MAX_TEMPLATE_CHARS:,} a prompt may have; shorten it."
+        )
+    try:
+        return _env().parse(source)
+    except RecursionError:
+        raise TemplateLimitError(
+            f"The template{_where(name)} is nested too deeply to parse (too many brackets or "
+            "blocks inside each other); simplify it."
+        ) from None
 
 
 def find_variables(*templates: str) -> list[str]:
@@ -30,12 +220,12 @@ def find_variables(*templates: str) -> list[str]:
     found: list[str] = []
     for source in templates:
         try:
-            names = meta.find_undeclared_variables(_env().parse(source))
-        except TemplateSyntaxError:
+            names = meta.find_undeclared_variables(_parse(source))
+        except (TemplateSyntaxError, TemplateError, RecursionError):
             continue
         # order by first use inside {{ }} / {% %}, not by the same word in the prose around them
         positions: dict[str, int] = {}
-        for index, (_, kind, value) in enumerate(_env().lex(source)):
+        for index, (_, kind, value) in enumerate(lex(source)):
             if kind == "name" and value in names:
                 positions.setdefault(value, index)
         for name in sorted(names, key=lambda n: positions.get(n, len(source))):
@@ -45,15 +235,32 @@ def find_variables(*templates: str) -> list[str]:
 
 
 def check_syntax(source: str, name: str = "") -> None:
-    """Raise TemplateError naming the line if the template does not parse."""
+    """Raise TemplateError naming the line if the template does not parse (or is too big)."""
     try:
-        _env().parse(source)
+        _parse(source, name)
     except TemplateSyntaxError as exc:
         raise TemplateError(
             f"Template syntax error{_where(name)} on line {exc.lineno}: "
             f"{(exc.message or 'invalid syntax').rstrip('.')}; "
             "fix the template and run again."
         ) from None
+
+
+def _bounded_render(source: str, variables: Mapping[str, object]) -> str:
+    template = _render_env().from_string(source)
+    _render_state.deadline = time.monotonic() + RENDER_DEADLINE_S
+    try:
+        chunks: list[str] = []
+        size = 0
+        for chunk in template.generate(**variables):
+            size += len(chunk)
+            if size > MAX_RENDERED_CHARS:
+                raise _too_big("rendered text")
+            _check_deadline()
+            chunks.append(chunk)
+        return "".join(chunks)
+    finally:
+        _render_state.deadline = None
 
 
 def render(source: str, variables: Mapping[str, object], name: str = "") -> str:
@@ -71,7 +278,12 @@ def render(source: str, variables: Mapping[str, object], name: str = "") -> str:
                 f"Variable '{var}'{_where(name)} is empty; fill it in and run again."
             )
     try:
-        return _env().from_string(source).render(**variables)
+        return _bounded_render(source, variables)
+    except RenderLimitError as exc:
+        raise TemplateLimitError(
+            f"Rendering {_the(name)} stopped: it {exc}; a prompt template must stay small "
+            "and quick, so remove the loop or expression that grows it."
+        ) from None
     except SecurityError as exc:
         raise TemplateError(
             f"The template{_where(name)} tried something the sandbox forbids ({exc}); "
@@ -81,6 +293,14 @@ def render(source: str, variables: Mapping[str, object], name: str = "") -> str:
         raise TemplateError(
             f"The template{_where(name)} uses something undefined ({exc.message}); "
             "check the variable names."
+        ) from None
+    except RecursionError:
+        raise TemplateError(
+            f"The template{_where(name)} is nested too deeply to render; simplify it."
+        ) from None
+    except MemoryError:
+        raise TemplateLimitError(
+            f"Rendering {_the(name)} ran out of memory; remove the expression that grows it."
         ) from None
     except Exception as exc:  # a filter or expression failed at render time
         raise TemplateError(

@@ -53,7 +53,7 @@ def test_promptflow_export_has_a_python_node_for_retrieval(tmp_path: Path) -> No
     assert chat["inputs"]["context"] == "${retrieve.output}"
     source = (tmp_path / "retrieve.py").read_text()
     compile(source, "retrieve.py", "exec")
-    assert "store='gear-manuals'" in source
+    assert "STORE = 'gear-manuals'" in source
 
 
 def test_block_tags_keep_their_newlines_in_promptflow(tmp_path: Path) -> None:

@@ -166,6 +166,37 @@ BAD_SPECS = [
         _swap('default: "Is the trail tent waterproof?"', "default: 3"),
         "Field 'inputs.question' has default 3, which is not of type string",
     ),
+    # issue 11: duplicate keys (18), impossible dates (15), non-finite numbers (13)
+    (
+        "duplicate top-level key",
+        GOOD + "name: other-flow\n",
+        "Key 'name' appears twice (lines 2 and 13); YAML would silently keep only the last",
+    ),
+    (
+        "duplicate nested key",
+        _swap("seed: 7}", "seed: 7, seed: 8}"),
+        "Key 'seed' appears twice (lines 12 and 12)",
+    ),
+    (
+        "impossible date",
+        _swap("name: gear-support\n", "name: gear-support\ncreated_at: 2024-13-45\n"),
+        "Field 'created_at' is '2024-13-45', not an ISO 8601 time",
+    ),
+    (
+        "infinite default",
+        _swap("inputs:\n", "inputs:\n  n: {type: number, default: .inf}\n"),
+        "Field 'inputs.n.default' is inf: a flow spec holds only finite numbers",
+    ),
+    (
+        "nan in an extension",
+        GOOD + "x-scores: [1, .nan]\n",
+        "Field 'x-scores[1]' is nan: a flow spec holds only finite numbers",
+    ),
+    (
+        "nan temperature",
+        _swap("temperature: 0.0", "temperature: .nan"),
+        "Field 'model.params.temperature' is nan: a flow spec holds only finite numbers",
+    ),
 ]
 
 
@@ -180,6 +211,11 @@ def test_bad_spec_is_one_line_naming_the_field(text: str | bytes, expected_error
     message = str(caught.value)
     assert message.startswith(expected_error), message
     assert "\n" not in message
+
+
+def test_a_date_without_time_is_kept_as_midnight_utc() -> None:
+    spec = parse_spec(_swap("name: gear-support\n", "name: gear-support\ncreated_at: 2024-01-02\n"))
+    assert spec.created_at == "2024-01-02T00:00:00Z"
 
 
 def test_missing_file_is_a_spec_error(tmp_path: object) -> None:

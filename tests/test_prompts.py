@@ -145,3 +145,52 @@ def test_an_undefined_attribute_is_a_template_error() -> None:
 def test_a_variables_value_is_inserted_verbatim_never_evaluated(value: str) -> None:
     # a value holding "{{ ... }}", "<script>" or "&" comes out exactly as typed
     assert render("[{{ v }}]", {"v": value}) == f"[{value}]"
+
+
+# --- bounds: templates travel inside specs from elsewhere (issue 11, items 3 and 15) ---------
+
+BOUNDED = [
+    ("nested loops", "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}"
+     "{% endfor %}", "took longer than 2 s"),
+    ("huge repeat", "{{ 'a' * 10**9 }}", "would build a value longer than 1,000,000"),
+    ("huge power", "{{ 10 ** 100000 }}", "computed a number too large"),
+    ("huge filter width", "{{ 'a'|center(10**9) }}", "asked for a size"),
+    ("huge method width", "{{ 'a'.ljust(10**9) }}", "asked for a size"),
+    ("huge format width", "{{ '{:>999999999}'.format(1) }}", "asked for a size"),
+    ("huge percent width", "{{ '%0999999999d' % 1 }}", "asked for a size"),
+    ("quadratic replace", "{% set s = 'a' * 1000 %}{{ s|replace('a', s) }}", "would build"),
+    ("long output", "{% for i in range(100000) %}{{ 'x' * 20 }}{% endfor %}", "rendered text"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("template", "expected"), [c[1:] for c in BOUNDED],
+                         ids=[c[0] for c in BOUNDED])  # fmt: skip
+def test_a_runaway_template_stops_with_one_sentence_naming_it(template: str, expected: str) -> None:
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(TemplateError) as caught:
+        render(template, {}, "variant 'v2' user message")
+    assert time.monotonic() - started < 5
+    message = str(caught.value)
+    assert message.startswith("Rendering the variant 'v2' user message stopped: it "), message
+    assert expected in message
+
+
+def test_ordinary_loops_and_arithmetic_still_render() -> None:
+    template = "{% for i in range(3) %}{{ loop.index }}{% endfor %} {{ 2 ** 10 }} {{ 'ab' * 2 }}"
+    assert render(template, {}) == "123 1024 abab"
+    assert render("{% for x in [] %}{% else %}none{% endfor %}", {}) == "none"
+
+
+def test_deeply_nested_brackets_are_one_sentence() -> None:
+    template = "{{ " + "(" * 500 + "1" + ")" * 500 + " }}"
+    with pytest.raises(TemplateError) as caught:
+        check_syntax(template, "user message")
+    assert str(caught.value).startswith("The template in the user message is nested too deeply")
+    assert find_variables(template) == []
+
+
+def test_a_huge_template_is_refused_before_parsing() -> None:
+    with pytest.raises(TemplateError, match="more than the 200,000 a prompt may have"):
+        check_syntax("x" * 200_001)

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from playground.config import Settings
 from playground.errors import SpecError
 from playground.flows.loader import validation_message
-from playground.flows.spec import SCHEMA_ID, Evidence, FlowSpec
+from playground.flows.spec import SCHEMA_ID, Evidence, FlowSpec, template_fields
 from playground.models.registry import split_model_id
 from playground.prompts import find_variables
 from playground.records import Draft, PromptVariant, Result, RetrievalSettings, Run
@@ -90,8 +90,6 @@ def spec_from_result(
 
 def draft_from_spec(spec: FlowSpec, settings: Settings) -> Draft:
     """The Playground editor state for a spec (its system and last user template)."""
-    from playground.flows.run import template_fields
-
     system, user = template_fields(spec)
     notes = [f"Loaded flow {spec.ref}."]
     shape = [m.role for m in spec.prompt.messages]

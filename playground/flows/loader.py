@@ -27,6 +27,38 @@ class _NoAliasLoader(yaml.SafeLoader):
             )
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Refuse a key that appears twice in one mapping (YAML would keep only the last)."""
+        seen: dict[tuple[str, str], int] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = (key_node.tag, key_node.value)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise _DuplicateKeyError(key_node.value, seen[key], line)
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        """An impossible date (2024-13-45) stays text, so validation names the field."""
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_NoAliasLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", _NoAliasLoader.construct_yaml_timestamp
+)
+
+
+class _DuplicateKeyError(yaml.YAMLError):
+    """A mapping key given twice; carries the key and both lines."""
+
+    def __init__(self, key: str, first: int, again: int) -> None:
+        super().__init__(key)
+        self.key, self.first, self.again = key, first, again
+
 
 class _SpecDumper(yaml.SafeDumper):
     """Block style, multi-line strings as literal blocks, keys in the order given."""
@@ -84,7 +116,9 @@ def _one_line(text: str) -> str:
 # What a pattern-constrained field must look like, in words rather than a regex.
 _PATTERN_HINTS = {
     "name": "must be 2-63 lowercase letters, digits or dashes, starting with a letter or digit",
-    "id": "must look like <provider>/<model>, e.g. local/smollm2-135m-instruct",
+    "id": "must look like <provider>/<model> (letters, digits and . _ - : / @ +), "
+    "e.g. local/smollm2-135m-instruct",
+    "store": "must be a knowledge store name: 3-63 lowercase letters, digits, _ or -",
     "base_url": "must start with http:// or https://",
     "api_key_env": "must be the name of an environment variable (letters, digits, _)",
     "context_variable": "must be a variable name (letters, digits, _)",
@@ -157,6 +191,10 @@ _CUSTOM_KINDS = {
     "parent_order",
     "input_name",
     "iso_time",
+    "not_finite",
+    "python_keyword",
+    "url_credentials",
+    "url_host",
 }
 
 
@@ -205,6 +243,11 @@ def parse_spec(text: str | bytes, source: str | None = None) -> FlowSpec:
         raise SpecError(f"The flow spec{where} is binary, not YAML text; pick the .yaml file.")
     try:
         data = yaml.load(text, Loader=_NoAliasLoader)
+    except _DuplicateKeyError as exc:
+        raise SpecError(
+            f"Key {_shown(exc.key)}{where} appears twice (lines {exc.first} and {exc.again}); "
+            "YAML would silently keep only the last, so delete one of them."
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f" on line {mark.line + 1}" if mark is not None else ""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from playground.config import Settings
 from playground.errors import NotFoundError, SpecError
 from playground.flows.loader import dump_spec, looks_like_path, parse_spec, read_spec_file
-from playground.flows.spec import FlowSpec, is_valid_name
+from playground.flows.spec import FlowSpec, check_templates, is_valid_name
 from playground.store.flows import FlowVersionRow, LabelMove
 
 if TYPE_CHECKING:
@@ -314,8 +314,6 @@ class FlowRegistry:
         self, raw: str | bytes, name: str | None = None, source: str | None = None
     ) -> FlowSpec:
         """Validate uploaded YAML (schema, templates, sandbox) and save it as the next version."""
-        from playground.flows.run import check_templates
-
         spec = parse_spec(raw, source)
         check_templates(spec)
         return self.import_spec(spec, name or None)

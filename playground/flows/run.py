@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from playground.config import Settings, load_settings
-from playground.errors import SpecError, TemplateError
-from playground.flows.spec import FlowSpec, InputSpec
+from playground.errors import TemplateError
+from playground.flows.endpoints import endpoint_access, same_endpoint
+from playground.flows.spec import FlowSpec, InputSpec, check_templates, template_fields
 from playground.models.base import ChatModel, Message
 from playground.models.registry import get_model, model_for_endpoint_url, split_model_id
 from playground.prompts import render
@@ -20,13 +20,6 @@ from playground.runner import MeasuredStream, assess
 log = logging.getLogger(__name__)
 
 _TRUE = {"true", "1", "yes", "on"}
-_PLACEHOLDERS: dict[str, object] = {
-    "string": "example",
-    "integer": 1,
-    "number": 1.0,
-    "boolean": True,
-}
-_SANDBOX = re.compile(r"sandbox forbids \((?P<detail>.*)\); use")
 _FALSE = {"false", "0", "no", "off"}
 
 
@@ -57,45 +50,6 @@ def coerce_input(name: str, spec: InputSpec, value: object) -> object:
             except ValueError:
                 pass
     raise TemplateError(f"Input '{name}' is {value!r}, which is not a {kind}; give a {kind}.")
-
-
-def template_fields(spec: FlowSpec) -> tuple[str, str]:
-    """The (system, user) templates the Playground would hold for this spec.
-
-    The Playground edits one system and one user template; a spec with other shapes keeps
-    its full message list, and these two are then the first system and the last user message.
-    """
-    system = next((m.content for m in spec.prompt.messages if m.role == "system"), "")
-    user = next((m.content for m in reversed(spec.prompt.messages) if m.role == "user"), "")
-    return system, user
-
-
-def check_templates(spec: FlowSpec) -> None:
-    """Trial-render every template so one the sandbox refuses fails validation, not a demo.
-
-    Inputs without defaults get placeholders; only sandbox refusals are errors here, since
-    a placeholder may legitimately upset a filter that the real value would satisfy.
-    """
-    variables: dict[str, object] = {
-        name: declared.default if declared.default is not None else _PLACEHOLDERS[declared.type]
-        for name, declared in spec.inputs.items()
-    }
-    templates = [
-        (f"prompt.messages[{i}].content", m.content) for i, m in enumerate(spec.prompt.messages)
-    ]
-    if spec.retrieval is not None:
-        variables[spec.retrieval.context_variable] = "(retrieved context)"
-        templates.append(("retrieval.query", spec.retrieval.query))
-    for field, template in templates:
-        try:
-            render(template, variables, field)
-        except TemplateError as exc:
-            match = _SANDBOX.search(str(exc))
-            if match:
-                raise SpecError(
-                    f"Field '{field}' tries something the template sandbox forbids "
-                    f"({match['detail']}); use only variables and filters."
-                ) from None
 
 
 class Flow:
@@ -160,22 +114,26 @@ class Flow:
         ]
 
     def check(self) -> None:
-        """Trial-render the templates: a template the sandbox refuses fails here (SpecError)."""
+        """What `flow validate` checks beyond the schema: templates render in the sandbox and
+        the endpoint's key may go to its URL on this machine (SpecError naming the problem)."""
         check_templates(self.spec)
+        endpoint_access(self.spec, self.settings)
 
     def model(self) -> ChatModel:
-        """The model the spec names: from config, or at the endpoint URL the spec carries."""
+        """The model the spec names: from config, or at the endpoint URL the spec carries.
+
+        A key goes only where this machine declared it (see playground.flows.endpoints).
+        """
         spec = self.spec.model
-        endpoint = spec.endpoint
-        if endpoint is None:
+        access = endpoint_access(self.spec, self.settings)
+        if access is None:
             return get_model(spec.id, self.settings)
         provider, _ = split_model_id(spec.id)
         configured = self.settings.endpoints.get(provider)
-        if configured is not None and configured.base_url == endpoint.base_url:
+        if configured is not None and same_endpoint(configured.base_url, access.base_url):
             return get_model(spec.id, self.settings)  # same server: use its timeouts and key
-        runner = self.settings.runner
         return model_for_endpoint_url(
-            spec.id, endpoint.base_url, endpoint.api_key_env, runner.timeout, runner.max_retries
+            spec.id, access.base_url, access.api_key_env, access.timeout, access.max_retries
         )
 
     def execute(self, inputs: Mapping[str, object] | None = None, source: str = "flow") -> Run:

@@ -11,10 +11,13 @@ no extra keys at all, because they are sent to the model and a silent typo would
 from __future__ import annotations
 
 import json
+import keyword
+import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
@@ -25,14 +28,17 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from playground.errors import TemplateError
+from playground.errors import SpecError, TemplateError
 from playground.models.base import ModelParams
-from playground.prompts import check_syntax, find_variables
+from playground.prompts import TemplateLimitError, check_syntax, find_variables, render
 
 SCHEMA_ID = "playground.flow/v1"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 ENV_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+STORE_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$"  # playground.rag.store.STORE_NAME
+# No $, { or spaces: PromptFlow and Prompty read `${env:NAME}` and `${inputs.x}` in model names.
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9._:/@+-]*$"
 EXTENSION_PREFIX = "x-"
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 SCHEMA_PATH = Path(__file__).with_name(
@@ -53,6 +59,25 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
 def is_valid_name(name: str) -> bool:
     """True when name is a flow name (`[a-z0-9][a-z0-9-]{1,62}`, nothing else)."""
     return isinstance(name, str) and re.fullmatch(NAME_PATTERN[1:-1], name) is not None
+
+
+def _non_finite(value: Any, path: str = "") -> tuple[str, str] | None:
+    """(field path, value) of the first inf/nan inside parsed spec data, if any."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, repr(value)
+    items: Any = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        sub = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key)
+        found = _non_finite(item, sub)
+        if found is not None:
+            return found
+    return None
 
 
 def _extension_only(allowed: set[str], data: Any) -> Any:
@@ -88,6 +113,17 @@ class _Extensible(BaseModel):
     def _check_keys(cls, data: Any) -> Any:
         allowed = {f.alias or name for name, f in cls.model_fields.items()}
         return _extension_only(allowed, data)
+
+
+def _not_a_keyword(name: str, what: str) -> str:
+    # Exports turn input names into Python parameters (PromptFlow's retrieve node).
+    if keyword.iskeyword(name):
+        raise PydanticCustomError(
+            "python_keyword",
+            "has {what} '{name}', a Python keyword that exported code cannot use; rename it",
+            {"what": what, "name": name},
+        )
+    return name
 
 
 def _template_syntax(value: str) -> str:
@@ -188,7 +224,24 @@ class EndpointRef(BaseModel):
 
     @field_validator("base_url")
     @classmethod
-    def _strip_slash(cls, value: str) -> str:
+    def _plain_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.username is not None or parts.password is not None:
+            host = parts.netloc.rpartition("@")[2]
+            raise PydanticCustomError(
+                "url_credentials",
+                "holds a user name or password ({url}); a spec holds no secret: put the key in "
+                "an environment variable named by api_key_env",
+                {"url": urlunsplit(parts._replace(netloc=f"***@{host}"))[:80]},
+            )
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            parts = parts._replace(netloc="")
+        if not parts.hostname:
+            raise PydanticCustomError(
+                "url_host", "is {url}, which has no valid host and port", {"url": repr(value)[:80]}
+            )
         return value.rstrip("/")
 
 
@@ -196,7 +249,7 @@ class ModelSpec(_Extensible):
     """Which model answers and with which sampling parameters."""
 
     id: str = Field(
-        pattern=r"^[^/\s]+/\S.*$",
+        pattern=MODEL_ID_PATTERN,
         description="Model id `<provider>/<model>`, e.g. local/smollm2-135m-instruct.",
     )
     params: ModelParams = Field(
@@ -210,7 +263,9 @@ class ModelSpec(_Extensible):
 class RetrievalSpec(_Extensible):
     """Context retrieved from a knowledge store before the model is called."""
 
-    store: str = Field(min_length=1, max_length=100, description="Knowledge store name.")
+    store: str = Field(
+        pattern=STORE_PATTERN, description="Knowledge store name (as `playground rag` names it)."
+    )
     embedding_model: str = Field(
         DEFAULT_EMBEDDING_MODEL, min_length=1, description="Embedder the store was built with."
     )
@@ -224,6 +279,11 @@ class RetrievalSpec(_Extensible):
     @classmethod
     def _query_syntax(cls, value: str) -> str:
         return _template_syntax(value)
+
+    @field_validator("context_variable")
+    @classmethod
+    def _context_name(cls, value: str) -> str:
+        return _not_a_keyword(value, "the name")
 
 
 class RatingsEvidence(BaseModel):
@@ -274,10 +334,26 @@ class FlowSpec(_Extensible):
     retrieval: RetrievalSpec | None = Field(None, description="Optional retrieval step.")
     evidence: Evidence | None = Field(None, description="Optional: why this version won.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _finite_numbers(cls, data: Any) -> Any:
+        # inf and nan are valid YAML (.inf, .nan) but not JSON, and no parameter means them.
+        where = _non_finite(data)
+        if where is not None:
+            field, value = where
+            raise PydanticCustomError(
+                "not_finite",
+                "is {value}: a flow spec holds only finite numbers; use a finite one",
+                {"field": field or "spec", "value": value},
+            )
+        return data
+
     @field_validator("created_at", mode="before")
     @classmethod
     def _iso_time(cls, value: Any) -> Any:
         # YAML turns an unquoted timestamp into a datetime; the spec keeps ISO text.
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime(value.year, value.month, value.day, tzinfo=UTC)
         if isinstance(value, datetime):
             aware = value if value.tzinfo else value.replace(tzinfo=UTC)
             return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -300,6 +376,7 @@ class FlowSpec(_Extensible):
                     "has an input named {key}; use letters, digits and _ only",
                     {"key": repr(key)[:40]},
                 )
+            _not_a_keyword(key, "an input named")
         return value
 
     @model_validator(mode="after")
@@ -382,3 +459,53 @@ def json_schema() -> dict[str, Any]:
 def schema_text() -> str:
     """schema.json as it should be on disk."""
     return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+_PLACEHOLDERS: dict[str, object] = {
+    "string": "example",
+    "integer": 1,
+    "number": 1.0,
+    "boolean": True,
+}
+_SANDBOX = re.compile(r"sandbox forbids \((?P<detail>.*)\); use")
+
+
+def template_fields(spec: FlowSpec) -> tuple[str, str]:
+    """The (system, user) templates the Playground would hold for this spec.
+
+    The Playground edits one system and one user template; a spec with other shapes keeps
+    its full message list, and these two are then the first system and the last user message.
+    """
+    system = next((m.content for m in spec.prompt.messages if m.role == "system"), "")
+    user = next((m.content for m in reversed(spec.prompt.messages) if m.role == "user"), "")
+    return system, user
+
+
+def check_templates(spec: FlowSpec) -> None:
+    """Trial-render every template so one the sandbox refuses fails validation, not a demo.
+
+    Inputs without defaults get placeholders; only sandbox refusals are errors here, since
+    a placeholder may legitimately upset a filter that the real value would satisfy.
+    """
+    variables: dict[str, object] = {
+        name: declared.default if declared.default is not None else _PLACEHOLDERS[declared.type]
+        for name, declared in spec.inputs.items()
+    }
+    templates = [
+        (f"prompt.messages[{i}].content", m.content) for i, m in enumerate(spec.prompt.messages)
+    ]
+    if spec.retrieval is not None:
+        variables[spec.retrieval.context_variable] = "(retrieved context)"
+        templates.append(("retrieval.query", spec.retrieval.query))
+    for field, template in templates:
+        try:
+            render(template, variables, f"field '{field}' of flow {spec.name}")
+        except TemplateLimitError as exc:
+            raise SpecError(str(exc)) from None
+        except TemplateError as exc:
+            match = _SANDBOX.search(str(exc))
+            if match:
+                raise SpecError(
+                    f"Field '{field}' tries something the template sandbox forbids "
+                    f"({match['detail']}); use only variables and filters."
+                ) from None

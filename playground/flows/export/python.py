@@ -1,27 +1,17 @@
-"""The `python` export: a standalone script that reproduces a flow's call with the openai SDK."""
+"""The `python` export: a standalone script that reproduces a flow's call with the openai SDK.
+
+Every value from the spec enters the script as a checked Python literal (`py_literal`,
+`py_docstring`); the rest of the script is fixed text.
+"""
 
 from __future__ import annotations
 
-import pprint
-from typing import TYPE_CHECKING
-
+from playground.flows.export.safety import py_docstring, py_literal
+from playground.flows.export.target import Target
 from playground.flows.spec import FlowSpec
 
-if TYPE_CHECKING:
-    from playground.flows.exporters import Target
-
-
-def _literal(value: object) -> str:
-    # pprint of plain str/int/float/bool/None/list/dict is valid Python source.
-    return pprint.pformat(value, width=96, sort_dicts=False)
-
-
 _SCRIPT = '''#!/usr/bin/env python3
-"""{title}
-
-Exported from Prompt Playground. Requires `pip install openai jinja2`.
-Run:  python {filename} [--input name=value ...] [--base-url URL] [--json]
-{note}"""
+{docstring}
 
 from __future__ import annotations
 
@@ -91,7 +81,7 @@ def render_messages(variables: dict[str, object]) -> list[dict[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Render the prompt, call the model once, print the answer."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Run the exported flow once.")
     parser.add_argument("--input", action="append", default=[], help="name=value; repeatable")
     parser.add_argument("--base-url", default=BASE_URL, help="OpenAI-compatible /v1 URL")
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
@@ -148,32 +138,38 @@ def python_script(spec: FlowSpec, target: Target) -> str:
     if retrieval:
         retrieval = {k: v for k, v in retrieval.items() if not k.startswith("x-")}
     filename = spec.name.replace("-", "_") + ".py"
-    note = f"\n{target.note}\n" if target.note else ""
-    if retrieval:
-        note += (
-            "\nThe context is retrieved with Prompt Playground's store (pip install "
-            "prompt-playground,\nPLAYGROUND_HOME set) unless you pass "
-            f"--input {spec.retrieval.context_variable}=...\n"  # type: ignore[union-attr]
-        )
+    title = f"{spec.ref}: {spec.description}" if spec.description else spec.ref
+    lines = [
+        title,
+        "",
+        "Exported from Prompt Playground. Requires `pip install openai jinja2`.",
+        f"Run:  python {filename} [--input name=value ...] [--base-url URL] [--json]",
+    ]
+    if target.note:
+        lines += ["", target.note]
+    if spec.retrieval is not None:
+        lines += [
+            "",
+            "The context is retrieved with Prompt Playground's store (pip install "
+            "prompt-playground,",
+            f"PLAYGROUND_HOME set) unless you pass --input {spec.retrieval.context_variable}=...",
+        ]
     inputs = {name: declared.default for name, declared in spec.inputs.items()}
     input_types = {name: declared.type for name, declared in spec.inputs.items()}
     if spec.retrieval is not None:
         # The context may be passed by hand, which skips retrieval.
         inputs.setdefault(spec.retrieval.context_variable, None)
         input_types.setdefault(spec.retrieval.context_variable, "string")
-    script = _SCRIPT.format(
-        title=f"{spec.ref}: {spec.description}".rstrip(": ").replace('"""', "'''"),
-        filename=filename,
-        note=note.replace('"""', "'''"),
+    return _SCRIPT.format(
+        docstring=py_docstring("\n".join(lines) + "\n"),
         client_class="AzureOpenAI" if target.kind == "azure" else "OpenAI",
-        model=repr(target.model),
-        base_url=repr(target.base_url),
-        api_key_env=repr(target.api_key_env),
-        params=_literal(call),
-        inputs=_literal(inputs),
-        input_types=_literal(input_types),
-        messages=_literal([m.model_dump() for m in spec.prompt.messages]),
-        retrieval=_literal(retrieval),
+        model=py_literal(target.model, "model name"),
+        base_url=py_literal(target.base_url, "base_url"),
+        api_key_env=py_literal(target.api_key_env, "api_key_env"),
+        params=py_literal(call, "model.params"),
+        inputs=py_literal(inputs, "inputs"),
+        input_types=py_literal(input_types, "input types"),
+        messages=py_literal([m.model_dump() for m in spec.prompt.messages], "prompt.messages"),
+        retrieval=py_literal(retrieval, "retrieval"),
         client_setup=_AZURE_SETUP if target.kind == "azure" else _OPENAI_SETUP,
     )
-    return script
