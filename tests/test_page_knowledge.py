@@ -90,7 +90,8 @@ def test_upload_several_files_reports_each_and_good_ones_land(kb: KnowledgeBase)
         "Added latin.txt (1 chunks)",
     ]
     assert [e.value for e in at.warning] == [
-        "latin.txt is not UTF-8; it was read as cp1252 (check the text looks right)."
+        "latin.txt is not UTF-8; it was read as Windows-1252 (Western European) (check the text "
+        "looks right)."
     ]
     assert [e.value for e in at.error] == [
         "scan.pdf has no text layer (scanned images?); run OCR on it or upload the text.",

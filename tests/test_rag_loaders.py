@@ -90,13 +90,41 @@ def test_size_limit_uses_the_reported_size_when_the_bytes_were_not_read() -> Non
         load_document("big.pdf", b"", size=25 * 1024 * 1024)
 
 
+WESTERN = "Windows-1252 (Western European)"
+
+
 def test_cp1252_text_is_decoded_and_the_user_is_told() -> None:
     text = "Café crème: returns within thirty days, naïve façade of the tent’s poles."
     document = load_document("latin.txt", text.encode("cp1252"))
     assert document.text == text
     assert document.warnings == [
-        "latin.txt is not UTF-8; it was read as cp1252 (check the text looks right)."
+        f"latin.txt is not UTF-8; it was read as {WESTERN} (check the text looks right)."
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "café",
+        "Le café est fermé le lundi.",
+        "Größe: 42 cm, Gewicht 1,2 kg. Überzug aus Baumwolle.",
+        "¿Dónde está la tienda? Mañana a las 9.",
+        "Smörgåsbord och kaffe på morgonen.",
+    ],
+)
+def test_latin1_western_text_is_read_as_western_before_any_guess(text: str) -> None:
+    document = load_document("latin.txt", text.encode("latin-1"))
+    assert document.text == text
+    assert document.warnings == [
+        f"latin.txt is not UTF-8; it was read as {WESTERN} (check the text looks right)."
+    ]
+
+
+def test_text_that_is_not_western_is_still_detected() -> None:
+    text = "Палатка не пропускает воду, а швы проклеены. Вес палатки полтора килограмма."
+    document = load_document("russian.txt", text.encode("cp1251"))
+    assert document.text == text
+    assert "Windows-1252" not in document.warnings[0]
 
 
 def test_utf16_text_with_bom_is_read() -> None:
