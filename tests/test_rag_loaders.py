@@ -85,6 +85,19 @@ def test_oversized_file_is_refused_with_its_size_and_the_limit() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("size", "said"),
+    [
+        (20 * 1024 * 1024 + 5000, "big.txt is 20.005 MB, over the 20.000 MB limit"),
+        (20 * 1024 * 1024 + 1, "big.txt is 20,971,521 bytes, over the 20,971,520-byte limit"),
+    ],
+)
+def test_a_file_just_over_the_limit_says_by_how_much(size: int, said: str) -> None:
+    with pytest.raises(IngestError) as caught:
+        load_document("big.txt", b"", max_bytes=20 * 1024 * 1024, size=size)
+    assert str(caught.value).startswith(said + ";")
+
+
 def test_size_limit_uses_the_reported_size_when_the_bytes_were_not_read() -> None:
     with pytest.raises(IngestError, match=r"big\.pdf is 25\.0 MB, over the 20\.0 MB limit"):
         load_document("big.pdf", b"", size=25 * 1024 * 1024)

@@ -55,6 +55,19 @@ def format_size(n_bytes: int) -> str:
     return f"{n_bytes / (1024 * 1024):.1f} MB"
 
 
+def _sizes_apart(size: int, limit: int) -> tuple[str, str]:
+    """A size and a limit written precisely enough to differ ("20.0 MB over 20.0 MB" would not)."""
+    said, limit_said = format_size(size), format_size(limit)
+    if said != limit_said:
+        return said, limit_said
+    unit, scale = ("MB", 1024 * 1024) if limit >= 1024 * 1024 else ("KB", 1024)
+    for digits in (2, 3):
+        said, limit_said = f"{size / scale:.{digits}f} {unit}", f"{limit / scale:.{digits}f} {unit}"
+        if said != limit_said:
+            return said, limit_said
+    return f"{size:,} bytes", f"{limit:,}-byte"
+
+
 def chunk_count(count: int) -> str:
     """'1 chunk', '3 chunks'."""
     return f"{count} chunk" if count == 1 else f"{count} chunks"
@@ -72,8 +85,9 @@ def load_document(
             "upload .txt, .md, .pdf or .html files."
         )
     if size > max_bytes:
+        said, limit = _sizes_apart(size, max_bytes)
         raise IngestError(
-            f"{source} is {format_size(size)}, over the {format_size(max_bytes)} limit; "
+            f"{source} is {said}, over the {limit} limit; "
             "split it into smaller files or raise the limit."
         )
     if not data.strip():

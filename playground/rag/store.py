@@ -260,7 +260,12 @@ class KnowledgeBase:
 
     def __init__(self, settings: Settings, max_file_bytes: int | None = None) -> None:
         self.settings = settings
-        self.max_file_bytes = max_file_bytes or max_file_bytes_from_env(settings)
+        self._max_file_bytes = max_file_bytes
+
+    @property
+    def max_file_bytes(self) -> int:
+        """The per-file limit: as given, else read now (a page's cached base sees changes)."""
+        return self._max_file_bytes or max_file_bytes_from_env(self.settings)
 
     @property
     def client(self) -> ClientAPI:
