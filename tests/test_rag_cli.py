@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -32,12 +33,12 @@ def test_ingest_reports_each_file_and_recurses_into_folders(docs: Path) -> None:
     result = invoke("rag", "ingest", "--store", "gear", str(docs))
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        "added     manuals/pack.pdf (1 chunks)",
-        "added     stove.txt (1 chunks)",
-        "added     tent.md (1 chunks)",
+        "added     manuals/pack.pdf (1 chunk)",
+        "added     stove.txt (1 chunk)",
+        "added     tent.md (1 chunk)",
     ]
     again = invoke("rag", "ingest", "--store", "gear", str(docs))
-    assert "unchanged manuals/pack.pdf (1 chunks)" in again.stdout
+    assert "unchanged manuals/pack.pdf (1 chunk)" in again.stdout
 
 
 def test_ingest_exits_1_when_a_file_fails_but_keeps_the_good_ones(docs: Path) -> None:
@@ -46,7 +47,7 @@ def test_ingest_exits_1_when_a_file_fails_but_keeps_the_good_ones(docs: Path) ->
         "rag", "ingest", "--store", "gear", str(docs / "tent.md"), str(docs / "fake.pdf")
     )
     assert result.exit_code == 1
-    assert result.stdout == "added     tent.md (1 chunks)\n"
+    assert result.stdout == "added     tent.md (1 chunk)\n"
     assert result.stderr.splitlines() == [
         "Error: fake.pdf is not a PDF (no PDF header); "
         "export it again as PDF or upload it as text.",
@@ -120,7 +121,7 @@ def test_list_and_delete(docs: Path) -> None:
         "gear: 3 documents, 3 chunks, all-MiniLM-L6-v2, chunks 800/100\n"
     )
     removed = invoke("rag", "delete", "--store", "gear", "--document", "tent.md")
-    assert removed.stdout == "Deleted tent.md (1 chunks) from 'gear'.\n"
+    assert removed.stdout == "Deleted tent.md (1 chunk) from 'gear'.\n"
     missing = invoke("rag", "delete", "--store", "gear", "--document", "tent.md")
     assert missing.exit_code == 1
     assert missing.stderr.startswith("Error: Store 'gear' has no document 'tent.md'")
@@ -200,3 +201,68 @@ def test_run_with_a_missing_store_sends_nothing(home: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ") and "nope" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_files_with_one_base_name_stay_two_documents(home: Path) -> None:
+    for folder, text in (("d1", "The first readme."), ("d2", "The second readme.")):
+        Path(folder).mkdir()
+        Path(folder, "readme.txt").write_text(text, encoding="utf-8")
+    both = invoke("rag", "ingest", "--store", "gear", "d1/readme.txt", "d2/readme.txt")
+    assert both.stdout.splitlines() == [
+        "added     d1/readme.txt (1 chunk)",
+        "added     d2/readme.txt (1 chunk)",
+    ]
+    Path("d2", "readme.txt").write_text("The second readme, edited.", encoding="utf-8")
+    again = invoke("rag", "ingest", "--store", "gear", "d1", "d2")
+    assert again.stdout.splitlines() == [
+        "unchanged d1/readme.txt (1 chunk)",
+        "replaced  d2/readme.txt (1 chunk)",
+    ]
+    listed = json.loads(invoke("rag", "list", "--json").stdout)[0]["documents"]
+    assert [(d["source"], d["chunks"]) for d in listed] == [
+        ("d1/readme.txt", 1),
+        ("d2/readme.txt", 1),
+    ]
+
+
+def test_links_that_leave_the_folder_are_skipped_and_named(home: Path) -> None:
+    outside = Path("outside")
+    outside.mkdir()
+    (outside / "secret.txt").write_text("The vault code is 4711.", encoding="utf-8")
+    (outside / "more").mkdir()
+    (outside / "more" / "keys.md").write_text("Private keys live here.", encoding="utf-8")
+    tree = Path("tree")
+    tree.mkdir()
+    (tree / "guide.md").write_text("Pitch the tent facing away from the wind.", encoding="utf-8")
+    (tree / "passwd.txt").symlink_to(outside.resolve() / "secret.txt")
+    (tree / "elsewhere").symlink_to(outside.resolve() / "more", target_is_directory=True)
+    (tree / "same-guide.md").symlink_to("guide.md")  # stays inside: kept
+    result = invoke("rag", "ingest", "--store", "gear", "tree")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "added     guide.md (1 chunk)",
+        "added     same-guide.md (1 chunk)",
+    ]
+    assert result.stderr.splitlines() == [
+        f"Warning: Skipped tree/elsewhere: it links to {outside.resolve() / 'more'}, outside "
+        "tree; copy what you need into the folder to ingest it.",
+        f"Warning: Skipped tree/passwd.txt: it links to {outside.resolve() / 'secret.txt'}, "
+        "outside tree; copy what you need into the folder to ingest it.",
+    ]
+    hits = json.loads(invoke("rag", "query", "--store", "gear", "vault code", "--json").stdout)
+    assert "4711" not in json.dumps(hits)
+
+
+def test_a_long_ingest_shows_its_progress_on_stderr(
+    docs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rag = importlib.import_module("playground.cli.rag")  # the module, not its click group
+    # Make the three-file ingest count as long; stdout stays the per-file report.
+    monkeypatch.setattr(rag, "PROGRESS_AFTER_S", 0.0)
+    monkeypatch.setattr(rag, "LOG_LINE_EVERY_S", 0.0)
+    result = invoke("rag", "ingest", "--store", "gear", str(docs))
+    assert result.exit_code == 0, result.output
+    progress = result.stderr.splitlines()
+    assert any("Embedded 3 of 3 chunks" in line for line in progress), progress
+    assert progress[-1].startswith("100% Done (")
+    assert len(result.stdout.splitlines()) == 3

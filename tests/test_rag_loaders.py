@@ -85,9 +85,25 @@ def test_oversized_file_is_refused_with_its_size_and_the_limit() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("size", "said"),
+    [
+        (20 * 1024 * 1024 + 5000, "big.txt is 20.005 MB, over the 20.000 MB limit"),
+        (20 * 1024 * 1024 + 1, "big.txt is 20,971,521 bytes, over the 20,971,520-byte limit"),
+    ],
+)
+def test_a_file_just_over_the_limit_says_by_how_much(size: int, said: str) -> None:
+    with pytest.raises(IngestError) as caught:
+        load_document("big.txt", b"", max_bytes=20 * 1024 * 1024, size=size)
+    assert str(caught.value).startswith(said + ";")
+
+
 def test_size_limit_uses_the_reported_size_when_the_bytes_were_not_read() -> None:
     with pytest.raises(IngestError, match=r"big\.pdf is 25\.0 MB, over the 20\.0 MB limit"):
         load_document("big.pdf", b"", size=25 * 1024 * 1024)
+
+
+WESTERN = "Windows-1252 (Western European)"
 
 
 def test_cp1252_text_is_decoded_and_the_user_is_told() -> None:
@@ -95,8 +111,33 @@ def test_cp1252_text_is_decoded_and_the_user_is_told() -> None:
     document = load_document("latin.txt", text.encode("cp1252"))
     assert document.text == text
     assert document.warnings == [
-        "latin.txt is not UTF-8; it was read as cp1252 (check the text looks right)."
+        f"latin.txt is not UTF-8; it was read as {WESTERN} (check the text looks right)."
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "café",
+        "Le café est fermé le lundi.",
+        "Größe: 42 cm, Gewicht 1,2 kg. Überzug aus Baumwolle.",
+        "¿Dónde está la tienda? Mañana a las 9.",
+        "Smörgåsbord och kaffe på morgonen.",
+    ],
+)
+def test_latin1_western_text_is_read_as_western_before_any_guess(text: str) -> None:
+    document = load_document("latin.txt", text.encode("latin-1"))
+    assert document.text == text
+    assert document.warnings == [
+        f"latin.txt is not UTF-8; it was read as {WESTERN} (check the text looks right)."
+    ]
+
+
+def test_text_that_is_not_western_is_still_detected() -> None:
+    text = "Палатка не пропускает воду, а швы проклеены. Вес палатки полтора килограмма."
+    document = load_document("russian.txt", text.encode("cp1251"))
+    assert document.text == text
+    assert "Windows-1252" not in document.warnings[0]
 
 
 def test_utf16_text_with_bom_is_read() -> None:

@@ -234,3 +234,19 @@ def test_a_store_built_with_another_model_is_queried_with_that_model(
     assert kb.get_store("custom").embedding_model == str(other)
     assert kb.query("custom", "boil water", k=1)[0].source == "stove.txt"
     assert str(other) in store_module.get_embedder.__globals__["_cache"]
+
+
+def test_two_uploads_with_one_name_never_merge_into_one_document(kb: KnowledgeBase) -> None:
+    first = UploadedFile("readme.txt", b"The first readme explains the tent.")
+    second = UploadedFile("readme.txt", b"The second readme explains the stove.")
+    reports = kb.ingest("gear", [first, second, UploadedFile("readme.txt", first.data)])
+    assert [(r.status, r.error) for r in reports] == [
+        ("added", None),
+        (
+            "failed",
+            "readme.txt is in this upload twice with different contents; rename one of the "
+            "two files and add it again.",
+        ),
+        ("unchanged", None),
+    ]
+    assert [c.text for c in kb.chunks("gear")] == ["The first readme explains the tent."]

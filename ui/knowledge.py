@@ -6,6 +6,8 @@ do not pay for them.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -49,19 +51,67 @@ def uploads(files: Sequence[Any]) -> list[Any]:
     return [UploadedFile(f.name, f.getvalue()) for f in files]
 
 
+def upload_limit_mb(kb: KnowledgeBase) -> int:
+    """The uploader's per-file limit in whole MB: the configured limit, rounded up."""
+    return max(1, math.ceil(kb.max_file_bytes / (1024 * 1024)))
+
+
+def upload_help(kb: KnowledgeBase) -> str:
+    """The uploader's help: what it takes and the configured size limit."""
+    from playground.rag.loaders import format_size
+
+    limit = format_size(kb.max_file_bytes).replace(".0 MB", " MB")
+    return (
+        f"Up to {limit} per file ([knowledge] max_file_mb in playground.toml or "
+        "$PLAYGROUND_MAX_FILE_MB). A file with the name of a stored document replaces it."
+    )
+
+
+_LISTED = 5  # names in a summary before "and N more"
+
+
 def show_reports(reports: Sequence[FileReport]) -> None:
-    """One line per file: success, warnings, or the error."""
-    for report in reports:
-        if report.error:
-            st.error(report.error, icon=":material/error:")
-            continue
-        label = {"added": "Added", "replaced": "Replaced", "unchanged": "Unchanged"}
+    """One summary of what landed, then each warning and error on its own."""
+    from playground.rag.loaders import chunk_count
+
+    done = [r for r in reports if r.ok]
+    if len(done) == 1:
+        [report] = done
+        label = _STATUS_LABEL.get(report.status, report.status.capitalize())
         st.success(
-            f"{label.get(report.status, report.status)} {report.source} ({report.chunks} chunks)",
+            f"{label} {report.source} ({chunk_count(report.chunks)}).",
             icon=":material/check_circle:",
         )
+    elif done:
+        st.success(_summary(done), icon=":material/check_circle:")
+    for report in reports:
         for warning in report.warnings:
             st.warning(warning, icon=":material/warning:")
+        if report.error:
+            st.error(report.error, icon=":material/error:")
+
+
+_STATUS_LABEL = {"added": "Added", "replaced": "Replaced", "unchanged": "Unchanged"}
+
+
+def _summary(done: Sequence[FileReport]) -> str:
+    """'Added 2 documents (3 chunks): a.md, b.pdf.' with other statuses counted apart."""
+    from playground.rag.loaders import chunk_count
+
+    parts = []
+    for status, label in _STATUS_LABEL.items():
+        group = [r for r in done if r.status == status]
+        if group:
+            noun = "document" if len(group) == 1 else "documents"
+            total = chunk_count(sum(r.chunks for r in group))
+            parts.append(f"{label if not parts else label.lower()} {len(group)} {noun} ({total})")
+    names = [r.source for r in done]
+    listed = ", ".join(names[:_LISTED])
+    more = f" and {len(names) - _LISTED} more" if len(names) > _LISTED else ""
+    return f"{', '.join(parts)}: {listed}{more}."
+
+
+_NO_PAGE = "—"  # formats without pages (text, Markdown, HTML)
 
 
 def documents_rows(documents: Sequence[DocumentInfo]) -> list[dict[str, object]]:
@@ -70,7 +120,7 @@ def documents_rows(documents: Sequence[DocumentInfo]) -> list[dict[str, object]]
         {
             "document": d.source,
             "chunks": d.chunks,
-            "pages": d.pages or None,
+            "pages": str(d.pages) if d.pages else _NO_PAGE,
             "ingested": d.ingested_at.replace("T", " ").removesuffix("Z"),
         }
         for d in documents
@@ -78,15 +128,23 @@ def documents_rows(documents: Sequence[DocumentInfo]) -> list[dict[str, object]]
 
 
 def chunk_rows(chunks: Sequence[StoredChunk]) -> list[dict[str, object]]:
-    """Rows for the chunk browser and the query results."""
+    """Rows for the chunk browser."""
     return [
         {
-            **({"score": c.score} if c.score is not None else {}),
             "document": c.source,
-            "page": c.page,
+            "page": _NO_PAGE if c.page is None else str(c.page),
             "position": c.position,
             "text": c.text,
             "hash": c.content_hash,
         }
         for c in chunks
     ]
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~$])")
+
+
+def chunk_markdown(text: str) -> str:
+    """A chunk as Markdown that shows it as written: wrapped, line breaks kept, no markup."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", text.strip())
+    return re.sub(r"(?<!\n)\n(?!\n)", "  \n", escaped)

@@ -102,6 +102,8 @@ with left:
         type=ui.UPLOAD_TYPES,
         accept_multiple_files=True,
         key="kn_upload",
+        max_upload_size=ui.upload_limit_mb(kb),
+        help=ui.upload_help(kb),
     )
     if st.button("Add to store", key="kn_ingest", type="primary", disabled=not files):
         bar = st.progress(0.0, text="Starting…")
@@ -148,7 +150,7 @@ with tab_query:
                 where = hit.source if hit.page is None else f"{hit.source}, page {hit.page}"
                 with st.container(border=True):
                     st.markdown(f"**[{rank}] {where}** · score {hit.score:.3f}")
-                    st.text(hit.text)
+                    st.markdown(ui.chunk_markdown(hit.text))
 
 with tab_manage:
     if documents:

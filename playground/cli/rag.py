@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
+from types import TracebackType
 
 import click
 
@@ -14,19 +17,48 @@ def rag() -> None:
     """Knowledge stores: ingest documents, query them, list and delete stores."""
 
 
-def _collect(paths: tuple[Path, ...]) -> list[tuple[str, Path]]:
-    """(name in the store, file) for every path; directories recurse, names stay relative."""
-    from playground.rag.loaders import SUPPORTED_SUFFIXES
+# Shorter ingests print only their result; longer ones show where they are on stderr.
+PROGRESS_AFTER_S = 2.0
+LOG_LINE_EVERY_S = 10.0  # when stderr is not a terminal (a CI log): one line this often
+_TTY_REDRAW_S = 0.2
 
-    found: list[tuple[str, Path]] = []
-    for path in paths:
-        if path.is_dir():
-            for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                if file.suffix.lower() in SUPPORTED_SUFFIXES and not file.name.startswith("."):
-                    found.append((file.relative_to(path).as_posix(), file))
+
+class IngestProgress:
+    """Progress of an ingest on stderr: one line redrawn on a terminal, a line now and then
+    in a log; nothing for an ingest that ends within a few seconds."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self._last: float | None = None
+        self._width = 0
+
+    def __call__(self, fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if now - self.started < PROGRESS_AFTER_S:
+            return
+        every = _TTY_REDRAW_S if self.tty else LOG_LINE_EVERY_S
+        if self._last is not None and now - self._last < every and fraction < 1.0:
+            return
+        self._last = now
+        line = f"{fraction:4.0%} {message} ({now - self.started:.0f} s)"
+        if self.tty:
+            click.echo("\r" + line.ljust(self._width), err=True, nl=False)
+            self._width = max(self._width, len(line))
         else:
-            found.append((path.name, path))
-    return found
+            click.echo(line, err=True)
+
+    def __enter__(self) -> IngestProgress:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.tty and self._width:  # leave the terminal clean for the per-file lines
+            click.echo("\r" + " " * self._width + "\r", err=True, nl=False)
 
 
 @rag.command()
@@ -55,8 +87,14 @@ def ingest(
     as_json: bool,
     paths: tuple[Path, ...],
 ) -> None:
-    """Chunk, embed and store files (.txt .md .pdf .html); directories recurse."""
+    """Chunk, embed and store files (.txt .md .pdf .html); directories recurse.
+
+    Each document is named by its path relative to the deepest folder holding everything
+    given (one folder: paths inside it); links that leave a folder are skipped.
+    """
     from playground.rag.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
+    from playground.rag.loaders import chunk_count
+    from playground.rag.sources import collect_sources
     from playground.rag.store import KnowledgeBase, UploadedFile, parse_chunking
 
     kb = KnowledgeBase(settings(), int(max_mb * 1024 * 1024) if max_mb else None)
@@ -66,17 +104,26 @@ def ingest(
             chunk_size or DEFAULT_CHUNK_SIZE,
             DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap,
         )
-    files = _collect(paths)
-    if not files:
+    collected = collect_sources(list(paths))
+    for skipped in collected.skipped:
+        stderr(f"Warning: {skipped}")
+    if not collected.files:
         raise click.UsageError("No .txt, .md, .pdf or .html files found in the given paths.")
-    uploads = [UploadedFile.from_path(name, path, kb.max_file_bytes) for name, path in files]
-    reports = kb.ingest(store_name, uploads, chunking=chunking, embedding_model=embedding_model)
+    uploads = [UploadedFile.from_path(f.name, f.path) for f in collected.files]
+    with IngestProgress() as progress:
+        reports = kb.ingest(
+            store_name,
+            uploads,
+            progress=progress,
+            chunking=chunking,
+            embedding_model=embedding_model,
+        )
     if as_json:
         echo_json({"store": store_name, "files": [r.to_json() for r in reports]})
     else:
         for report in reports:
             if report.ok:
-                click.echo(f"{report.status:<9} {report.source} ({report.chunks} chunks)")
+                click.echo(f"{report.status:<9} {report.source} ({chunk_count(report.chunks)})")
             for warning in report.warnings:
                 stderr(f"Warning: {warning}")
             if not report.ok:
@@ -138,6 +185,7 @@ def list_stores(as_json: bool) -> None:
 def delete(store_name: str, document: str | None) -> None:
     """Delete a knowledge store, or one document of it."""
     from playground.errors import NotFoundError
+    from playground.rag.loaders import chunk_count
     from playground.rag.store import KnowledgeBase
 
     kb = KnowledgeBase(settings())
@@ -151,4 +199,4 @@ def delete(store_name: str, document: str | None) -> None:
             f"Store '{store_name}' has no document '{document}'; "
             f"see `playground rag list` for its documents."
         )
-    click.echo(f"Deleted {document} ({removed} chunks) from '{store_name}'.")
+    click.echo(f"Deleted {document} ({chunk_count(removed)}) from '{store_name}'.")

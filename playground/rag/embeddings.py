@@ -186,6 +186,22 @@ def _single_thread() -> Iterator[None]:
             torch.set_num_threads(before)
 
 
+def preload_embedder(name: str | None = None) -> threading.Thread | None:
+    """Start loading a model on a thread (torch's import takes seconds); None if loaded."""
+    key = canonical_name(name)
+    if key in _cache:
+        return None
+    thread = threading.Thread(target=_load_quietly, args=(key,), name="load-embedder", daemon=True)
+    thread.start()
+    return thread
+
+
+def _load_quietly(name: str) -> None:
+    # A model that cannot load fails again, with its sentence, where it is needed.
+    with contextlib.suppress(Exception):
+        get_embedder(name)
+
+
 def get_embedder(name: str | None = None) -> Embedder:
     """The process-wide embedder for a model name (loaded on first use)."""
     key = canonical_name(name)

@@ -55,6 +55,24 @@ def format_size(n_bytes: int) -> str:
     return f"{n_bytes / (1024 * 1024):.1f} MB"
 
 
+def _sizes_apart(size: int, limit: int) -> tuple[str, str]:
+    """A size and a limit written precisely enough to differ ("20.0 MB over 20.0 MB" would not)."""
+    said, limit_said = format_size(size), format_size(limit)
+    if said != limit_said:
+        return said, limit_said
+    unit, scale = ("MB", 1024 * 1024) if limit >= 1024 * 1024 else ("KB", 1024)
+    for digits in (2, 3):
+        said, limit_said = f"{size / scale:.{digits}f} {unit}", f"{limit / scale:.{digits}f} {unit}"
+        if said != limit_said:
+            return said, limit_said
+    return f"{size:,} bytes", f"{limit:,}-byte"
+
+
+def chunk_count(count: int) -> str:
+    """'1 chunk', '3 chunks'."""
+    return f"{count} chunk" if count == 1 else f"{count} chunks"
+
+
 def load_document(
     source: str, data: bytes, max_bytes: int = DEFAULT_MAX_BYTES, size: int | None = None
 ) -> LoadedDocument:
@@ -67,8 +85,9 @@ def load_document(
             "upload .txt, .md, .pdf or .html files."
         )
     if size > max_bytes:
+        said, limit = _sizes_apart(size, max_bytes)
         raise IngestError(
-            f"{source} is {format_size(size)}, over the {format_size(max_bytes)} limit; "
+            f"{source} is {said}, over the {limit} limit; "
             "split it into smaller files or raise the limit."
         )
     if not data.strip():
@@ -93,34 +112,65 @@ def normalize(text: str) -> str:
 
 
 def decode_text(source: str, data: bytes) -> tuple[str, list[str]]:
-    """Decode UTF-8, else detect the encoding; binary data is an IngestError."""
+    """Decode UTF-8, else Western (Windows-1252), else detect; binary data is an IngestError.
+
+    A statistical guess on a short Latin-1 file picks exotic code pages ("café" read as
+    cp775 became "cafķ"); a person's non-UTF-8 upload is far likelier Western, so that is
+    tried first whenever the result reads like Western text.
+    """
     if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise _binary(source)
+    warnings: list[str] = []
     try:
         text = data.decode("utf-8-sig")
-        warnings: list[str] = []
     except UnicodeDecodeError:
-        text, warnings = _decode_detected(source, data)
+        western = None if data.startswith((b"\xff\xfe", b"\xfe\xff")) else _western(data)
+        if western is not None:
+            text = western
+            warnings = [_read_as(source, "Windows-1252 (Western European)")]
+        else:
+            text, warnings = _decode_detected(source, data)
     if _looks_binary(text):
         raise _binary(source)
     return text, warnings
 
 
+# Western letters: ASCII plus the accented letters of Latin-1 and the few Windows-1252 adds.
+_WESTERN_LETTER = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿŠšŒœŽžŸƒ]")
+_NON_ASCII_LETTER = re.compile(r"[À-ÖØ-öø-ÿŠšŒœŽžŸƒ]")
+# Non-letters a Western text uses; anything else above ASCII (¹, ³, ¤, ...) means a wrong guess.
+_WESTERN_SYMBOLS = set("\u00a0¡¢£¥§©«®°±²´µ·º»¿×÷€‚„…†‡‰‹›‘’“”•–—˜™")
+
+
+def _western(data: bytes) -> str | None:
+    """The text as Windows-1252 if it reads like Western European text, else None.
+
+    Western text is mostly ASCII with accented letters inside words; other code pages read
+    as Windows-1252 give words made almost entirely of accented letters (Cyrillic, Greek)
+    or symbols such as ¹ and ³ inside words (Central European).
+    """
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None  # bytes Windows-1252 leaves undefined: Latin-1 would make them controls
+    letters = len(_WESTERN_LETTER.findall(text))
+    accented = len(_NON_ASCII_LETTER.findall(text))
+    if not letters or accented / letters > 0.3:
+        return None
+    for char in text:
+        if ord(char) > 0x7F and not _NON_ASCII_LETTER.match(char) and char not in _WESTERN_SYMBOLS:
+            return None
+    return text
+
+
+def _read_as(source: str, encoding: str) -> str:
+    return f"{source} is not UTF-8; it was read as {encoding} (check the text looks right)."
+
+
 def _decode_detected(source: str, data: bytes) -> tuple[str, list[str]]:
     from charset_normalizer import from_bytes
 
-    matches = from_bytes(data)
-    best = matches.best()
-    if best is not None:
-        # Short Western text often ties between several code pages; the Windows Western one
-        # is by far the likeliest origin of a non-UTF-8 file a person uploads.
-        for match in matches:
-            if match.encoding == "cp1252" and (match.chaos, -match.coherence) <= (
-                best.chaos,
-                -best.coherence,
-            ):
-                best = match
-                break
+    best = from_bytes(data).best()
     if best is None:
         # No encoding fits: keep what UTF-8 can read and say so, unless it is binary.
         text = data.decode("utf-8", errors="replace")
@@ -130,9 +180,7 @@ def _decode_detected(source: str, data: bytes) -> tuple[str, list[str]]:
             f"{source} is not valid UTF-8 and its encoding could not be detected; "
             "unreadable characters were replaced with �."
         ]
-    return str(best), [
-        f"{source} is not UTF-8; it was read as {best.encoding} (check the text looks right)."
-    ]
+    return str(best), [_read_as(source, best.encoding)]
 
 
 def _looks_binary(text: str) -> bool:

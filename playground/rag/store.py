@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import queue
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -24,7 +25,13 @@ from pydantic import ValidationError
 from playground.config import Settings
 from playground.errors import ConfigError, IngestError, StoreNotFoundError
 from playground.rag.chunking import Chunk, ChunkSettings, chunk_document, text_hash
-from playground.rag.embeddings import DEFAULT_MODEL, canonical_name, get_embedder
+from playground.rag.embeddings import (
+    DEFAULT_MODEL,
+    Embedder,
+    canonical_name,
+    get_embedder,
+    preload_embedder,
+)
 from playground.rag.loaders import DEFAULT_MAX_BYTES, load_document
 
 if TYPE_CHECKING:
@@ -35,6 +42,10 @@ STORE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
 _MARKER = "playground_store"
 MAX_FILE_ENV = "PLAYGROUND_MAX_FILE_MB"
 _PAGE = 1000  # rows per Chroma get/add call; below every server's max batch size
+# Chunks per encode call: the model sorts each group by length (little padding) and the
+# progress bar moves between groups.
+ENCODE_GROUP = 256
+WRITE_BATCH = 512  # chunks per Chroma upsert, across documents
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -111,17 +122,29 @@ class _Pending:
 
 @dataclass(frozen=True)
 class UploadedFile:
-    """A file to ingest: the name it is known by in the store and its bytes."""
+    """A file to ingest: the name it is known by in the store and its bytes (or its path)."""
 
     name: str
     data: bytes
     size: int | None = None  # set when data was not read because the file is too big
+    path: Path | None = None  # read during the ingest, while the model loads
 
     @classmethod
-    def from_path(cls, name: str, path: Path, max_bytes: int) -> UploadedFile:
-        """Read a file, unless it is over max_bytes (then only its size is kept)."""
-        size = path.stat().st_size
-        return cls(name, b"", size) if size > max_bytes else cls(name, path.read_bytes(), size)
+    def from_path(cls, name: str, path: Path, max_bytes: int | None = None) -> UploadedFile:
+        """A file on disk, read when the ingest reaches it."""
+        return cls(name, b"", path.stat().st_size, path)
+
+    def read(self, max_bytes: int) -> bytes:
+        """The file's bytes; nothing is read from a file over max_bytes (its size says why)."""
+        if self.path is None or (self.size is not None and self.size > max_bytes):
+            return self.data
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise IngestError(
+                f"{self.name} could not be read ({exc.strerror or type(exc).__name__}); "
+                "check that it exists and is readable."
+            ) from None
 
 
 @dataclass
@@ -237,7 +260,12 @@ class KnowledgeBase:
 
     def __init__(self, settings: Settings, max_file_bytes: int | None = None) -> None:
         self.settings = settings
-        self.max_file_bytes = max_file_bytes or max_file_bytes_from_env(settings)
+        self._max_file_bytes = max_file_bytes
+
+    @property
+    def max_file_bytes(self) -> int:
+        """The per-file limit: as given, else read now (a page's cached base sees changes)."""
+        return self._max_file_bytes or max_file_bytes_from_env(self.settings)
 
     @property
     def client(self) -> ClientAPI:
@@ -406,10 +434,36 @@ class KnowledgeBase:
 
         Each document lands whole or not at all: its new chunks are written, then its old
         ones removed; a failed write removes what it wrote and keeps the old version.
+        The work overlaps: the model loads while files are read and chunked, chunks are
+        embedded on a worker thread while later files are read, and writes go to Chroma in
+        batches that span documents.
         """
-        info = self.create_store(name, chunking, embedding_model)
-        collection = self._collection(name)
-        store_chunking = ChunkSettings(chunk_size=info.chunk_size, chunk_overlap=info.chunk_overlap)
+        validate_store_name(name)
+        model = canonical_name(embedding_model)
+        # torch's import and the model's load take seconds: start them before anything else.
+        preload = preload_embedder(model) if files else None
+        try:
+            return self._ingest(name, files, progress, chunking, embedding_model, model)
+        finally:
+            if preload is not None:
+                preload.join()  # never leave a thread importing torch behind at exit
+
+    def _ingest(
+        self,
+        name: str,
+        files: Sequence[UploadedFile],
+        progress: ProgressCallback | None,
+        chunking: ChunkSettings | None,
+        embedding_model: str | None,
+        model: str,
+    ) -> list[FileReport]:
+        collection = self._collection(name) if name in self.store_names() else None
+        if collection is not None:
+            info = self._info(collection)
+            self._check_model(info, embedding_model)
+            model = info.embedding_model
+            chunking = ChunkSettings(chunk_size=info.chunk_size, chunk_overlap=info.chunk_overlap)
+        chunking = chunking or ChunkSettings()
 
         reached = [0.0]  # a progress bar must never step back, even by a rounding error
 
@@ -418,99 +472,89 @@ class KnowledgeBase:
             if progress is not None:
                 progress(reached[0], message)
 
+        stored = self._stored_versions(collection, {f.name for f in files})
         reports: dict[int, FileReport] = {}
-        pending: list[_Pending] = []
-        for index, upload in enumerate(files):
-            report(0.1 * index / max(len(files), 1), f"Reading {upload.name}")
-            try:
-                item = self._prepare(collection, upload, store_chunking)
-            except IngestError as exc:
-                reports[index] = FileReport(upload.name, "failed", error=str(exc))
-                continue
-            if item.unchanged:
-                reports[index] = FileReport(
-                    upload.name, "unchanged", len(item.chunks), item.warnings
-                )
-            else:
+        seen: dict[str, str] = {}  # name -> content hash, for names given twice
+        encoder = _EncodeWorker(model)
+        writer = _Writer(self, name, collection, model, chunking, reports)
+        try:
+            for index, upload in enumerate(files):
+                report(0.1 * index / len(files), f"Reading {upload.name}")
+                try:
+                    item = self._prepare(upload, chunking, stored.get(upload.name), seen)
+                except IngestError as exc:
+                    reports[index] = FileReport(upload.name, "failed", error=str(exc))
+                    continue
                 item.index = index
-                pending.append(item)
-        texts = [c.text for item in pending for c in item.chunks]
-        vectors: Any = None
-        if texts:
-            # One encode call for every new chunk of the upload: the model sorts them by
-            # length and pads little, which small per-document calls cannot do.
-            report(0.1, f"Embedding {len(texts)} chunks")
-            vectors = get_embedder(info.embedding_model).encode(
-                texts,
-                on_batch=lambda n: report(
-                    0.1 + 0.8 * n / len(texts), f"Embedded {n} of {len(texts)}"
-                ),
-            )
-        offset = 0
-        for done, item in enumerate(pending):
-            report(0.9 + 0.1 * done / len(pending), f"Storing {item.source}")
-            item_vectors = vectors[offset : offset + len(item.chunks)]
-            offset += len(item.chunks)
-            try:
-                self._write(collection, item, item_vectors)
-            except IngestError as exc:
-                reports[item.index] = FileReport(item.source, "failed", error=str(exc))
-                continue
-            status = "replaced" if item.old_ids else "added"
-            reports[item.index] = FileReport(item.source, status, len(item.chunks), item.warnings)
+                if item.unchanged:
+                    reports[index] = FileReport(
+                        upload.name, "unchanged", len(item.chunks), item.warnings
+                    )
+                    continue
+                encoder.submit(item)
+                writer.take(encoder.ready())
+            encoder.finish()
+            total = encoder.submitted
+            while encoder.pending:
+                writer.take(encoder.ready(wait=True))
+                report(
+                    0.1 + 0.85 * encoder.done / total,
+                    f"Embedded {encoder.done} of {total} chunks",
+                )
+            report(0.95, "Storing")
+            writer.flush()
+        finally:
+            encoder.close()
+        if writer.collection is None:
+            self.create_store(name, chunking, model)  # an empty store, as asked
         report(1.0, "Done")
         return [reports[i] for i in range(len(files))]
 
+    def _stored_versions(
+        self, collection: Collection | None, names: set[str]
+    ) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
+        """The chunk ids and metadata already stored for each of these document names."""
+        if collection is None or not names:
+            return {}
+        where: dict[str, Any] = (
+            {"source": next(iter(names))} if len(names) == 1 else {"source": {"$in": sorted(names)}}
+        )
+        ids, metas = self._all_metadata(collection, where)
+        stored: dict[str, tuple[list[str], list[dict[str, Any]]]] = {}
+        for chunk_id, meta in zip(ids, metas, strict=True):
+            entry = stored.setdefault(str(meta.get("source", "")), ([], []))
+            entry[0].append(chunk_id)
+            entry[1].append(meta)
+        return stored
+
     def _prepare(
-        self, collection: Collection, upload: UploadedFile, chunking: ChunkSettings
+        self,
+        upload: UploadedFile,
+        chunking: ChunkSettings,
+        stored: tuple[list[str], list[dict[str, Any]]] | None,
+        seen: dict[str, str],
     ) -> _Pending:
         """Load and chunk one file and compare it with the version already stored."""
-        document = load_document(upload.name, upload.data, self.max_file_bytes, upload.size)
-        chunks = chunk_document(document, chunking)
+        document = load_document(
+            upload.name, upload.read(self.max_file_bytes), self.max_file_bytes, upload.size
+        )
         doc_hash = text_hash(f"{chunking.chunk_size}/{chunking.chunk_overlap}\n{document.text}")
-        old_ids, old_metas = self._all_metadata(collection, {"source": upload.name})
-        unchanged = (
+        given_before = upload.name in seen
+        if seen.setdefault(upload.name, doc_hash) != doc_hash:
+            # One name is one document: a second file under it would merge into the first,
+            # and re-adding either later would delete the other's chunks.
+            raise IngestError(
+                f"{upload.name} is in this upload twice with different contents; rename one "
+                "of the two files and add it again."
+            )
+        chunks = chunk_document(document, chunking)
+        old_ids, old_metas = stored or ([], [])
+        unchanged = given_before or (
             bool(old_ids)
             and all(m.get("doc_hash") == doc_hash for m in old_metas)
             and len(old_ids) == len(chunks)
         )
-        return _Pending(upload.name, chunks, doc_hash, old_ids, document.warnings, unchanged)
-
-    def _write(self, collection: Collection, item: _Pending, vectors: Any) -> None:
-        """Write a document's new chunks, then drop its old ones; on failure undo the write."""
-        stamp = _now()
-        ids = [
-            f"{_source_key(item.source)}-{item.doc_hash[:10]}-{c.position:05d}" for c in item.chunks
-        ]
-        metas = [
-            {
-                **c.metadata,
-                "doc_hash": item.doc_hash,
-                "ingested_at": stamp,
-                "doc_chunks": len(item.chunks),
-            }
-            for c in item.chunks
-        ]
-        try:
-            for start in range(0, len(ids), _PAGE):
-                end = start + _PAGE
-                collection.upsert(
-                    ids=ids[start:end],
-                    embeddings=vectors[start:end],
-                    documents=[c.text for c in item.chunks[start:end]],
-                    metadatas=metas[start:end],
-                )
-        except Exception as exc:
-            with contextlib.suppress(Exception):
-                collection.delete(ids=ids)
-            raise IngestError(
-                f"{item.source} could not be stored ({type(exc).__name__}: {exc}); "
-                "the store is unchanged, try again."
-            ) from None
-        keep = set(ids)
-        stale = [i for i in item.old_ids if i not in keep]
-        for start in range(0, len(stale), _PAGE):
-            collection.delete(ids=stale[start : start + _PAGE])
+        return _Pending(upload.name, chunks, doc_hash, list(old_ids), document.warnings, unchanged)
 
     # -- queries ------------------------------------------------------------------------
 
@@ -544,6 +588,192 @@ class KnowledgeBase:
         ):
             hits.append(_stored(chunk_id, doc, meta, round(1.0 - float(distance), 4)))
         return hits
+
+
+_Span = tuple[_Pending, int, int]  # a document and the [start, end) of its chunks
+
+
+class _EncodeWorker:
+    """Embeds chunks on a thread, in groups that span documents, while the caller reads on.
+
+    torch releases the GIL while it computes, so reading, chunking and writing on the
+    calling thread overlap the encoding instead of adding to it.
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.submitted = 0  # chunks handed over
+        self.done = 0  # chunks embedded and taken back
+        self._inbox: queue.Queue[list[_Span] | None] = queue.Queue()
+        self._outbox: queue.Queue[tuple[list[_Span], Any] | Exception] = queue.Queue()
+        self._group: list[_Span] = []
+        self._group_size = 0
+        self._sent = self._received = 0
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def pending(self) -> bool:
+        """True while some sent group has not come back."""
+        return self._received < self._sent
+
+    def submit(self, item: _Pending) -> None:
+        """Queue a document's chunks; full groups go to the thread at once."""
+        start, count = 0, len(item.chunks)
+        while start < count:
+            take = min(count - start, ENCODE_GROUP - self._group_size)
+            self._group.append((item, start, start + take))
+            self._group_size += take
+            start += take
+            if self._group_size >= ENCODE_GROUP:
+                self._send()
+        self.submitted += count
+
+    def finish(self) -> None:
+        """Send the last, partial group."""
+        self._send()
+
+    def ready(self, wait: bool = False) -> list[tuple[_Span, Any]]:
+        """Embedded spans that came back (waiting for one group when wait is set)."""
+        results: list[tuple[_Span, Any]] = []
+        while self.pending:
+            try:
+                got = self._outbox.get(block=wait and not results)
+            except queue.Empty:
+                break
+            self._received += 1
+            if isinstance(got, Exception):
+                raise got
+            spans, vectors = got
+            offset = 0
+            for item, start, end in spans:
+                results.append(((item, start, end), vectors[offset : offset + end - start]))
+                offset += end - start
+            self.done += offset
+        return results
+
+    def close(self) -> None:
+        """Stop the thread; groups not yet embedded are dropped."""
+        if self._thread is not None:
+            self._closing = True
+            self._inbox.put(None)
+            self._thread.join()
+
+    def _send(self) -> None:
+        if not self._group:
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="ingest-encoder", daemon=True)
+            self._thread.start()
+        self._inbox.put(self._group)
+        self._sent += 1
+        self._group, self._group_size = [], 0
+
+    def _run(self) -> None:
+        embedder: Embedder | None = None
+        error: Exception | None = None
+        while (group := self._inbox.get()) is not None:
+            if error is not None or self._closing:
+                self._outbox.put(error or IngestError("The ingest was stopped."))
+                continue
+            try:
+                embedder = embedder or get_embedder(self.model)
+                texts = [c.text for item, start, end in group for c in item.chunks[start:end]]
+                self._outbox.put((group, embedder.encode(texts)))
+            except Exception as exc:  # handed to the caller's thread, which raises it
+                error = exc
+                self._outbox.put(exc)
+
+
+class _Writer:
+    """Writes embedded chunks to Chroma in batches across documents; each lands whole."""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        name: str,
+        collection: Collection | None,
+        model: str,
+        chunking: ChunkSettings,
+        reports: dict[int, FileReport],
+    ) -> None:
+        self.kb, self.name, self.collection = kb, name, collection
+        self.model, self.chunking, self.reports = model, chunking, reports
+        self._rows: list[tuple[_Pending, int, Any]] = []  # document, chunk position, vector
+        self._written: dict[int, int] = {}  # document index -> chunks written
+        self._failed: set[int] = set()
+        self._stamp = _now()
+
+    def take(self, results: list[tuple[_Span, Any]]) -> None:
+        """Queue embedded chunks; write once a batch is full."""
+        for (item, start, end), vectors in results:
+            self._rows.extend((item, start + i, vectors[i]) for i in range(end - start))
+        if len(self._rows) >= WRITE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every queued chunk; finish the documents that are now whole."""
+        import numpy as np
+
+        rows = [row for row in self._rows if row[0].index not in self._failed]
+        self._rows = []
+        if not rows:
+            return
+        if self.collection is None:  # a new store: made once the model has loaded
+            self.kb.create_store(self.name, self.chunking, self.model)
+            self.collection = self.kb._collection(self.name)
+        items = {row[0].index: row[0] for row in rows}
+        try:
+            for start in range(0, len(rows), _PAGE):
+                batch = rows[start : start + _PAGE]
+                self.collection.upsert(
+                    ids=[_chunk_id(item, pos) for item, pos, _ in batch],
+                    embeddings=np.stack([vector for _, _, vector in batch]),
+                    documents=[item.chunks[pos].text for item, pos, _ in batch],
+                    metadatas=[self._metadata(item, pos) for item, pos, _ in batch],
+                )
+        except Exception as exc:
+            for item in items.values():
+                self._fail(item, exc)
+            return
+        stale: list[str] = []
+        for item, _, _ in rows:
+            self._written[item.index] = self._written.get(item.index, 0) + 1
+        for index, item in items.items():
+            if self._written[index] == len(item.chunks):
+                keep = {_chunk_id(item, c.position) for c in item.chunks}
+                stale.extend(i for i in item.old_ids if i not in keep)
+                status = "replaced" if item.old_ids else "added"
+                self.reports[index] = FileReport(
+                    item.source, status, len(item.chunks), item.warnings
+                )
+        for start in range(0, len(stale), _PAGE):
+            self.collection.delete(ids=stale[start : start + _PAGE])
+
+    def _metadata(self, item: _Pending, position: int) -> dict[str, Any]:
+        return {
+            **item.chunks[position].metadata,
+            "doc_hash": item.doc_hash,
+            "ingested_at": self._stamp,
+            "doc_chunks": len(item.chunks),
+        }
+
+    def _fail(self, item: _Pending, exc: Exception) -> None:
+        """Remove what was written of a document (its old version stays) and report it."""
+        self._failed.add(item.index)
+        if self.collection is not None:
+            with contextlib.suppress(Exception):
+                self.collection.delete(ids=[_chunk_id(item, c.position) for c in item.chunks])
+        self.reports[item.index] = FileReport(
+            item.source,
+            "failed",
+            error=f"{item.source} could not be stored ({type(exc).__name__}: {exc}); "
+            "the store is unchanged, try again.",
+        )
+
+
+def _chunk_id(item: _Pending, position: int) -> str:
+    return f"{_source_key(item.source)}-{item.doc_hash[:10]}-{position:05d}"
 
 
 def _stored(chunk_id: str, text: str | None, meta: Any, score: float | None = None) -> StoredChunk:
