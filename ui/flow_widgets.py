@@ -2,16 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import streamlit as st
 
 from playground.errors import PlaygroundError
 from playground.flows.capture import spec_from_result
 from playground.flows.registry import FlowRegistry
 from playground.flows.spec import Evidence, RatingsEvidence
+from playground.formatting import NONE_SHOWN, version_name, when
 from playground.records import Result, Run
 from ui.resources import settings, store
 
+if TYPE_CHECKING:
+    from playground.store.flows import LabelMove
+
 LAST_NAME_KEY = "flow_last_name"
+
+
+def versions_table(overview: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The registry's version overview for people: 'v2', '—' for no parent, readable times."""
+    shown = []
+    for row in overview:
+        row = dict(row)
+        row["version"] = version_name(row.get("version"))
+        if "parent" in row:
+            row["parent"] = version_name(row["parent"])
+        if "created" in row:
+            row["created"] = when(row["created"])  # type: ignore[arg-type]
+        if "mean stars" in row:  # text in every row: a column of numbers and dashes won't load
+            mean = row["mean stars"]
+            row["mean stars"] = NONE_SHOWN if mean is None else f"{mean:.2f}"
+        shown.append(row)
+    return shown
+
+
+def label_moves_table(moves: Sequence[LabelMove]) -> list[dict[str, str]]:
+    """Every move of a flow's labels, newest first, in words: from '—' means a new label."""
+    return [
+        {
+            "label": move.label,
+            "to": version_name(move.version),
+            "from": version_name(move.previous_version),
+            "moved": when(move.moved_at),
+        }
+        for move in reversed(moves)
+    ]
 
 
 def registry() -> FlowRegistry:
