@@ -345,3 +345,41 @@ def test_pointing_a_label_at_an_older_version_keeps_that_version_picked(
     code = "".join(archive.read(n).decode() for n in archive.namelist() if n.endswith(".py"))
     assert v1_temperature.search(code), "the export is not v1's configuration"
     screenshot(page, tmp_path, "flows-label-kept")
+
+
+def seed_rated_runs(home: Path) -> None:
+    """Two rated configurations differing only in the system prompt, and one that only failed."""
+    from playground.config import load_settings
+    from playground.store import open_store
+    from tests.history_fixtures import make_run
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PLAYGROUND_HOME", str(home))
+        patch.delenv("PLAYGROUND_CONFIG", raising=False)
+        store = open_store(load_settings(Path(os.devnull)))
+        for system, stars in (("Be brief.", 4), ("Answer in detail, citing the manual.", 2)):
+            for _ in range(2):
+                run = make_run(models=(LOCAL_MODEL,), system=system)
+                store.save_run(run)
+                store.add_rating(run.results[0].id, stars, session_id="s")
+        store.save_run(make_run(models=("dead/m",), errors={"dead/m": "Cannot reach dead."}))
+
+
+def test_the_compare_page_reads_as_words_with_distinct_labels(
+    app_url: str, app_home: Path, page: Page, tmp_path: Path
+) -> None:
+    """Compare shows distinct labels, no "None", no cost axis for free runs, and an open link."""
+    seed_rated_runs(app_home)
+    open_app(page, app_url + "/compare", "Compare")
+    table = page.get_by_test_id("stDataFrame").first
+    expect(table).to_be_visible()
+    page.get_by_role("tab", name="Quality vs cost").click()
+    expect(page.get_by_text("Every rated configuration cost $0 per call")).to_be_visible()
+    page.get_by_role("tab", name="Stars per configuration").click()
+    screenshot(page, tmp_path, "compare")
+    rerun_after(page, lambda: table.click(position={"x": 18, "y": 52}))  # the first row's tick
+    expect(page.get_by_role("heading", name=re.compile(r"^Runs of #1 "))).to_be_visible()
+    runs = page.get_by_test_id("stDataFrame").nth(1)
+    expect(runs).to_be_visible()
+    runs.scroll_into_view_if_needed()
+    screenshot(page, tmp_path, "compare-runs")
