@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from playground.config import Price
 from playground.moderation import verdict_label
 from playground.records import Result
 
@@ -35,6 +36,20 @@ def when(moment: datetime | str | None) -> str:
 def version_name(version: int | None) -> str:
     """A flow version as people write it: 'v3'; an em dash when there is none."""
     return NONE_SHOWN if version is None else f"v{version}"
+
+
+PRICE_UNKNOWN = "price unknown"
+
+
+def price_per_million(price: Price | None, local: bool) -> tuple[str, str]:
+    """Input and output price per million tokens for people: '$0.15', 'free', 'price unknown'.
+
+    A model without a configured price costs 0 in the figures, which is true only for the
+    models that run on this machine; for the others it is unknown, and the page says so.
+    """
+    if price is None:
+        return ("free", "free") if local else (PRICE_UNKNOWN, PRICE_UNKNOWN)
+    return f"${price.input:g}", f"${price.output:g}"
 
 
 def usd(amount: float) -> str:

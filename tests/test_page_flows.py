@@ -131,6 +131,11 @@ def test_save_as_flow_saves_versions_and_shows_errors(home: Path) -> None:
     at.button(key="flow_r1_save").click().run()
     assert not at.exception
     assert at.success[0].value == "Saved greeter v1"
+    at.button(key="flow_r1_save").click().run()  # the same answer again: nothing new
+    assert not at.success
+    assert at.info[0].value.startswith("No changes: greeter v1 already holds this configuration")
+    assert FlowRegistry(load_settings()).versions("greeter") == [1]
+    at.text_input(key="flow_r1_description").set_value("Greets briefly")
     at.button(key="flow_r1_save").click().run()
     assert at.success[0].value == "Saved greeter v2"
     spec = FlowRegistry(load_settings()).get("greeter", 2)

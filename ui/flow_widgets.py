@@ -10,7 +10,8 @@ import streamlit as st
 from playground.errors import PlaygroundError
 from playground.flows.capture import spec_from_result
 from playground.flows.registry import FlowRegistry
-from playground.flows.spec import Evidence, RatingsEvidence
+from playground.flows.diff import diff_specs
+from playground.flows.spec import Evidence, FlowSpec, RatingsEvidence
 from playground.formatting import NONE_SHOWN, version_name, when
 from playground.records import Result, Run
 from ui.resources import settings, store
@@ -68,6 +69,22 @@ def evidence_for(result: Result, run: Run, flows: FlowRegistry) -> Evidence:
     return Evidence(ratings=ratings, runs=runs)
 
 
+def unchanged_version(flows: FlowRegistry, spec: FlowSpec) -> int | None:
+    """The newest saved version of the spec's flow if it holds the same flow, else None.
+
+    Version bookkeeping (number, parent, time) aside; a saved version never changes, so a
+    second save of the same answer would only add a copy.
+    """
+    latest = flows.latest(spec.name)
+    if latest is None:
+        return None
+    try:
+        saved = flows.get(spec.name, latest)
+    except PlaygroundError:  # a damaged newest version: saving a good one is the way out
+        return None
+    return latest if diff_specs(saved, spec).identical else None
+
+
 def save_as_flow(result: Result, run: Run, key: str) -> None:
     """A small popover: name + description, "Save as flow", then `name vN` or the error."""
     message_key = f"{key}_message"
@@ -91,16 +108,28 @@ def save_as_flow(result: Result, run: Run, key: str) -> None:
                     flows.settings,
                     evidence=evidence_for(result, run, flows),
                 )
-                saved = flows.save(spec)
+                same = unchanged_version(flows, spec)
+                saved = flows.save(spec) if same is None else None
             except PlaygroundError as exc:
                 st.session_state[message_key] = ("error", str(exc))
             else:
-                st.session_state[LAST_NAME_KEY] = saved.name
-                st.session_state[message_key] = ("ok", f"Saved {saved.name} v{saved.version}")
+                st.session_state[LAST_NAME_KEY] = spec.name
+                st.session_state[message_key] = (
+                    ("ok", f"Saved {saved.name} v{saved.version}")
+                    if saved is not None
+                    else (
+                        "info",
+                        f"No changes: {spec.name} v{same} already holds this configuration, "
+                        "so nothing was saved. Change the prompt, model or description to save "
+                        "a new version.",
+                    )
+                )
         outcome = st.session_state.get(message_key)
         if outcome is not None:
             kind, text = outcome
             if kind == "ok":
                 st.success(text, icon=":material/check:")
+            elif kind == "info":
+                st.info(text, icon=":material/info:")
             else:
                 st.error(text, icon=":material/error:")
