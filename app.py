@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.boundary import error_boundary
+
 EDITOR_PREFIX = "pg_"
 
 
@@ -54,7 +56,8 @@ def main() -> None:
         ],
     }
     page = st.navigation(pages)
-    page.run()
+    with error_boundary():  # a bad playground.toml is one sentence on every page, not a traceback
+        page.run()
 
 
 if __name__ == "__main__":

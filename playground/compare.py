@@ -14,6 +14,8 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Literal
 
+from playground.formatting import NONE_SHOWN, duration, usd, when
+
 Outcome = Literal["win", "tie_good", "tie_bad"]
 
 HARM_NOT_CHECKED = "not checked"
@@ -247,6 +249,7 @@ class ConfigIdentity:
     n_results: int
     n_runs: int
     n_errors: int
+    variant_name: str = field(default="", kw_only=True)  # the name its first answer ran under
 
     def identity(self) -> dict[str, Any]:
         """Just the identity fields, to build another record about the same configuration."""
@@ -288,6 +291,7 @@ class LeaderboardRow(ConfigIdentity):
             "rank": self.rank,
             "config_hash": self.config_hash,
             "model": self.model_id,
+            "variant": self.variant_name,
             "params": json.dumps(self.params, sort_keys=True),
             "system_template": self.system_template,
             "user_template": self.user_template,
@@ -343,7 +347,9 @@ def leaderboard(
                 votes=record.games,
                 bt_score=scores.get(agg.config_hash),
                 honesty=agg.groundedness_mean,
-                cost_usd=agg.cost_mean,
+                # Failed calls cost nothing: a configuration that only failed has no cost to
+                # show (not "$0"), just as it has no latency.
+                cost_usd=agg.cost_mean if agg.n_errors < agg.n_results else None,
                 ttft_ms=agg.ttft_median,
                 latency_ms=agg.latency_median,
                 harm=harm_summary(agg.moderations),
@@ -355,32 +361,83 @@ def leaderboard(
     return rows
 
 
-def config_label(row: LeaderboardRow, width: int = 40) -> str:
-    """A short human label: model, temperature and the start of the prompt template."""
-    template = " ".join((row.user_template or row.system_template).split())
-    if len(template) > width:
-        template = template[: width - 1] + "…"
-    temperature = row.params.get("temperature")
-    temp = f" t={temperature}" if temperature is not None else ""
-    return f"#{row.rank} {row.model_id}{temp} · {template or '(empty prompt)'}"
+def _excerpt(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _param_text(name: str, value: Any) -> str:
+    short = {"temperature": "t", "max_tokens": "max"}.get(name, name)
+    return f"{short}={value}"
+
+
+def config_label(
+    row: LeaderboardRow, width: int = 40, vary: Sequence[str] = ("temperature",)
+) -> str:
+    """A short human label: rank, model, parameters, variant, system and user prompt starts.
+
+    `vary` names the parameters to show (the ones that differ between the rows on screen).
+    """
+    parts = [f"#{row.rank} {row.model_id}"]
+    params = [_param_text(k, row.params[k]) for k in vary if row.params.get(k) not in (None, [])]
+    if params:
+        parts[0] += " " + " ".join(params)
+    if row.variant_name:
+        parts.append(row.variant_name)
+    if row.system_template.strip():
+        parts.append("system: " + _excerpt(row.system_template, width // 2))
+    parts.append(
+        _excerpt(row.user_template, width) if row.user_template.strip() else "(empty prompt)"
+    )
+    if row.store_name:
+        parts.append(f"knowledge {row.store_name}")
+    return " · ".join(parts)
+
+
+def varying_params(rows: Sequence[ConfigIdentity]) -> list[str]:
+    """Temperature, then every other parameter whose value differs between the rows."""
+    names: list[str] = ["temperature"]
+    for row in rows:
+        names.extend(k for k in row.params if k not in names)
+    return [
+        name
+        for name in names
+        if name == "temperature"
+        or len({json.dumps(r.params.get(name), sort_keys=True) for r in rows}) > 1
+    ]
+
+
+def config_labels(rows: Sequence[LeaderboardRow], width: int = 40) -> dict[str, str]:
+    """One label per configuration hash; labels that would still read the same get the hash."""
+    vary = varying_params(rows)
+    labels = {row.config_hash: config_label(row, width, vary) for row in rows}
+    unranked = [label.split(" ", 1)[1] for label in labels.values()]
+    for row in rows:
+        if unranked.count(labels[row.config_hash].split(" ", 1)[1]) > 1:
+            labels[row.config_hash] += f" · {row.config_hash[:6]}"
+    return labels
+
+
+def _percent(value: float | None) -> str:
+    return NONE_SHOWN if value is None else f"{value:.0%}"
 
 
 def leaderboard_table(rows: Sequence[LeaderboardRow]) -> list[dict[str, Any]]:
-    """Rows of the Compare page's ranked table (numbers stay numbers so columns sort)."""
+    """Rows of the Compare page's ranked table, as people read them ('—' for no value)."""
+    labels = config_labels(rows)
     return [
         {
             "rank": row.rank,
-            "configuration": config_label(row),
+            "configuration": labels[row.config_hash],
             "quality": row.quality.label(),
-            "stars": row.quality.mean,
             "ratings": row.quality.n,
-            "win rate": row.win_rate,
+            "win rate": _percent(row.win_rate),
             "votes": row.votes,
-            "BT score": row.bt_score,
-            "honesty": row.honesty,
-            "cost $/call": row.cost_usd,
-            "TTFT ms": row.ttft_ms,
-            "latency ms": row.latency_ms,
+            "BT score": NONE_SHOWN if row.bt_score is None else f"{row.bt_score:.0f}",
+            "honesty": _percent(row.honesty),
+            "cost / call": NONE_SHOWN if row.cost_usd is None else usd(row.cost_usd),
+            "TTFT": duration(row.ttft_ms),
+            "latency": duration(row.latency_ms),
             "harm": row.harm,
             "runs": row.n_runs,
             "errors": row.n_errors,
@@ -388,3 +445,25 @@ def leaderboard_table(rows: Sequence[LeaderboardRow]) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+
+
+def config_runs_table(answers: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A configuration's stored answers for people: stars, latency and cost in words."""
+    shown = []
+    for answer in answers:
+        stars = answer.get("stars")
+        latency = answer.get("latency_ms")
+        cost = answer.get("cost_usd")
+        failed = str(answer.get("answer") or "").startswith("Error: ")
+        shown.append(
+            {
+                "when": when(answer.get("when")),
+                "variant": answer.get("variant") or NONE_SHOWN,
+                "stars": "not rated" if stars is None else f"★ {stars:.1f}",
+                "answer": answer.get("answer") or "(empty answer)",
+                "latency": duration(latency),
+                "cost": NONE_SHOWN if cost is None or failed else usd(cost),
+                "run": answer["run"],
+            }
+        )
+    return shown

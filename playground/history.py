@@ -16,6 +16,7 @@ from typing import Any
 
 from playground.config import Settings
 from playground.errors import PlaygroundError, UnknownModelError
+from playground.formatting import when
 from playground.records import Run
 
 PAGE_SIZE = 20
@@ -101,13 +102,13 @@ def history_table(page: HistoryPage) -> list[dict[str, Any]]:
         means = [s.mean for s in rated if s.mean is not None]
         rows.append(
             {
-                "when": run.created_at.strftime("%Y-%m-%d %H:%M"),
+                "when": when(run.created_at),
                 "source": run.source,
                 "models": ", ".join(run_models(run)),
                 "prompt": excerpt(run_prompt(run)),
                 "answers": len(run.results),
                 "errors": sum(1 for r in run.results if r.error),
-                "best stars": max(means) if means else None,
+                "best stars": f"★ {max(means):.1f}" if means else "not rated",
                 "run": run.id,
             }
         )
@@ -130,7 +131,7 @@ def unavailable_models(model_ids: Iterable[str], settings: Settings) -> dict[str
 
 
 def _fmt(value: Any) -> str:
-    return "none" if value is None or value == [] else str(value)
+    return "unset" if value is None or value == [] else str(value)
 
 
 def _params_by_model(run: Run) -> dict[str, dict[str, Any]]:
@@ -199,10 +200,9 @@ def config_diff(old: Run, new: Run) -> list[str]:
     new_r = new.retrieval.to_dict() if new.retrieval else None
     if old_r != new_r:
         if old_r is None or new_r is None:
-            changes.append(
-                f"knowledge store {_fmt(old_r and old_r['store'])} -> "
-                f"{_fmt(new_r and new_r['store'])}"
-            )
+            before = old_r["store"] if old_r else "none"
+            after = new_r["store"] if new_r else "none"
+            changes.append(f"knowledge store {before} -> {after}")
         else:
             for name in ("store", "top_k", "query", "context_variable"):
                 if old_r[name] != new_r[name]:

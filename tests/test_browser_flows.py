@@ -7,6 +7,7 @@ the deep-link test start their own. Helpers live in tests/browser_helpers.py.
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import zipfile
@@ -43,6 +44,7 @@ from tests.browser_helpers import (
     short_answers,
     wait_for_answer,
 )
+from tests.flow_samples import GOOD
 from tests.support import free_port
 
 pytestmark = pytest.mark.browser
@@ -58,11 +60,33 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[str]:
+def app_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data home of the module's app (tests may store flows there directly)."""
+    return tmp_path_factory.mktemp("flows") / "home"
+
+
+@pytest.fixture(scope="module")
+def app_url(app_home: Path, browser: Browser) -> Iterator[str]:
     """The app run from the checkout with a private data home."""
-    work = tmp_path_factory.mktemp("flows")
-    with running_app(work / "home") as url:
+    with running_app(app_home) as url:
         yield url
+
+
+def save_flow_versions(home: Path, name: str, temperatures: list[float]) -> None:
+    """Save one version of flow `name` per temperature into the app's data home."""
+    from playground.config import load_settings
+    from playground.flows.loader import parse_spec
+    from playground.flows.registry import FlowRegistry
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PLAYGROUND_HOME", str(home))
+        patch.delenv("PLAYGROUND_CONFIG", raising=False)
+        registry = FlowRegistry(load_settings(Path(os.devnull)))
+        for temperature in temperatures:
+            text = GOOD.replace("name: gear-support", f"name: {name}")
+            registry.save(
+                parse_spec(text.replace("temperature: 0.0", f"temperature: {temperature}"))
+            )
 
 
 @pytest.fixture(scope="module")
@@ -295,3 +319,67 @@ def test_a_deep_link_opened_first_uses_the_app_navigation(
         page.goto(url + "/history", wait_until="domcontentloaded")
         expect_heading(page, "History")
         expect(nav_link(page, "Shared run")).to_be_visible()
+
+
+def test_pointing_a_label_at_an_older_version_keeps_that_version_picked(
+    app_url: str, app_home: Path, page: Page, tmp_path: Path
+) -> None:
+    """After "Point at v1", the picker still shows v1, and the export downloads v1."""
+    save_flow_versions(app_home, "label-pick", [0.0, 0.4])
+    open_app(page, app_url + "/flows", "Flows")
+    choose(page, "Flow", "label-pick")
+    choose(page, "Version", "v1")
+    page.get_by_role("tab", name="Labels").click()
+    rerun_after(page, page.get_by_role("button", name="Point at v1").click)
+    expect(page.get_by_text("production → v1")).to_be_visible()
+    page.get_by_role("tab", name="Export").click()
+    formats = page.get_by_role("radiogroup", name="Format")
+    rerun_after(page, formats.get_by_text("python", exact=True).click)  # any rerun after the move
+    expect(page.get_by_role("combobox", name="Version")).to_have_value("v1")
+    expect(page.get_by_text("Labelled production")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download python export (.zip)").click()
+    assert download.value.suggested_filename == "label-pick-v1-python.zip"
+    archive = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
+    v1_temperature = re.compile(r"temperature['\"]?\s*[:=]\s*0\.0\b")
+    code = "".join(archive.read(n).decode() for n in archive.namelist() if n.endswith(".py"))
+    assert v1_temperature.search(code), "the export is not v1's configuration"
+    screenshot(page, tmp_path, "flows-label-kept")
+
+
+def seed_rated_runs(home: Path) -> None:
+    """Two rated configurations differing only in the system prompt, and one that only failed."""
+    from playground.config import load_settings
+    from playground.store import open_store
+    from tests.history_fixtures import make_run
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PLAYGROUND_HOME", str(home))
+        patch.delenv("PLAYGROUND_CONFIG", raising=False)
+        store = open_store(load_settings(Path(os.devnull)))
+        for system, stars in (("Be brief.", 4), ("Answer in detail, citing the manual.", 2)):
+            for _ in range(2):
+                run = make_run(models=(LOCAL_MODEL,), system=system)
+                store.save_run(run)
+                store.add_rating(run.results[0].id, stars, session_id="s")
+        store.save_run(make_run(models=("dead/m",), errors={"dead/m": "Cannot reach dead."}))
+
+
+def test_the_compare_page_reads_as_words_with_distinct_labels(
+    app_url: str, app_home: Path, page: Page, tmp_path: Path
+) -> None:
+    """Compare shows distinct labels, no "None", no cost axis for free runs, and an open link."""
+    seed_rated_runs(app_home)
+    open_app(page, app_url + "/compare", "Compare")
+    table = page.get_by_test_id("stDataFrame").first
+    expect(table).to_be_visible()
+    page.get_by_role("tab", name="Quality vs cost").click()
+    expect(page.get_by_text("Every rated configuration cost $0 per call")).to_be_visible()
+    page.get_by_role("tab", name="Stars per configuration").click()
+    screenshot(page, tmp_path, "compare")
+    rerun_after(page, lambda: table.click(position={"x": 18, "y": 52}))  # the first row's tick
+    expect(page.get_by_role("heading", name=re.compile(r"^Runs of #1 "))).to_be_visible()
+    runs = page.get_by_test_id("stDataFrame").nth(1)
+    expect(runs).to_be_visible()
+    runs.scroll_into_view_if_needed()
+    screenshot(page, tmp_path, "compare-runs")

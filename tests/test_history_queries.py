@@ -60,7 +60,8 @@ def test_history_table_shows_best_stars_and_errors(store):
     store.runs.save_run(run)
     store.ratings.add_rating(run.results[0].id, 4, session_id="s")
     (row,) = history_table(store.history.history_page())
-    assert row["best stars"] == 4.0 and row["errors"] == 1 and row["answers"] == 2
+    assert row["best stars"] == "★ 4.0" and row["errors"] == 1 and row["answers"] == 2
+    assert row["when"] == "1 Nov 2026, 09:00 UTC"
     assert row["prompt"] == "Is the trail tent waterproof?"
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground.config import load_settings
@@ -44,14 +44,20 @@ def test_configurations_are_ranked_with_every_metric(store):
     at = page()
     table = at.dataframe[0].value
     assert list(table["rank"]) == [1, 2]
-    assert table["configuration"].iloc[0].startswith("#1 openai/b t=0.7 · Is the trail tent")
+    assert (
+        table["configuration"].iloc[0]
+        == "#1 openai/b t=0.7 · default · Is the trail tent waterproof?"
+    )
     assert list(table["quality"]) == ["4.67 (3.23-5.00, n=3)", "2.67 (1.23-4.10, n=3)"]
-    assert list(table["win rate"]) == [1.0, 0.0]
-    assert table["BT score"].iloc[0] > 1000 > table["BT score"].iloc[1]
+    assert list(table["win rate"]) == ["100%", "0%"]
+    assert int(table["BT score"].iloc[0]) > 1000 > int(table["BT score"].iloc[1])
     assert list(table["harm"]) == ["not checked", "not checked"]
-    assert list(table["latency ms"]) == [800.0, 800.0]
-    assert table["cost $/call"].iloc[0] == pytest.approx(0.0004)
+    assert list(table["latency"]) == ["800 ms", "800 ms"]
+    assert list(table["cost / call"]) == ["$0.000400", "$0"]
+    assert list(table["honesty"]) == ["—", "—"]
     assert len(at.get("plotly_chart")) == 3
+    shown = " ".join(str(v) for v in table.to_numpy().ravel())
+    assert "None" not in shown and "nan" not in shown
 
 
 def test_without_ratings_charts_say_so(store):
@@ -84,7 +90,9 @@ def test_selecting_a_configuration_lists_its_runs_with_links(store):
     runs = at.dataframe[1].value
     assert len(runs) == 3
     assert runs["open"].iloc[0] == f"/shared?run={runs['run'].iloc[0]}"
-    assert sorted(runs["stars"]) == [4.0, 5.0, 5.0]
+    assert sorted(runs["stars"]) == ["★ 4.0", "★ 5.0", "★ 5.0"]
+    assert list(runs.columns[:2]) == ["open", "when"]  # the link first, never cut off
+    assert set(runs["latency"]) == {"800 ms"} and set(runs["cost"]) == {"$0.000400"}
 
 
 def test_a_selected_configuration_saves_as_a_flow_from_its_best_answer(store):
@@ -119,3 +127,35 @@ def test_the_best_answer_is_the_best_rated_then_the_newest(store):
     best_run, best = store.leaderboard.best_answer(config)
     assert (best_run.id, best.id) == (runs[0].id, runs[0].results[0].id)
     assert store.leaderboard.best_answer("no-such-hash") is None
+
+
+def test_configurations_differing_in_system_prompt_or_variant_have_different_labels(store):
+    for system, variant in (("Be brief.", "brief"), ("Answer in detail.", "detailed")):
+        run = make_run(models=("local/a",), system=system)
+        run.results[0].variant_name = variant
+        store.runs.save_run(run)
+    store.runs.save_run(make_run(models=("local/a",), temperature=0.7, created_at=T0))  # no system
+    at = page()
+    labels = list(at.dataframe[0].value["configuration"])
+    unranked = [label.split(" ", 1)[1] for label in labels]
+    assert len(set(unranked)) == 3, labels
+    assert any("brief · system: Be brief." in label for label in labels), labels
+    assert any("detailed · system: Answer in det" in label for label in labels), labels
+
+
+def test_a_configuration_that_only_failed_shows_no_cost_or_latency(store):
+    store.runs.save_run(make_run(models=("openai/b",), errors={"openai/b": "Cannot reach the server."}))
+    at = page()
+    (row,) = at.dataframe[0].value.to_dict("records")
+    assert (row["cost / call"], row["latency"], row["TTFT"], row["errors"]) == ("—", "—", "—", 1)
+
+
+def test_charts_of_free_configurations_say_so_instead_of_a_negative_cost_axis(store):
+    run = make_run(models=("local/a",))
+    store.runs.save_run(run)
+    store.ratings.add_rating(run.results[0].id, 4, session_id="s")
+    at = page()
+    (_stars, latency) = at.get("plotly_chart")  # no cost chart: every call cost $0
+    assert any(i.value.startswith("Every rated configuration cost $0 per call") for i in at.info)
+    layout = json.loads(latency.proto.spec)["layout"]
+    assert layout["xaxis"]["rangemode"] == "tozero"

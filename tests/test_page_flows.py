@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -49,6 +50,32 @@ def test_label_is_set_and_its_move_recorded(home: Path) -> None:
     at.button(key="flows_set_label").click().run()
     assert not at.exception
     assert FlowRegistry(load_settings()).labels("gear-support") == {"staging": 2}
+
+
+def test_versions_and_label_moves_read_as_words_not_raw_values(home: Path) -> None:
+    _two_versions()
+    at = _page().run()
+    at.button(key="flows_set_label").click().run()
+    assert not at.exception
+    versions = at.dataframe[0].value
+    assert list(versions["version"]) == ["v2", "v1"]
+    assert list(versions["parent"]) == ["v1", "—"]
+    assert all(
+        re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC", c) for c in versions["created"]
+    )
+    (move,) = at.dataframe[1].value.to_dict("records")
+    assert (move["label"], move["to"], move["from"]) == ("production", "v2", "—")
+    assert "None" not in " ".join(str(v) for v in [*versions.to_numpy().ravel(), *move.values()])
+
+
+def test_pointing_a_label_keeps_the_picked_version(home: Path) -> None:
+    _two_versions()
+    at = _page().run()
+    at.selectbox(key="flows_version_gear-support").select(1).run()
+    at.button(key="flows_set_label").click().run()
+    assert at.selectbox(key="flows_version_gear-support").value == 1
+    assert at.selectbox(key="flows_version_gear-support").options == ["v2", "v1"]  # stable text
+    assert "Labelled `production`" in [c.value for c in at.caption]
 
 
 def test_import_pasted_yaml_saves_next_version(home: Path) -> None:
@@ -104,6 +131,11 @@ def test_save_as_flow_saves_versions_and_shows_errors(home: Path) -> None:
     at.button(key="flow_r1_save").click().run()
     assert not at.exception
     assert at.success[0].value == "Saved greeter v1"
+    at.button(key="flow_r1_save").click().run()  # the same answer again: nothing new
+    assert not at.success
+    assert at.info[0].value.startswith("No changes: greeter v1 already holds this configuration")
+    assert FlowRegistry(load_settings()).versions("greeter") == [1]
+    at.text_input(key="flow_r1_description").set_value("Greets briefly")
     at.button(key="flow_r1_save").click().run()
     assert at.success[0].value == "Saved greeter v2"
     spec = FlowRegistry(load_settings()).get("greeter", 2)

@@ -117,3 +117,14 @@ def test_export_buttons_are_offered(store):
     at = page()
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Answers CSV", "Answers JSON", "Ratings CSV", "Ratings + votes JSON"]
+
+
+def test_times_and_missing_ratings_read_as_words(store):
+    run = make_run()
+    store.save_run(run)
+    at = page()
+    (row,) = at.dataframe[0].value.to_dict("records")
+    assert (row["when"], row["best stars"]) == ("1 Nov 2026, 09:00 UTC", "not rated")
+    at = select(at, 0)
+    assert f"Run `{run.id}` · 1 Nov 2026, 09:00 UTC · app · " in texts(at)
+    assert "None" not in texts(at) + " ".join(str(v) for v in row.values())

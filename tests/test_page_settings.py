@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.support import free_port
@@ -31,7 +32,13 @@ def test_reachable_endpoint_lists_its_models_and_prices(
     assert any("Reachable · 1 models: smollm2-135m-instruct" in c.value for c in at.caption)
     table = at.dataframe[0].value
     row = table[table["model"] == "srv/smollm2-135m-instruct"].iloc[0]
-    assert (row["status"], row["input $/M tokens"], row["output $/M tokens"]) == ("ready", 0.5, 1.5)
+    assert (row["status"], row["input $/M tokens"], row["output $/M tokens"]) == (
+        "ready",
+        "$0.5",
+        "$1.5",
+    )
+    local = table[table["model"] == "local/smollm2-135m-instruct"].iloc[0]
+    assert (local["input $/M tokens"], local["output $/M tokens"]) == ("free", "free")
 
 
 def test_unreachable_endpoint_says_what_to_do(
@@ -53,3 +60,16 @@ def test_keys_are_never_shown(
     shown = " ".join(str(e.value) for e in at.main if hasattr(e, "value"))
     assert "sk-very-secret-value" not in shown
     assert any("**OpenAI**: configured" in m.value for m in at.markdown)
+
+
+def test_models_without_a_price_say_price_unknown_not_zero(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    table = at.dataframe[0].value
+    openai_rows = table[table["model"].str.startswith("openai/")]
+    assert len(openai_rows) > 0
+    assert set(openai_rows["input $/M tokens"]) == {"price unknown"}
+    assert set(openai_rows["output $/M tokens"]) == {"price unknown"}
+    assert any("is counted at $0 in costs until you set its price" in c.value for c in at.caption)

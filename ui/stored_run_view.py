@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from playground.formatting import metrics_line
+from playground.formatting import metrics_line, when
 from playground.history import (
     RatingSummary,
     baseline_first,
@@ -37,10 +37,7 @@ def run_header(run: Run, notes: dict[str, str]) -> None:
     where = f"{run.source}" + (
         f" · flow {run.flow_name} v{run.flow_version}" if run.flow_name else ""
     )
-    st.caption(
-        f"Run `{run.id}` · {run.created_at:%Y-%m-%d %H:%M} UTC · {where} · "
-        + ", ".join(run_models(run))
-    )
+    st.caption(f"Run `{run.id}` · {when(run.created_at)} · {where} · " + ", ".join(run_models(run)))
     if run.variables:
         st.caption("Variables: " + "; ".join(f"**{k}** = {v}" for k, v in run.variables.items()))
     if run.retrieval is not None:

@@ -11,7 +11,8 @@ from playground.flows.diff import diff_specs
 from playground.flows.exporters import FORMATS, export_zip
 from playground.flows.registry import FlowRegistry
 from playground.flows.spec import FlowSpec
-from ui.flow_widgets import registry
+from playground.formatting import version_name
+from ui.flow_widgets import label_moves_table, registry, versions_table
 
 FORMAT_HELP = {
     "promptflow": "PromptFlow DAG flow directory (`pf flow test --flow DIR`)",
@@ -69,19 +70,23 @@ names = [s.name for s in summaries]
 if st.session_state.get("flows_name") not in names:
     st.session_state["flows_name"] = names[0]
 name = st.selectbox("Flow", names, key="flows_name")
-st.dataframe(flows.overview(name), hide_index=True, key="flows_table")
+st.dataframe(
+    versions_table(flows.overview(name)),
+    hide_index=True,
+    key="flows_table",
+    column_config={"labels": st.column_config.TextColumn(width="medium")},
+)
 
 summary = next(s for s in summaries if s.name == name)
 labels_of: dict[int, list[str]] = {}
 for label, at in summary.labels.items():
     labels_of.setdefault(at, []).append(label)
 versions = [v.version for v in reversed(summary.versions)]
-version = st.selectbox(
-    "Version",
-    versions,
-    key=f"flows_version_{name}",
-    format_func=lambda v: f"v{v}" + (f"  ({', '.join(labels_of[v])})" if v in labels_of else ""),
-)
+# The options' text must not change when a label moves: the browser sends back the text it
+# shows, and a text that no longer matches any option reset the picker to the newest version.
+version = st.selectbox("Version", versions, key=f"flows_version_{name}", format_func=version_name)
+if version in labels_of:
+    st.caption("Labelled " + ", ".join(f"`{label}`" for label in sorted(labels_of[version])))
 try:
     spec = flows.get(name, version)
     yaml_text = flows.yaml_text(name, version)
@@ -89,7 +94,10 @@ except PlaygroundError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
 
-yaml_tab, diff_tab, labels_tab, export_tab = st.tabs(["YAML", "Diff", "Labels", "Export"])
+# Keyed and tracked, so that a rerun (pointing a label, picking a format) keeps the open tab.
+yaml_tab, diff_tab, labels_tab, export_tab = st.tabs(
+    ["YAML", "Diff", "Labels", "Export"], key="flows_tab", on_change="rerun"
+)
 
 with yaml_tab:
     left, right = st.columns(2)
@@ -116,11 +124,11 @@ with diff_tab:
             others,
             index=others.index(default),
             key=f"flows_diff_{name}_{version}",
-            format_func=lambda v: f"v{v}",
+            format_func=version_name,
         )
         older, newer = sorted([other, version])
         change = diff_specs(flows.get(name, older), flows.get(name, newer))
-        st.markdown(f"**v{older} → v{newer}:** {change.summary}")
+        st.markdown(f"**{version_name(older)} → {version_name(newer)}:** {change.summary}")
         st.code(change.unified or "(identical)", language="diff")
 
 with labels_tab:
@@ -138,19 +146,7 @@ with labels_tab:
     moves = flows.label_history(name)
     if moves:
         st.caption("Every move of a label")
-        st.dataframe(
-            [
-                {
-                    "label": m.label,
-                    "version": m.version,
-                    "from": m.previous_version,
-                    "moved at": m.moved_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
-                }
-                for m in reversed(moves)
-            ],
-            hide_index=True,
-            key="flows_label_history",
-        )
+        st.dataframe(label_moves_table(moves), hide_index=True, key="flows_label_history")
 
 with export_tab:
     fmt = st.radio(

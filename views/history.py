@@ -88,10 +88,7 @@ event = st.dataframe(
     on_select="rerun",
     selection_mode="multi-row",
     hide_index=True,
-    column_config={
-        "best stars": st.column_config.NumberColumn(format="%.1f ★"),
-        "run": st.column_config.TextColumn(width="small"),
-    },
+    column_config={"run": st.column_config.TextColumn(width="small")},
 )
 nav_left, nav_right = st.columns([1, 3], vertical_alignment="bottom")
 nav_left.number_input(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from playground.formatting import PRICE_UNKNOWN, price_per_million
 from playground.models.registry import discover_endpoint, list_models
 from ui.resources import settings
 
@@ -53,18 +54,24 @@ st.markdown(f"- **OpenAI**: {openai_state}\n- **Azure OpenAI**: {azure_state}")
 st.subheader("Models", divider="gray")
 rows = []
 for info in list_models(config):
-    price = config.price_for(info.id)
+    price_in, price_out = price_per_million(config.prices.get(info.id), info.provider == "local")
     rows.append(
         {
             "model": info.id,
             "status": info.status,
-            "input $/M tokens": price.input,
-            "output $/M tokens": price.output,
+            "input $/M tokens": price_in,
+            "output $/M tokens": price_out,
             "detail": info.detail,
         }
     )
 st.dataframe(rows, hide_index=True, key="models_table")
-st.caption('Set prices in playground.toml: `[prices."openai/gpt-4o-mini"] input = 0.15`.')
+if any(PRICE_UNKNOWN in (row["input $/M tokens"], row["output $/M tokens"]) for row in rows):
+    st.caption(
+        f"A model with '{PRICE_UNKNOWN}' is counted at $0 in costs until you set its price in "
+        'playground.toml: `[prices."openai/gpt-4o-mini"] input = 0.15  output = 0.60`.'
+    )
+else:
+    st.caption('Set prices in playground.toml: `[prices."openai/gpt-4o-mini"] input = 0.15`.')
 
 st.subheader("Storage", divider="gray")
 st.markdown(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +20,24 @@ APP_FILE = Path(__file__).resolve().parents[2] / "app.py"
 PARALLEL_WORKERS = 48  # one parallel fragment per grid cell: 12 models x 4 variants
 
 
+def streamlit_command(port: int | None, address: str, headless: bool, dev: bool) -> list[str]:
+    """The `streamlit run app.py` command line the launcher replaces itself with."""
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE)]
+    # .streamlit/config.toml is read from the working directory, so pass what the grid needs.
+    command += ["--runner.parallelMaxWorkers", str(PARALLEL_WORKERS)]
+    # A specific address also stops Streamlit from looking up an external IP (no network).
+    command += ["--server.address", address, "--browser.gatherUsageStats", "false"]
+    # No file watcher unless developing: with a virtual environment inside the project folder
+    # it watched thousands of folders, overflowed inotify and kept a core busy while idle.
+    command += ["--server.fileWatcherType", "auto" if dev else "none"]
+    command += ["--server.runOnSave", "true" if dev else "false"]
+    if port:
+        command += ["--server.port", str(port)]
+    if headless:
+        command += ["--server.headless", "true"]
+    return command
+
+
 @click.command()
 @click.option("--port", type=int, default=None, help="Port for the web app (default 8501).")
 @click.option(
@@ -30,22 +47,23 @@ PARALLEL_WORKERS = 48  # one parallel fragment per grid cell: 12 models x 4 vari
     help="Address to listen on (0.0.0.0 to share on your network).",
 )
 @click.option("--headless/--browser", default=False, help="Do not open a browser tab.")
-def app(port: int | None, address: str, headless: bool) -> None:
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Watch the app's source files and rerun pages when one is saved (for developing it).",
+)
+def app(port: int | None, address: str, headless: bool, dev: bool) -> None:
     """Launch the Streamlit app."""
     if not APP_FILE.exists():
         raise PlaygroundError(
             f"app.py not found at {APP_FILE}; install from a checkout with `pip install -e .`."
         )
-    command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE)]
-    # .streamlit/config.toml is read from the working directory, so pass what the grid needs.
-    command += ["--runner.parallelMaxWorkers", str(PARALLEL_WORKERS)]
-    # A specific address also stops Streamlit from looking up an external IP (no network).
-    command += ["--server.address", address, "--browser.gatherUsageStats", "false"]
-    if port:
-        command += ["--server.port", str(port)]
-    if headless:
-        command += ["--server.headless", "true"]
-    raise SystemExit(subprocess.call(command, cwd=os.getcwd()))
+    command = streamlit_command(port, address, headless, dev)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Replace this process, so that a signal (kill, Ctrl-C, a service manager's stop) reaches
+    # Streamlit itself instead of leaving it running on the port after the launcher exits.
+    os.execv(sys.executable, command)
 
 
 @click.command()

@@ -201,6 +201,7 @@ class Leaderboard:
                 results.c.params_json,
                 results.c.system_template,
                 results.c.user_template,
+                results.c.variant_name,
                 runs.c.store_name,
             )
             .join(runs, runs.c.id == results.c.run_id)
@@ -264,6 +265,7 @@ class Leaderboard:
                 system_template=sample.system_template,
                 user_template=sample.user_template,
                 store_name=sample.store_name,
+                variant_name=sample.variant_name or "",
                 n_results=int(row.n_results),
                 # A configuration answers once per run (one cell per variant x model), so
                 # answers = runs; counting distinct run ids would cost a sort on every rerun.
