@@ -60,9 +60,8 @@ def rating_controls(result: Result, run: Run, key: str) -> None:
     """1-5 stars and an optional comment under one answer, saved as soon as they are given."""
     del run  # part of the contract: ratings attach to the result, which knows its run
     stars_key, comment_key = f"{key}_stars", f"{key}_comment"
-    if f"{key}__loaded" not in st.session_state:
+    if stars_key not in st.session_state and comment_key not in st.session_state:
         # Show this session's earlier rating (e.g. after a page switch) instead of blanks.
-        st.session_state[f"{key}__loaded"] = True
         try:
             stars, comment = store().session_rating(result.id, session_id())
         except SQLAlchemyError:
@@ -73,7 +72,13 @@ def rating_controls(result: Result, run: Run, key: str) -> None:
             st.session_state[comment_key] = comment
     # Stars above the comment, not beside it: in a narrow grid column the comment box
     # would cover the last stars.
-    st.feedback("stars", key=stars_key, on_change=_save_rating, args=(result.id, key))
+    st.feedback(
+        "stars",
+        key=stars_key,
+        on_change=_save_rating,
+        args=(result.id, key),
+        persist_state="session",
+    )
     st.text_input(
         "Comment",
         key=comment_key,
@@ -81,6 +86,7 @@ def rating_controls(result: Result, run: Run, key: str) -> None:
         label_visibility="collapsed",
         on_change=_save_rating,
         args=(result.id, key),
+        persist_state="session",
     )
     _show_status(key)
 
@@ -140,5 +146,6 @@ def best_answer_vote(
         key=key,
         on_change=_save_vote,
         args=(run.id, ids, key),
+        persist_state="session",
     )
     _show_status(key)

@@ -14,6 +14,7 @@ from ui.resources import session_id, settings, store
 from ui.run_view import RunView
 
 COLUMNS_PER_ROW = 4
+KEEP = ps.KEEP
 
 st.title("Playground")
 st.caption(
@@ -51,10 +52,16 @@ with editor:
     for tab, vid in zip(st.tabs(names), variant_ids, strict=True):
         with tab:
             name_col, note_col = st.columns([1, 2])
-            name_col.text_input("Variant name", key=ps.variant_key(vid, "name"))
-            note_col.text_input("Note (optional)", key=ps.variant_key(vid, "note"))
-            st.text_area("System message", key=ps.variant_key(vid, "system"), height=80)
-            st.text_area("User message", key=ps.variant_key(vid, "user"), height=120)
+            name_col.text_input("Variant name", key=ps.variant_key(vid, "name"), persist_state=KEEP)
+            note_col.text_input(
+                "Note (optional)", key=ps.variant_key(vid, "note"), persist_state=KEEP
+            )
+            st.text_area(
+                "System message", key=ps.variant_key(vid, "system"), height=80, persist_state=KEEP
+            )
+            st.text_area(
+                "User message", key=ps.variant_key(vid, "user"), height=120, persist_state=KEEP
+            )
             if len(variant_ids) > 1:
                 st.button(
                     "Remove this variant",
@@ -78,13 +85,14 @@ with editor:
         st.subheader("Variables", divider="gray")
         for name in variables:
             state.setdefault(ps.var_key(name), "")
-            st.text_area(name, key=ps.var_key(name), height=68)
+            st.text_area(name, key=ps.var_key(name), height=68, persist_state=KEEP)
 
 with side:
     st.multiselect(
         "Models",
         options=ready,
         key=ps.MODELS,
+        persist_state=KEEP,
         placeholder="Pick one or more models",
         format_func=lambda m: f"{m} (unreachable)" if m in unreachable else m,
         help="Each model answers in its own column.",
@@ -103,10 +111,28 @@ with side:
             for param, value in defaults.items():
                 state.setdefault(ps.param_key(model_id, param), value)
             state.setdefault(ps.param_key(model_id, "stop"), "")
-            st.slider("temperature", 0.0, 2.0, step=0.05, key=ps.param_key(model_id, "temperature"))
-            st.slider("top_p", 0.01, 1.0, step=0.01, key=ps.param_key(model_id, "top_p"))
+            st.slider(
+                "temperature",
+                0.0,
+                2.0,
+                step=0.05,
+                key=ps.param_key(model_id, "temperature"),
+                persist_state=KEEP,
+            )
+            st.slider(
+                "top_p",
+                0.01,
+                1.0,
+                step=0.01,
+                key=ps.param_key(model_id, "top_p"),
+                persist_state=KEEP,
+            )
             st.number_input(
-                "max_tokens", min_value=1, max_value=32768, key=ps.param_key(model_id, "max_tokens")
+                "max_tokens",
+                min_value=1,
+                max_value=32768,
+                key=ps.param_key(model_id, "max_tokens"),
+                persist_state=KEEP,
             )
             st.number_input(
                 "seed",
@@ -114,15 +140,24 @@ with side:
                 max_value=2**31 - 1,
                 step=1,
                 key=ps.param_key(model_id, "seed"),
+                persist_state=KEEP,
                 placeholder="random",
                 help="With temperature 0 and a seed, local answers repeat exactly.",
             )
             st.text_area(
-                "stop sequences (one per line)", key=ps.param_key(model_id, "stop"), height=68
+                "stop sequences (one per line)",
+                key=ps.param_key(model_id, "stop"),
+                height=68,
+                persist_state=KEEP,
             )
 
     with st.expander("Knowledge (RAG)", expanded=use_rag):
-        st.toggle("Use knowledge", key=ps.USE_RAG, help="Retrieve chunks into {{ context }}.")
+        st.toggle(
+            "Use knowledge",
+            key=ps.USE_RAG,
+            persist_state=KEEP,
+            help="Retrieve chunks into {{ context }}.",
+        )
         if state.get(ps.USE_RAG):
             from playground.rag.retrieval import list_store_names
 
@@ -132,16 +167,17 @@ with side:
             else:
                 if state.get(ps.STORE) not in stores:
                     state[ps.STORE] = stores[0]
-                st.selectbox("Store", stores, key=ps.STORE)
+                st.selectbox("Store", stores, key=ps.STORE, persist_state=KEEP)
                 state.setdefault(ps.TOP_K, 4)
                 state.setdefault(ps.QUERY, "{{ question }}")
-                st.slider("top_k", 1, 20, key=ps.TOP_K)
-                st.text_input("Query template", key=ps.QUERY)
+                st.slider("top_k", 1, 20, key=ps.TOP_K, persist_state=KEEP)
+                st.text_input("Query template", key=ps.QUERY, persist_state=KEEP)
                 st.caption("Use `{{ context }}` in a message to place the retrieved chunks.")
 
     st.toggle(
         "Blind mode",
         key=ps.BLIND,
+        persist_state=KEEP,
         help="Hide model names and shuffle the columns until you reveal them.",
     )
     run_clicked = st.button(
