@@ -16,11 +16,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser_helpers import (
-    ANSWER_MS,
     LOCAL_MODEL,
     ROOT,
     answer_cell,
-    by_key,
     chromium,
     fresh_page,
     go_to,

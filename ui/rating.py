@@ -115,7 +115,11 @@ def _save_vote(run_id: str, result_ids: list[str], key: str) -> None:
 
 
 def best_answer_vote(
-    run: Run, results: list[Result], key: str, labels: dict[str, str] | None = None
+    run: Run,
+    results: list[Result],
+    key: str,
+    labels: dict[str, str] | None = None,
+    label: str = "Best answer",
 ) -> None:
     """'Which answer is best?' over the answers shown, saved as pairwise preferences.
 
@@ -140,7 +144,7 @@ def best_answer_vote(
     names[ALL_GOOD] = "All equally good"
     names[ALL_BAD] = "All equally bad"
     st.segmented_control(
-        "Best answer",
+        label,
         options=[*ids, ALL_GOOD, ALL_BAD],
         format_func=names.__getitem__,
         key=key,
