@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,24 @@ def short_answers(at: AppTest, *model_ids: str) -> None:
         at.session_state[f"pg_p_{model_id}_seed"] = 7
 
 
+def wait_for_answers(at: AppTest, timeout: float = 90) -> AppTest:
+    """Rerun the page (as its polling would) until no cell is running; then draw it once more."""
+    deadline = time.monotonic() + timeout
+    if "run_view" not in at.session_state or not at.session_state["run_view"].live:
+        return at  # nothing started (e.g. the click was refused): keep the page as it is
+    while at.session_state["run_view"].live:
+        assert time.monotonic() < deadline, "the run did not finish in time"
+        time.sleep(0.2)
+        at.run()
+    return at.run()
+
+
+def run_and_wait(at: AppTest) -> AppTest:
+    """Press Run and wait until every answer has ended."""
+    at.button(key="btn_run").click().run()
+    return wait_for_answers(at)
+
+
 def metric_captions(at: AppTest) -> list[str]:
     """The metrics lines shown under answers."""
     return [c.value for c in at.caption if c.value.startswith("TTFT")]
@@ -60,7 +79,7 @@ def test_two_models_answer_side_by_side_with_metrics(home: Path, server_config: 
     at.run()
     short_answers(at, LOCAL, SERVER)
     at.text_area(key="pg_var_question").set_value("What colour is grass?")
-    at.button(key="btn_run").click().run()
+    run_and_wait(at)
     assert not at.exception
     assert not at.error
     headings = [m.value for m in at.markdown]
@@ -83,7 +102,7 @@ def test_dead_endpoint_shows_an_error_card_while_the_other_model_answers(
     at = page().run()
     at.multiselect(key="pg_models").set_value([LOCAL, "dead/m"]).run()
     short_answers(at, LOCAL)
-    at.button(key="btn_run").click().run()
+    run_and_wait(at)
     assert not at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 1
@@ -101,7 +120,7 @@ def test_failing_server_is_retried_and_explained_in_its_column(
     at = page().run()
     at.multiselect(key="pg_models").set_value([LOCAL, "flaky/m"]).run()
     short_answers(at, LOCAL)
-    at.button(key="btn_run").click().run()
+    run_and_wait(at)
     errors = [e.value for e in at.error]
     assert errors == [
         f"flaky/m failed with a server error (500) at {fault_server.url('500')} after 1 retry; "
@@ -113,7 +132,7 @@ def test_failing_server_is_retried_and_explained_in_its_column(
 def test_template_syntax_error_is_one_sentence_and_nothing_runs(home: Path) -> None:
     at = page().run()
     at.text_area(key="pg_v0_user").set_value("Tell me about {{ topic ")
-    at.button(key="btn_run").click().run()
+    run_and_wait(at)
     assert not at.exception
     assert [e.value for e in at.error] == [
         "Template syntax error in the user message on line 1: unexpected end of template, "
@@ -125,7 +144,7 @@ def test_template_syntax_error_is_one_sentence_and_nothing_runs(home: Path) -> N
 def test_empty_variable_is_refused_before_anything_is_sent(home: Path) -> None:
     at = page().run()
     at.text_area(key="pg_var_question").set_value("   ")
-    at.button(key="btn_run").click().run()
+    run_and_wait(at)
     assert [e.value for e in at.error] == [
         "Variable 'question' in the user message is empty; fill it in and run again."
     ]
@@ -149,7 +168,7 @@ def test_variants_times_models_make_a_grid(home: Path, server_config: Path) -> N
     at.multiselect(key="pg_models").set_value([LOCAL, SERVER]).run()
     short_answers(at, LOCAL, SERVER)
     started = time.perf_counter()
-    at.button(key="btn_run").click().run()
+    run_and_wait(at)
     assert not at.exception and not at.error
     assert len(metric_captions(at)) == 4
     assert "#### terse" in [m.value for m in at.markdown]
@@ -165,7 +184,7 @@ def test_blind_mode_hides_model_names_until_revealed(home: Path, server_config: 
     at.multiselect(key="pg_models").set_value([LOCAL, SERVER]).run()
     short_answers(at, LOCAL, SERVER)
     at.toggle(key="pg_blind").set_value(True)
-    at.button(key="btn_run").click().run()
+    run_and_wait(at)
     headings = [m.value for m in at.markdown if m.value.startswith("**")]
     assert sorted(headings) == ["**Answer A**", "**Answer B**"]
     assert not any(LOCAL in h or SERVER in h for h in headings)
@@ -189,10 +208,7 @@ def test_model_output_is_shown_as_text_not_html(home: Path) -> None:
     from ui.run_view import RunView
 
     at = page()
-    view = RunView.start(store.runs.get_run(run.id), blind=False)
-    view.pending.clear()
-    view.finished = {r.id for r in view.run.results}
-    at.session_state["run_view"] = view
+    at.session_state["run_view"] = RunView.start(store.runs.get_run(run.id), blind=False)
     at.run()
     answer = next(m for m in at.markdown if "alert" in m.value)
     assert not answer.allow_html  # rendered as markdown text, raw HTML stays escaped
@@ -225,7 +241,7 @@ def test_answers_can_be_rated_and_voted_on_right_after_the_run(
     at = page().run()
     at.multiselect(key="pg_models").set_value([LOCAL, SERVER]).run()
     short_answers(at, LOCAL, SERVER)
-    at.button(key="btn_run").click().run()
+    run_and_wait(at)
     run = open_store(load_settings()).runs.recent_runs(limit=1)[0]
     first, second = run.results
     vote_key = f"vote_{run.id}_default"
@@ -253,7 +269,7 @@ def test_knowledge_fills_the_context_and_each_answer_is_scored(home: Path) -> No
     at.slider(key="pg_top_k").set_value(3)
     at.text_area(key="pg_var_question").set_value("How long is the warranty on the tents?")
     short_answers(at, LOCAL)
-    at.button(key="btn_run").click().run()
+    run_and_wait(at)
     assert not at.exception and not at.error
     assert any(e.label.startswith("Retrieved context · 3 chunks") for e in at.expander)
     (metrics,) = metric_captions(at)
@@ -276,7 +292,7 @@ def test_a_missing_store_is_one_sentence_and_nothing_runs(home: Path) -> None:
     from playground.rag.retrieval import knowledge_base
 
     knowledge_base(load_settings()).delete_store("gone-soon")
-    at.button(key="btn_run").click().run()
+    run_and_wait(at)
     assert not at.exception
     assert len(at.error) == 1 and "gone-soon" in at.error[0].value
     assert open_store(load_settings()).runs.count_runs() == 0
@@ -296,7 +312,7 @@ def test_twelve_models_stream_at_once_not_one_after_another(
     at = page().run()
     at.multiselect(key="pg_models").set_value([f"slow/{n}" for n in names]).run()
     started = time.perf_counter()
-    at.button(key="btn_run").click().run()
+    run_and_wait(at)
     wall = time.perf_counter() - started
     assert not at.exception and not at.error
     assert len(metric_captions(at)) == 12
@@ -309,7 +325,7 @@ def test_answers_show_their_moderation_verdict_when_an_endpoint_is_configured(
     write_config(f'[moderation]\nbase_url = "{fault_server.url("ok")}"\n')
     at = page().run()
     short_answers(at, LOCAL)
-    at.button(key="btn_run").click().run()
+    run_and_wait(at)
     (metrics,) = metric_captions(at)
     assert metrics.endswith(" · moderation ok")
     stored = open_store(load_settings()).runs.recent_runs(limit=1)[0].results[0]
@@ -327,9 +343,52 @@ def test_rerun_as_it_was_runs_the_loaded_draft_without_a_click(home: Path) -> No
     at.session_state["pending_draft"] = draft
     at.session_state["pending_autorun"] = True
     at.run()
+    wait_for_answers(at)
     assert not at.exception and not at.error
     assert len(metric_captions(at)) == 1
     (run,) = open_store(load_settings()).runs.recent_runs(limit=5)
     assert run.variables == {"word": "hello"}
     assert run.results[0].messages[-1].content == "Say hello."
     assert run.results[0].params.max_tokens == 8
+
+
+def cell_captions(at: AppTest) -> list[str]:
+    """The state lines of running cells ('streaming · 12 tokens · 1.3 s')."""
+    states = ("waiting", "loading", "retrieving", "streaming", "done", "stopped", "failed")
+    return [c.value for c in at.caption if any(s in c.value for s in states) and " s" in c.value]
+
+
+def start_long_local_answer(at: AppTest) -> None:
+    """Ask the local model for a long answer and wait until its first tokens have streamed."""
+    at.session_state[f"pg_p_{LOCAL}_max_tokens"] = 400
+    at.text_area(key="pg_var_question").set_value("Write a long story about a lighthouse keeper.")
+    at.button(key="btn_run").click().run()
+    deadline = time.monotonic() + 60
+    while not any("streaming" in c for c in cell_captions(at)):
+        assert time.monotonic() < deadline, "no token streamed"
+        time.sleep(0.2)
+        at.run()
+
+
+def test_running_cells_show_their_state_tokens_and_elapsed_time(home: Path) -> None:
+    at = page().run()
+    start_long_local_answer(at)
+    (line,) = cell_captions(at)
+    assert re.search(r"streaming · \d+ tokens? · \d+\.\d s$", line), line
+    assert not at.get("feedback")  # no rating controls under an answer still streaming
+    at.button(key="btn_stop").click().run()
+    wait_for_answers(at)
+
+
+def test_stop_keeps_and_saves_the_partial_answer_marked_stopped(home: Path) -> None:
+    at = page().run()
+    start_long_local_answer(at)
+    at.button(key="btn_stop").click().run()
+    wait_for_answers(at)
+    assert not at.exception
+    (warning,) = [w.value for w in at.warning]
+    assert re.fullmatch(r"Stopped after \d+ tokens?; the partial answer is kept\.", warning)
+    (run,) = open_store(load_settings()).runs.recent_runs(limit=5)
+    (result,) = run.results
+    assert result.error == warning and result.text  # saved, partial text and all
+    assert any(result.text[:20] in m.value for m in at.markdown)

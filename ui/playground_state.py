@@ -22,6 +22,10 @@ TOP_K = "pg_top_k"
 QUERY = "pg_query"
 BLIND = "pg_blind"
 
+# Streamlit forgets a widget's value on a page that does not draw it; the editor must survive
+# a visit to another page (whatever ran there, fragments included), so its widgets keep theirs.
+KEEP = "session"
+
 DEFAULT_SYSTEM = "You are a helpful assistant. Answer in two sentences."
 DEFAULT_USER = "{{ question }}"
 DEFAULT_QUESTION = "Why is the sky blue?"

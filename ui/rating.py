@@ -59,9 +59,8 @@ def rating_controls(result: Result, run: Run, key: str) -> None:
     """1-5 stars and an optional comment under one answer, saved as soon as they are given."""
     del run  # part of the contract: ratings attach to the result, which knows its run
     stars_key, comment_key = f"{key}_stars", f"{key}_comment"
-    if f"{key}__loaded" not in st.session_state:
+    if stars_key not in st.session_state and comment_key not in st.session_state:
         # Show this session's earlier rating (e.g. after a page switch) instead of blanks.
-        st.session_state[f"{key}__loaded"] = True
         try:
             stars, comment = store().ratings.session_rating(result.id, session_id())
         except PlaygroundError:
@@ -72,7 +71,13 @@ def rating_controls(result: Result, run: Run, key: str) -> None:
             st.session_state[comment_key] = comment
     # Stars above the comment, not beside it: in a narrow grid column the comment box
     # would cover the last stars.
-    st.feedback("stars", key=stars_key, on_change=_save_rating, args=(result.id, key))
+    st.feedback(
+        "stars",
+        key=stars_key,
+        on_change=_save_rating,
+        args=(result.id, key),
+        persist_state="session",
+    )
     st.text_input(
         "Comment",
         key=comment_key,
@@ -80,6 +85,7 @@ def rating_controls(result: Result, run: Run, key: str) -> None:
         label_visibility="collapsed",
         on_change=_save_rating,
         args=(result.id, key),
+        persist_state="session",
     )
     _show_status(key)
 
@@ -108,7 +114,11 @@ def _save_vote(run_id: str, result_ids: list[str], key: str) -> None:
 
 
 def best_answer_vote(
-    run: Run, results: list[Result], key: str, labels: dict[str, str] | None = None
+    run: Run,
+    results: list[Result],
+    key: str,
+    labels: dict[str, str] | None = None,
+    label: str = "Best answer",
 ) -> None:
     """'Which answer is best?' over the answers shown, saved as pairwise preferences.
 
@@ -133,11 +143,12 @@ def best_answer_vote(
     names[ALL_GOOD] = "All equally good"
     names[ALL_BAD] = "All equally bad"
     st.segmented_control(
-        "Best answer",
+        label,
         options=[*ids, ALL_GOOD, ALL_BAD],
         format_func=names.__getitem__,
         key=key,
         on_change=_save_vote,
         args=(run.id, ids, key),
+        persist_state="session",
     )
     _show_status(key)

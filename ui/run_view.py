@@ -1,4 +1,10 @@
-"""What the Playground shows of the latest run: its cells, which still stream, blind labels."""
+"""What the Playground shows of the latest run: its cells, their progress, blind labels.
+
+`RunView` is plain state (kept in st.session_state); the functions below draw one cell, live
+(state, elapsed time, text so far) or finished (answer, metrics, rating). While blind, nothing
+that tells models apart is drawn: no model names in errors, no "~" of estimated token counts,
+no cost, no "loading model" (only the local model loads).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,23 @@ import random
 import string
 from dataclasses import dataclass, field
 
+import streamlit as st
+
+from playground.formatting import duration, metrics_line
 from playground.records import Result, Run
+from ui.answer_markdown import answer_markdown, plain_markdown, show_answer
+from ui.live_run import CellProgress, CellState, LiveRun, is_stopped
+
+_STATE_ICONS = {
+    CellState.WAITING: ":material/schedule:",
+    CellState.RETRIEVING: ":material/manage_search:",
+    CellState.LOADING: ":material/downloading:",
+    CellState.SENT: ":material/hourglass_top:",
+    CellState.STREAMING: ":material/stream:",
+    CellState.DONE: ":material/check_circle:",
+    CellState.FAILED: ":material/error:",
+    CellState.STOPPED: ":material/stop_circle:",
+}
 
 
 @dataclass
@@ -14,22 +36,29 @@ class RunView:
     """A run being shown in the Playground grid (rows variants, columns models)."""
 
     run: Run
-    pending: set[str] = field(default_factory=set)  # not started yet
-    finished: set[str] = field(default_factory=set)  # streamed to the end and saved
+    live_run: LiveRun | None = None
     model_order: list[str] = field(default_factory=list)
     blind: bool = False
     revealed: bool = False
+    scrolled: bool = False  # the page scrolled to this run once
 
     @classmethod
-    def start(cls, run: Run, blind: bool, rng: random.Random | None = None) -> RunView:
-        """A view whose every cell still has to stream; blind mode shuffles the columns."""
+    def start(
+        cls, run: Run, blind: bool, rng: random.Random | None = None, live: LiveRun | None = None
+    ) -> RunView:
+        """A view of a run (streaming when `live` is given); blind mode shuffles the columns."""
         order: list[str] = []
         for result in run.results:
             if result.model_id not in order:
                 order.append(result.model_id)
         if blind:
             (rng or random.Random()).shuffle(order)
-        return cls(run=run, pending={r.id for r in run.results}, model_order=order, blind=blind)
+        return cls(run=run, live_run=live, model_order=order, blind=blind)
+
+    @property
+    def live(self) -> bool:
+        """True while any cell is still running."""
+        return self.live_run is not None and self.live_run.live
 
     @property
     def variants(self) -> list[str]:
@@ -49,18 +78,9 @@ class RunView:
         """One cell by result id."""
         return next(r for r in self.run.results if r.id == result_id)
 
-    def position(self, result_id: str) -> int:
-        """A cell's index in the run, as stored."""
-        return next(i for i, r in enumerate(self.run.results) if r.id == result_id)
-
-    @property
-    def complete(self) -> bool:
-        """True once every cell has streamed to the end."""
-        return len(self.finished) == len(self.run.results)
-
-    def interrupted(self, result_id: str) -> bool:
-        """True for a cell that started but was cut off by a rerun before it finished."""
-        return result_id not in self.pending and result_id not in self.finished
+    def progress(self, result_id: str) -> CellProgress | None:
+        """A cell's live progress, when the run streams in this session."""
+        return self.live_run.progress.get(result_id) if self.live_run else None
 
     @property
     def hidden(self) -> bool:
@@ -78,3 +98,88 @@ class RunView:
     def labels(self) -> dict[str, str]:
         """Result id -> display label, for votes."""
         return {r.id: self.label(r) for r in self.run.results}
+
+
+def state_line(progress: CellProgress, hidden: bool) -> str:
+    """'streaming · 12 tokens · 3.4 s': a live cell's state in words."""
+    state = progress.state
+    words = "preparing" if hidden and state is CellState.LOADING else str(state)
+    parts = [f"{_STATE_ICONS[state]} {words}"]
+    if progress.tokens:
+        parts.append(f"{progress.tokens} token{'s' if progress.tokens != 1 else ''}")
+    if progress.started is not None:
+        parts.append(f"{progress.elapsed():.1f} s")
+    return " · ".join(parts)
+
+
+def blind_metrics_line(result: Result) -> str:
+    """Measurements that do not tell models apart: no '~' for estimated counts, no cost."""
+    speed = f"{result.tokens_per_s:.1f} tok/s" if result.tokens_per_s else "— tok/s"
+    return " · ".join(
+        [
+            f"TTFT {duration(result.ttft_ms)}",
+            f"total {duration(result.latency_ms)}",
+            speed,
+            f"{result.usage.prompt_tokens} in / {result.usage.completion_tokens} out",
+            "cost shown on reveal",
+        ]
+    )
+
+
+def live_cell(view: RunView, result: Result) -> None:
+    """A cell still running: heading, state and elapsed time, the text so far."""
+    progress = view.progress(result.id)
+    st.markdown(f"**{view.label(result)}**")
+    if progress is None:
+        return
+    st.caption(state_line(progress, view.hidden))
+    if progress.text:
+        st.markdown(answer_markdown(progress.text))
+
+
+def finished_cell(view: RunView, result: Result) -> None:
+    """A cell that ended: answer (formatted and raw), error card, metrics, rating."""
+    progress = view.progress(result.id)
+    st.markdown(f"**{view.label(result)}**")
+    for note in progress.notes if progress else []:
+        st.caption(f":material/info: {note}")
+    if is_stopped(result):
+        if result.text:
+            show_answer(result.text, key=f"answer_{result.id}")
+        st.warning(str(result.error), icon=":material/stop_circle:")
+        return
+    if result.error:
+        if view.hidden:
+            st.error(
+                "This model failed; the reason names it, so it shows when you reveal the models.",
+                icon=":material/error:",
+            )
+        else:
+            st.error(result.error, icon=":material/error:")
+        return
+    show_answer(result.text, key=f"answer_{result.id}")
+    st.caption(blind_metrics_line(result) if view.hidden else metrics_line(result))
+    if result.groundedness is not None:
+        from playground.rag.retrieval import GROUNDEDNESS_HELP
+
+        st.progress(result.groundedness)
+        st.caption(
+            f":material/fact_check: {result.groundedness:.0%} of the answer's sentences "
+            "are supported by the retrieved chunks",
+            help=GROUNDEDNESS_HELP,
+        )
+    # Imported here: they pull in SQLAlchemy and the flow registry, which a page that has
+    # not run anything yet does not need (app start stays fast).
+    from ui.flow_widgets import save_as_flow
+    from ui.rating import rating_controls
+
+    rating_controls(result, view.run, key=f"rate_{result.id}")
+    if not view.hidden:
+        save_as_flow(result, view.run, key=f"flow_{result.id}")
+
+
+def variant_heading(variant: str, note: str) -> str:
+    """The Markdown heading of one variant's row (its note is shown literally)."""
+    return f"#### {plain_markdown(variant)}" + (
+        f"  \n:gray[{plain_markdown(note)}]" if note else ""
+    )

@@ -5,15 +5,16 @@ from __future__ import annotations
 import streamlit as st
 
 from playground.errors import PlaygroundError
-from playground.formatting import metrics_line
 from playground.models.local import DEFAULT_MODEL_ID
 from playground.models.registry import list_models
-from playground.runner import assess, measured_stream, prepare_run
 from ui import playground_state as ps
+from ui.live_run import LiveRun
 from ui.resources import session_id, settings, store
 from ui.run_view import RunView
 
 COLUMNS_PER_ROW = 4
+KEEP = ps.KEEP
+POLL_S = 0.4  # how often a streaming grid redraws
 
 st.title("Playground")
 st.caption(
@@ -28,6 +29,25 @@ ready = [info.id for info in infos if info.ready or info.status == "unreachable"
 unreachable = {info.id for info in infos if info.status == "unreachable"}
 state = st.session_state
 ps.init_state(state, DEFAULT_MODEL_ID)
+
+
+def start_run() -> RunView:
+    """Check the editor (a bad click sends nothing), then stream every cell in the background."""
+    draft = ps.draft_from_state(state)
+    live = LiveRun.prepare(
+        config,
+        draft.variants,
+        draft.model_ids,
+        draft.params,
+        draft.variables,
+        draft.retrieval,
+        save=store().runs.save_result,
+        session_id=session_id(),
+    )
+    view = RunView.start(live.run, blind=bool(state.get(ps.BLIND)), live=live.start())
+    state["run_view"] = view
+    return view
+
 
 draft = state.pop("pending_draft", None)
 if draft is not None:
@@ -51,10 +71,16 @@ with editor:
     for tab, vid in zip(st.tabs(names), variant_ids, strict=True):
         with tab:
             name_col, note_col = st.columns([1, 2])
-            name_col.text_input("Variant name", key=ps.variant_key(vid, "name"))
-            note_col.text_input("Note (optional)", key=ps.variant_key(vid, "note"))
-            st.text_area("System message", key=ps.variant_key(vid, "system"), height=80)
-            st.text_area("User message", key=ps.variant_key(vid, "user"), height=120)
+            name_col.text_input("Variant name", key=ps.variant_key(vid, "name"), persist_state=KEEP)
+            note_col.text_input(
+                "Note (optional)", key=ps.variant_key(vid, "note"), persist_state=KEEP
+            )
+            st.text_area(
+                "System message", key=ps.variant_key(vid, "system"), height=80, persist_state=KEEP
+            )
+            st.text_area(
+                "User message", key=ps.variant_key(vid, "user"), height=120, persist_state=KEEP
+            )
             if len(variant_ids) > 1:
                 st.button(
                     "Remove this variant",
@@ -78,13 +104,14 @@ with editor:
         st.subheader("Variables", divider="gray")
         for name in variables:
             state.setdefault(ps.var_key(name), "")
-            st.text_area(name, key=ps.var_key(name), height=68)
+            st.text_area(name, key=ps.var_key(name), height=68, persist_state=KEEP)
 
 with side:
     st.multiselect(
         "Models",
         options=ready,
         key=ps.MODELS,
+        persist_state=KEEP,
         placeholder="Pick one or more models",
         format_func=lambda m: f"{m} (unreachable)" if m in unreachable else m,
         help="Each model answers in its own column.",
@@ -103,10 +130,28 @@ with side:
             for param, value in defaults.items():
                 state.setdefault(ps.param_key(model_id, param), value)
             state.setdefault(ps.param_key(model_id, "stop"), "")
-            st.slider("temperature", 0.0, 2.0, step=0.05, key=ps.param_key(model_id, "temperature"))
-            st.slider("top_p", 0.01, 1.0, step=0.01, key=ps.param_key(model_id, "top_p"))
+            st.slider(
+                "temperature",
+                0.0,
+                2.0,
+                step=0.05,
+                key=ps.param_key(model_id, "temperature"),
+                persist_state=KEEP,
+            )
+            st.slider(
+                "top_p",
+                0.01,
+                1.0,
+                step=0.01,
+                key=ps.param_key(model_id, "top_p"),
+                persist_state=KEEP,
+            )
             st.number_input(
-                "max_tokens", min_value=1, max_value=32768, key=ps.param_key(model_id, "max_tokens")
+                "max_tokens",
+                min_value=1,
+                max_value=32768,
+                key=ps.param_key(model_id, "max_tokens"),
+                persist_state=KEEP,
             )
             st.number_input(
                 "seed",
@@ -114,15 +159,24 @@ with side:
                 max_value=2**31 - 1,
                 step=1,
                 key=ps.param_key(model_id, "seed"),
+                persist_state=KEEP,
                 placeholder="random",
                 help="With temperature 0 and a seed, local answers repeat exactly.",
             )
             st.text_area(
-                "stop sequences (one per line)", key=ps.param_key(model_id, "stop"), height=68
+                "stop sequences (one per line)",
+                key=ps.param_key(model_id, "stop"),
+                height=68,
+                persist_state=KEEP,
             )
 
     with st.expander("Knowledge (RAG)", expanded=use_rag):
-        st.toggle("Use knowledge", key=ps.USE_RAG, help="Retrieve chunks into {{ context }}.")
+        st.toggle(
+            "Use knowledge",
+            key=ps.USE_RAG,
+            persist_state=KEEP,
+            help="Retrieve chunks into {{ context }}.",
+        )
         if state.get(ps.USE_RAG):
             from playground.rag.retrieval import list_store_names
 
@@ -132,104 +186,108 @@ with side:
             else:
                 if state.get(ps.STORE) not in stores:
                     state[ps.STORE] = stores[0]
-                st.selectbox("Store", stores, key=ps.STORE)
+                st.selectbox("Store", stores, key=ps.STORE, persist_state=KEEP)
                 state.setdefault(ps.TOP_K, 4)
                 state.setdefault(ps.QUERY, "{{ question }}")
-                st.slider("top_k", 1, 20, key=ps.TOP_K)
-                st.text_input("Query template", key=ps.QUERY)
+                st.slider("top_k", 1, 20, key=ps.TOP_K, persist_state=KEEP)
+                st.text_input("Query template", key=ps.QUERY, persist_state=KEEP)
                 st.caption("Use `{{ context }}` in a message to place the retrieved chunks.")
 
     st.toggle(
         "Blind mode",
         key=ps.BLIND,
+        persist_state=KEEP,
         help="Hide model names and shuffle the columns until you reveal them.",
     )
+    view: RunView | None = state.get("run_view")
+    running = view is not None and view.live
     run_clicked = st.button(
-        "Run", key="btn_run", type="primary", icon=":material/play_arrow:", width="stretch"
+        "Run",
+        key="btn_run",
+        type="primary",
+        icon=":material/play_arrow:",
+        width="stretch",
+        shortcut="Ctrl+Enter",
+        disabled=running,
+        help="Runs every variant on every selected model (Ctrl+Enter).",
     )
+    if run_clicked or autorun:
+        if running:  # a second click (or a double-click) while answers stream: never a second run
+            st.info(
+                "A run is still going; stop it or wait for it to finish.", icon=":material/info:"
+            )
+        else:
+            try:
+                view = start_run()
+            except PlaygroundError as exc:  # shown under the Run button, where the click was
+                st.error(str(exc), icon=":material/error:")
 
 
-def start_run() -> None:
-    """Validate the editor, retrieve context once, and queue every variant x model cell."""
-    draft = ps.draft_from_state(state)
-    with st.spinner("Preparing the run…"):
-        run = prepare_run(
-            config,
-            draft.variants,
-            draft.model_ids,
-            draft.params,
-            draft.variables,
-            draft.retrieval,
-            source="app",
-            session_id=session_id(),
-        )
-    state["run_view"] = RunView.start(run, blind=bool(state.get(ps.BLIND)))
+def stop_run() -> None:
+    """The Stop button: end every running cell, keeping what streamed so far."""
+    current: RunView | None = state.get("run_view")
+    if current is not None and current.live_run is not None:
+        current.live_run.stop()
 
 
-if run_clicked or autorun:
-    try:
-        start_run()
-    except PlaygroundError as exc:
-        st.error(str(exc), icon=":material/error:")
+def run_grid(view: RunView) -> None:
+    """Every cell, row by row; finished runs add the best-answer vote under each variant."""
+    from ui.run_view import finished_cell, live_cell, variant_heading
+
+    live = view.live
+    for variant in view.variants:
+        cells = view.row(variant)
+        if len(view.variants) > 1:
+            st.markdown(variant_heading(variant, cells[0].variant_note))
+        for start in range(0, len(cells), COLUMNS_PER_ROW):
+            chunk = cells[start : start + COLUMNS_PER_ROW]
+            for column, cell in zip(st.columns(len(chunk)), chunk, strict=True):
+                with column, st.container(border=True):
+                    (live_cell if live else finished_cell)(view, cell)
+        answered = [r for r in cells if r.ok]
+        if not live and len(answered) >= 2:
+            from ui.rating import best_answer_vote
+
+            label = "Best answer" + (f" · {variant}" if len(view.variants) > 1 else "")
+            best_answer_vote(
+                view.run,
+                answered,
+                key=f"vote_{view.run.id}_{variant}",
+                labels=view.labels(),
+                label=label,
+            )
 
 
-@st.fragment(parallel=True)
-def answer_cell(result_id: str) -> None:
-    """One model's answer: streamed on the first pass, then shown with metrics and rating."""
-    view: RunView = state["run_view"]
-    result = view.cell(result_id)
-    st.markdown(f"**{view.label(result)}**")
-    if result_id in view.pending:
-        view.pending.discard(result_id)
-        st.write_stream(iter(measured_stream(result, config)))
-        for problem in assess(config, view.run, [result]):
-            st.caption(f":material/info: {problem}")
-        try:
-            store().runs.save_result(view.run, result, view.position(result_id))
-        except Exception as exc:  # the answer stays on screen even if saving failed
-            st.warning(f"This answer could not be saved ({exc}).")
-        view.finished.add(result_id)
-        if view.complete and len(view.run.results) > 1:
-            st.rerun()  # the last answer is in: redraw once so the best-answer vote appears
-    elif view.interrupted(result_id):
-        st.markdown(result.text)
-        st.warning("Stopped before it finished (the page reran); press Run to try again.")
-        return
-    elif result.text:
-        st.markdown(result.text)
-    if result.error:
-        st.error(result.error, icon=":material/error:")
-        return
-    st.caption(metrics_line(result))
-    if result.groundedness is not None:
-        from playground.rag.retrieval import GROUNDEDNESS_HELP
-
-        st.progress(result.groundedness)
-        st.caption(
-            f":material/fact_check: {result.groundedness:.0%} of the answer's sentences "
-            "are supported by the retrieved chunks",
-            help=GROUNDEDNESS_HELP,
-        )
-    # Imported here: they pull in SQLAlchemy and the flow registry, which a page that has
-    # not run anything yet does not need (app start stays fast).
-    from ui.flow_widgets import save_as_flow
-    from ui.rating import rating_controls
-
-    rating_controls(result, view.run, key=f"rate_{result.id}")
-    if not view.hidden:
-        save_as_flow(result, view.run, key=f"flow_{result.id}")
+@st.fragment(run_every=POLL_S)
+def live_grid() -> None:
+    """The grid while answers stream, redrawn from the cells' progress a few times a second."""
+    current: RunView = state["run_view"]
+    if not current.live:
+        st.rerun()  # the last cell ended: redraw the page once, with ratings and votes
+    run_grid(current)
 
 
-view: RunView | None = state.get("run_view")
 if view is not None:
     st.divider()
-    head, reveal = st.columns([4, 1])
-    head.subheader(f"Run {view.run.id[:8]}")
-    if view.hidden and reveal.button(
+    head, actions = st.columns([4, 1], vertical_alignment="bottom")
+    head.subheader(f"Run {view.run.id[:8]}", anchor="run")
+    if view.live:
+        actions.button(
+            "Stop",
+            key="btn_stop",
+            icon=":material/stop:",
+            on_click=stop_run,
+            disabled=bool(view.live_run and view.live_run.stopping),
+            width="stretch",
+            help="Stops every answer still streaming; what came so far is kept and saved.",
+        )
+    elif view.hidden and actions.button(
         "Reveal models", key="btn_reveal", icon=":material/visibility:"
     ):
         view.revealed = True
         st.rerun()
+    if view.live_run is not None and view.live_run.error:
+        st.error(view.live_run.error, icon=":material/error:")
     if view.run.retrieved:
         count = len(view.run.retrieved)
         with st.expander(f"Retrieved context · {count} chunk{'s' if count != 1 else ''}"):
@@ -246,22 +304,7 @@ if view is not None:
                 hide_index=True,
                 height=min(36 * (count + 1) + 2, 400),  # every chunk visible without scrolling
             )
-    for variant in view.variants:
-        cells = view.row(variant)
-        if len(view.variants) > 1:
-            note = cells[0].variant_note
-            st.markdown(f"#### {variant}" + (f"  \n:gray[{note}]" if note else ""))
-        for start in range(0, len(cells), COLUMNS_PER_ROW):
-            chunk = cells[start : start + COLUMNS_PER_ROW]
-            for column, cell in zip(st.columns(len(chunk)), chunk, strict=True):
-                with column, st.container(border=True):
-                    answer_cell(cell.id)
-    if view.complete:
-        from ui.rating import best_answer_vote
-
-        for variant in view.variants:
-            answered = [r for r in view.row(variant) if r.ok]
-            if len(answered) >= 2:
-                best_answer_vote(
-                    view.run, answered, key=f"vote_{view.run.id}_{variant}", labels=view.labels()
-                )
+    if view.live:
+        live_grid()
+    else:
+        run_grid(view)
