@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from playground.redaction import redact
+
 
 class PlaygroundError(Exception):
-    """An error meant for the user: its message is one sentence that names the fix."""
+    """An error meant for the user: its message is one sentence that names the fix.
+
+    The message is redacted when the error is made, so no key reaches a store, a page or stderr.
+    """
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(redact(str(message)), *args)
 
 
 class UnknownModelError(PlaygroundError):

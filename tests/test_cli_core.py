@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from playground.cli import main
 from playground.config import load_settings
 from playground.store import open_store
-from tests.support import free_port
+from tests.support import FAULT_MODEL, FaultServer, free_port
 
 LOCAL = "local/smollm2-135m-instruct"
 SERVED = "smollm2-135m-instruct"
@@ -297,3 +297,26 @@ def test_a_real_process_prints_one_error_line_and_no_traceback(write_config: Any
     assert error_line.startswith("Error: Cannot reach http://127.0.0.1:")
     assert saved_line.startswith("saved run ")
     assert proc.stdout == "== gone/m\n"
+
+
+def test_an_api_key_echoed_by_a_failing_server_is_never_printed_or_stored(
+    write_config: Any, fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-live-9f8e7d6c5b4a39281706"
+    monkeypatch.setenv("SRV_KEY", secret)
+    write_config(
+        f'[endpoints.srv]\nbase_url = "{fault_server.url("echo400")}"\napi_key_env = "SRV_KEY"\n'
+        "max_retries = 0\n"
+    )
+
+    ran = invoke("run", "--model", f"srv/{FAULT_MODEL}", "--prompt", "hi", "--json")
+    listed = invoke("runs", "list", "--json")
+    exported = invoke("runs", "export", "--format", "csv")
+
+    assert ran.exit_code == 1
+    (answer,) = json.loads(ran.stdout)["results"]
+    assert answer["error"].endswith("(Authorization: Bearer [redacted])")
+    for output in (ran.stdout, ran.stderr, listed.stdout, exported.stdout):
+        assert secret not in output
+    (stored,) = open_store(load_settings()).recent_runs()
+    assert secret not in (stored.results[0].error or "")

@@ -11,6 +11,7 @@ import click
 
 from playground.config import Settings, load_settings
 from playground.errors import PlaygroundError
+from playground.redaction import redact
 
 
 class PlaygroundGroup(click.Group):
@@ -30,8 +31,10 @@ class PlaygroundGroup(click.Group):
             if os.environ.get("PLAYGROUND_RAISE_ERRORS"):
                 raise
             raise click.ClickException(
-                f"Unexpected {type(exc).__name__}: {exc} "
-                "(set PLAYGROUND_RAISE_ERRORS=1 to see the traceback)."
+                redact(
+                    f"Unexpected {type(exc).__name__}: {exc} "
+                    "(set PLAYGROUND_RAISE_ERRORS=1 to see the traceback)."
+                )
             ) from None
 
 

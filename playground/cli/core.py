@@ -187,6 +187,10 @@ def serve_model(port: int, host: str, n_ctx: int) -> None:
         str(port),
         "--n_ctx",
         str(n_ctx),
+        # its default stops a running answer when the next request arrives (the first answer
+        # then ends empty); queue requests instead
+        "--interrupt_requests",
+        "False",
     ]
     sys.stdout.flush()
     # Replace this process so that signals (Ctrl-C, terminate) reach the server directly.
