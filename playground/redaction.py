@@ -1,4 +1,4 @@
-"""Keep secrets out of every message: configured key values and anything shaped like a token.
+"""Keep secrets and terminal codes out of every message: key values, token-like strings, ANSI.
 
 Servers echo requests in their error bodies (some put the `Authorization` header there), and
 messages travel to the store, exports, `--json` output and shared pages. Every PlaygroundError
@@ -35,6 +35,23 @@ def register_secrets(values: Iterable[str | None]) -> None:
     """Remember secret values (API keys, passwords) so that no message ever shows them."""
     with _secrets_lock:
         _secrets.update(v for v in values if v and len(v) >= MIN_SECRET_LENGTH)
+
+
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def plain_text(text: str) -> str:
+    """The text without terminal colour codes or control characters (newlines and tabs stay).
+
+    Messages are shown on pages, stored and printed as JSON; only the command line colours its
+    own output, and only on a terminal.
+    """
+    return _TERMINAL_CODES.sub("", text)
+
+
+def clean_message(text: str) -> str:
+    """A message fit to show anywhere: plain text, secrets redacted."""
+    return redact(plain_text(text))
 
 
 def redact(text: str) -> str:

@@ -19,7 +19,7 @@ from playground.models.base import ChatModel, Message, ModelParams, Usage
 from playground.models.registry import get_model
 from playground.prompts import render_messages
 from playground.records import PromptVariant, Result, RetrievalSettings, Run
-from playground.redaction import redact
+from playground.redaction import clean_message
 
 MAX_PARALLEL = 16
 
@@ -74,7 +74,7 @@ class MeasuredStream:
         except Exception as exc:
             if os.environ.get("PLAYGROUND_RAISE_ERRORS"):
                 raise
-            result.error = redact(
+            result.error = clean_message(
                 f"{result.model_id} failed unexpectedly: {type(exc).__name__}: {exc}"
             )
         finally:

@@ -53,3 +53,9 @@ def test_every_configured_key_value_is_redacted_from_every_playground_error(
 
     assert str(error) == f"server said: {REDACTED} / {REDACTED} / {REDACTED}"
     assert str(PlaygroundError("nothing secret here")) == "nothing secret here"
+
+
+def test_messages_are_plain_text_without_terminal_codes() -> None:
+    error = EndpointError("base_url \x1b[4;94mftp://x\x1b[0m must start with http://\x07")
+
+    assert str(error) == "base_url ftp://x must start with http://"

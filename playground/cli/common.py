@@ -11,7 +11,7 @@ import click
 
 from playground.config import Settings, load_settings
 from playground.errors import PlaygroundError
-from playground.redaction import redact
+from playground.redaction import clean_message
 
 
 class PlaygroundGroup(click.Group):
@@ -31,7 +31,7 @@ class PlaygroundGroup(click.Group):
             if os.environ.get("PLAYGROUND_RAISE_ERRORS"):
                 raise
             raise click.ClickException(
-                redact(
+                clean_message(
                     f"Unexpected {type(exc).__name__}: {exc} "
                     "(set PLAYGROUND_RAISE_ERRORS=1 to see the traceback)."
                 )
