@@ -11,13 +11,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from playground.errors import ConfigError
+from playground.redaction import register_secrets
 
 CONFIG_FILE = "playground.toml"
 DEFAULT_HOME = ".playground"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # TOML reads 1e309 as inf: a timeout or price must be a real number (and JSON-safe)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class EndpointConfig(_Strict):
@@ -27,6 +29,7 @@ class EndpointConfig(_Strict):
     api_key_env: str | None = None
     models: list[str] | None = None
     timeout: float = Field(60.0, gt=0)
+    idle_timeout: float | None = Field(None, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
 
     @field_validator("base_url")
@@ -82,9 +85,15 @@ class ModerationConfig(_Strict):
 
 
 class RunnerConfig(_Strict):
-    """Timeouts and retries for remote models."""
+    """Timeouts and retries for remote models.
+
+    `timeout` bounds a whole call (each attempt, from sending the request to the last chunk);
+    `idle_timeout` bounds the silence between two chunks of an answer (default: 30 s, at most
+    the timeout).
+    """
 
     timeout: float = Field(60.0, gt=0)
+    idle_timeout: float | None = Field(None, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
 
 
@@ -131,9 +140,30 @@ class Settings(_Strict):
         """SQLAlchemy URL of the run store."""
         return self.storage.database_url or f"sqlite:///{self.home / 'playground.db'}"
 
+    def secret_values(self) -> list[str]:
+        """Every key value this configuration can send: provider keys and each `*_env` variable."""
+        values = [self.keys.openai_api_key, self.keys.azure_api_key]
+        values += [os.environ.get(name) for name in _env_names(self)]
+        return [v for v in values if v]
+
     def price_for(self, model_id: str) -> Price:
         """The configured price of a model; local models and unpriced ones cost 0."""
         return self.prices.get(model_id, Price())
+
+
+def _env_names(model: BaseModel) -> list[str]:
+    # every field named *_env holds the name of a variable with a secret (api_key_env,
+    # password_env, ...), at any depth, so a new one is redacted without being listed here
+    names: list[str] = []
+    for field_name in type(model).model_fields:
+        value = getattr(model, field_name)
+        children = value.values() if isinstance(value, dict) else [value]
+        for child in children:
+            if isinstance(child, BaseModel):
+                names += _env_names(child)
+            elif field_name.endswith("_env") and isinstance(child, str):
+                names.append(child)
+    return names
 
 
 def find_config_file() -> Path | None:
@@ -188,4 +218,5 @@ def load_settings(path: Path | None = None, secrets: Mapping[str, Any] | None = 
         raise ConfigError(_first_error(exc, path)) from None
     settings.config_path = Path(path).resolve() if path else None
     settings.keys = _keys_from(os.environ, secrets)
+    register_secrets(settings.secret_values())
     return settings

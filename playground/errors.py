@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from playground.redaction import clean_message
+
 
 class PlaygroundError(Exception):
-    """An error meant for the user: its message is one sentence that names the fix."""
+    """An error meant for the user: its message is one sentence that names the fix.
+
+    The message is cleaned when the error is made (secrets redacted, terminal codes removed),
+    so no key and no colour code reaches a store, a page, JSON or stderr.
+    """
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(clean_message(str(message)), *args)
 
 
 class UnknownModelError(PlaygroundError):

@@ -19,6 +19,7 @@ from playground.models.base import ChatModel, Message, ModelParams, Usage
 from playground.models.registry import get_model
 from playground.prompts import render_messages
 from playground.records import PromptVariant, Result, RetrievalSettings, Run
+from playground.redaction import clean_message
 
 MAX_PARALLEL = 16
 
@@ -73,7 +74,9 @@ class MeasuredStream:
         except Exception as exc:
             if os.environ.get("PLAYGROUND_RAISE_ERRORS"):
                 raise
-            result.error = f"{result.model_id} failed unexpectedly: {type(exc).__name__}: {exc}"
+            result.error = clean_message(
+                f"{result.model_id} failed unexpectedly: {type(exc).__name__}: {exc}"
+            )
         finally:
             end = time.perf_counter()
             result.text = "".join(parts)

@@ -75,8 +75,19 @@ def serve_model(port: int | None = None) -> Iterator[str]:
         log.close()
 
 
+WORDS = ["Hello", " from", " the", " test", " server", "."]
+
+
 class _FaultHandler(BaseHTTPRequestHandler):
-    """Behaviour chosen by the first path segment: /ok, /slow, /500, /429, /401, /hang, /garbage."""
+    """Behaviour chosen by the first path segment.
+
+    /ok streams six words; /slow does after the server's delay; /500, /429, /401 fail;
+    /hang waits; /garbage answers HTML; /trickle sends only SSE comments, one every
+    `trickle_s`; /stall sends two words, then only comments; /cutoff sends three words and
+    closes the connection mid-body; /empty ends the stream with no content and no finish
+    reason (as llama.cpp's server does to an interrupted request); /echo500 and /echo400 fail
+    with a body that repeats the request's Authorization header.
+    """
 
     server: FaultServer
     protocol_version = "HTTP/1.1"
@@ -126,6 +137,20 @@ class _FaultHandler(BaseHTTPRequestHandler):
             self.server.release.wait(timeout=30)
             with contextlib.suppress(OSError):
                 self._send_json(500, {"error": {"message": "released"}})
+        elif mode.startswith("echo"):
+            echoed = self.headers.get("Authorization", "")
+            message = f"upstream refused the request (Authorization: {echoed})"
+            self._send_json(int(mode.removeprefix("echo")), {"error": {"message": message}})
+        elif mode in ("trickle", "stall"):
+            self._trickle(request, WORDS[:2] if mode == "stall" else [])
+        elif mode == "cutoff":
+            self._cut_off(request)
+        elif mode == "empty":
+            self._start_events()
+            self._event(request, {"role": "assistant", "content": ""}, None)
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+            self.close_connection = True
         elif mode == "garbage":
             body = b"<html>this is not json</html>"
             self.send_response(200)
@@ -150,25 +175,64 @@ class _FaultHandler(BaseHTTPRequestHandler):
         result = {"flagged": violent, "categories": categories, "category_scores": scores}
         self._send_json(200, {"id": "modr-1", "model": request.get("model"), "results": [result]})
 
-    def _stream(self, request: dict[str, object], delay: float) -> None:
-        time.sleep(delay)
-        words = ["Hello", " from", " the", " test", " server", "."]
+    def _start_events(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Connection", "close")
         self.end_headers()
-        for word in words:
-            chunk = {
-                "id": "x",
-                "object": "chat.completion.chunk",
-                "created": 0,
-                "model": request.get("model", FAULT_MODEL),
-                "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
-            }
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+    @staticmethod
+    def _event_bytes(
+        request: dict[str, object], delta: dict[str, str], finish: str | None
+    ) -> bytes:
+        chunk = {
+            "id": "x",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": request.get("model", FAULT_MODEL),
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return f"data: {json.dumps(chunk)}\n\n".encode()
+
+    def _event(self, request: dict[str, object], delta: dict[str, str], finish: str | None) -> None:
+        self.wfile.write(self._event_bytes(request, delta, finish))
+
+    def _stream(self, request: dict[str, object], delay: float) -> None:
+        time.sleep(delay)
+        self._start_events()
+        for word in WORDS:
+            self._event(request, {"content": word}, None)
+        self._event(request, {}, "stop")
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
         self.close_connection = True
+
+    def _trickle(self, request: dict[str, object], words: list[str]) -> None:
+        # SSE comments keep every read of the client busy, so a per-read timeout never fires
+        self._start_events()
+        for word in words:
+            self._event(request, {"content": word}, None)
+        deadline = time.monotonic() + 30
+        with contextlib.suppress(OSError):
+            while time.monotonic() < deadline and not self.server.release.is_set():
+                self.wfile.write(b": keep-alive\n\n")
+                self.wfile.flush()
+                time.sleep(self.server.trickle_s)
+        self.close_connection = True
+
+    def _cut_off(self, request: dict[str, object]) -> None:
+        # chunked encoding, so that closing early is a broken body, not a normal end
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for word in WORDS[:3]:
+            data = self._event_bytes(request, {"content": word}, None)
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
 
 class FaultServer(ThreadingHTTPServer):
@@ -176,9 +240,10 @@ class FaultServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, delay_s: float = 1.0) -> None:
+    def __init__(self, delay_s: float = 1.0, trickle_s: float = 0.2) -> None:
         super().__init__(("127.0.0.1", free_port()), _FaultHandler)
         self.delay_s = delay_s
+        self.trickle_s = trickle_s
         self.release = threading.Event()
         self.lock = threading.Lock()
         self.hits: dict[str, int] = {}

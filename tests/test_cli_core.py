@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from click.testing import CliRunner, Result
 from playground.cli import main
 from playground.config import load_settings
 from playground.store import open_store
-from tests.support import free_port
+from tests.support import FAULT_MODEL, FaultServer, free_port
 
 LOCAL = "local/smollm2-135m-instruct"
 SERVED = "smollm2-135m-instruct"
@@ -202,6 +204,23 @@ def test_run_reads_the_prompt_from_a_file(home: Path) -> None:
             "less than or equal to 2; change it and run again.",
         ),
         (
+            ["--model", LOCAL, "--prompt", "hi", "--param", "temperature=nan"],
+            2,
+            "Error: Invalid value for --param: Parameter 'temperature' is nan: input should be "
+            "a finite number; change it and run again.",
+        ),
+        (
+            ["--model", LOCAL, "--prompt", "hi", "--prompt-file", "/dev/zero"],
+            2,
+            "Error: Give exactly one of --prompt or --prompt-file.",
+        ),
+        (
+            ["--model", LOCAL, "--prompt-file", "/dev/zero"],
+            2,
+            "Error: Invalid value for --prompt-file: /dev/zero is larger than 1 MB; a prompt file "
+            "may hold at most that much text, so shorten it or attach it as a knowledge store.",
+        ),
+        (
             ["--model", LOCAL, "--prompt", "hi", "--param", "nope=1"],
             2,
             "Error: Invalid value for --param: Unknown parameter 'nope'; "
@@ -297,3 +316,102 @@ def test_a_real_process_prints_one_error_line_and_no_traceback(write_config: Any
     assert error_line.startswith("Error: Cannot reach http://127.0.0.1:")
     assert saved_line.startswith("saved run ")
     assert proc.stdout == "== gone/m\n"
+
+
+def test_an_api_key_echoed_by_a_failing_server_is_never_printed_or_stored(
+    write_config: Any, fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-live-9f8e7d6c5b4a39281706"
+    monkeypatch.setenv("SRV_KEY", secret)
+    write_config(
+        f'[endpoints.srv]\nbase_url = "{fault_server.url("echo400")}"\napi_key_env = "SRV_KEY"\n'
+        "max_retries = 0\n"
+    )
+
+    ran = invoke("run", "--model", f"srv/{FAULT_MODEL}", "--prompt", "hi", "--json")
+    listed = invoke("runs", "list", "--json")
+    exported = invoke("runs", "export", "--format", "csv")
+
+    assert ran.exit_code == 1
+    (answer,) = json.loads(ran.stdout)["results"]
+    assert answer["error"].endswith("(Authorization: Bearer [redacted])")
+    for output in (ran.stdout, ran.stderr, listed.stdout, exported.stdout):
+        assert secret not in output
+    (stored,) = open_store(load_settings()).runs.recent_runs()
+    assert secret not in (stored.results[0].error or "")
+
+
+def test_a_prompt_file_over_the_limit_is_refused_before_anything_is_sent(home: Path) -> None:
+    big = Path.cwd() / "big.txt"
+    big.write_text("word " * 300_000, encoding="utf-8")  # 1.5 MB
+
+    result = invoke("run", "--model", LOCAL, "--prompt-file", str(big))
+
+    assert result.exit_code == 2
+    assert last_line(result.stderr) == (
+        f"Error: Invalid value for --prompt-file: {big} is larger than 1 MB; a prompt file may "
+        "hold at most that much text, so shorten it or attach it as a knowledge store."
+    )
+    assert open_store(load_settings()).runs.count_runs() == 0
+
+
+def test_repeated_stop_params_add_up(write_config: Any, fault_server: FaultServer) -> None:
+    write_config(f'[endpoints.good]\nbase_url = "{fault_server.url("ok")}"\n')
+
+    result = invoke(
+        "run", "--model", f"good/{FAULT_MODEL}", "--prompt", "hi",
+        "--param", "stop=END", "--param", "stop=###", "--json",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    (answer,) = json.loads(result.stdout)["results"]
+    assert answer["params"]["stop"] == ["END", "###"]
+
+
+def test_a_cut_off_answer_prints_what_arrived_and_the_reason(
+    write_config: Any, fault_server: FaultServer
+) -> None:
+    write_config(f'[endpoints.cut]\nbase_url = "{fault_server.url("cutoff")}"\nmax_retries = 0\n')
+
+    result = invoke("run", "--model", f"cut/{FAULT_MODEL}", "--prompt", "hi")
+
+    assert result.exit_code == 1
+    assert result.stdout == f"== cut/{FAULT_MODEL}\nHello from the\n"
+    assert result.stderr.splitlines()[0] == (
+        f"Error: The answer from cut/{FAULT_MODEL} was cut off after 3 tokens: "
+        f"{fault_server.url('cutoff')} closed the connection mid-stream; the partial answer is "
+        "kept, run again for a full one."
+    )
+    (stored,) = open_store(load_settings()).runs.recent_runs()
+    assert stored.results[0].text == "Hello from the"
+
+
+def test_kill_9_mid_run_keeps_every_answer_that_had_finished(
+    write_config: Any, fault_server: FaultServer
+) -> None:
+    write_config(
+        f'[endpoints.good]\nbase_url = "{fault_server.url("ok")}"\n'
+        f'[endpoints.stuck]\nbase_url = "{fault_server.url("hang")}"\ntimeout = 25\n'
+        "max_retries = 0\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "playground.cli", "run", "--model", f"good/{FAULT_MODEL}",
+         "--model", f"stuck/{FAULT_MODEL}", "--prompt", "hi"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )  # fmt: skip
+    store = open_store(load_settings())
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not store.runs.recent_runs():
+            time.sleep(0.2)
+        assert proc.poll() is None  # still waiting for the stuck model
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    (saved,) = store.runs.recent_runs()
+    assert [r.model_id for r in saved.results] == [f"good/{FAULT_MODEL}"]
+    assert saved.results[0].text == "Hello from the test server."

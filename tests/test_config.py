@@ -205,3 +205,25 @@ def test_keys_never_leave_the_settings_when_dumped(
     dumped = load_settings().model_dump_json()
 
     assert "sk-env-secret" not in dumped
+
+
+@pytest.mark.parametrize(
+    ("toml", "field"),
+    [
+        ("[runner]\ntimeout = 1e309\n", "runner.timeout"),
+        ('[prices."srv/m"]\ninput = 1e309\n', "prices.srv/m.input"),
+        ("[runner]\ntimeout = nan\n", "runner.timeout"),
+    ],
+)
+def test_non_finite_numbers_are_refused_with_one_sentence(
+    write_config: Any, toml: str, field: str
+) -> None:
+    path = write_config(toml)
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+
+    assert str(caught.value) == (
+        f"Setting '{field}' in {path} is invalid: Input should be a finite number; "
+        "fix it and try again."
+    )

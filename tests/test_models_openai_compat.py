@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -9,12 +10,14 @@ from typing import Any
 import openai
 import pytest
 
-from playground.config import load_settings
+from playground.config import Price, load_settings
 from playground.errors import EndpointError
 from playground.models.base import Message, ModelParams, Usage
 from playground.models.local import DEFAULT_MODEL_ID, LocalModel, embedded_gguf_path
 from playground.models.openai_compat import EndpointSpec, OpenAICompatModel, client_for
 from playground.models.registry import get_model
+from playground.records import Result
+from playground.runner import MeasuredStream
 from tests.support import FAULT_MODEL, FaultServer, free_port
 
 SERVED = "smollm2-135m-instruct"
@@ -223,3 +226,140 @@ def test_requests_carry_the_params_the_provider_expects() -> None:
     assert server_request["seed"] == 11
     assert server_request["stop"] == ["END"]
     assert server_request["stream_options"] == {"include_usage": True}
+
+
+def test_a_server_that_trickles_comments_is_cut_at_the_total_timeout(
+    home: Path, write_config: Any, fault_server: FaultServer
+) -> None:
+    # SSE comments every 0.2 s keep each read of the SDK busy, so its per-read timeout never fires
+    model = fault_model(write_config, fault_server, "trickle")
+
+    start = time.monotonic()
+    message = failure(model)
+    elapsed = time.monotonic() - start
+
+    assert message == (
+        f"srv/fault-model did not finish within its 1 s timeout: {fault_server.url('trickle')} "
+        "kept the stream open without sending a token; raise timeout in playground.toml or "
+        "check the server."
+    )
+    assert elapsed < 3.0
+
+
+def test_a_stream_that_goes_quiet_mid_answer_is_cut_at_the_idle_timeout(
+    home: Path, write_config: Any, fault_server: FaultServer
+) -> None:
+    write_config(
+        f'[endpoints.srv]\nbase_url = "{fault_server.url("stall")}"\ntimeout = 20\n'
+        "idle_timeout = 0.5\nmax_retries = 0\n"
+    )
+    model = get_model(f"srv/{FAULT_MODEL}", load_settings())
+    received: list[str | Usage] = []
+
+    start = time.monotonic()
+    with pytest.raises(EndpointError) as caught:
+        for item in model.stream(HELLO, GREEDY):
+            received.append(item)
+    elapsed = time.monotonic() - start
+
+    assert received == ["Hello", " from"]
+    assert str(caught.value) == (
+        f"srv/fault-model stopped answering after 2 tokens: {fault_server.url('stall')} sent "
+        "nothing for 0.5 s; the partial answer is kept; run again or raise idle_timeout in "
+        "playground.toml."
+    )
+    assert elapsed < 3.0
+
+
+def test_a_server_that_closes_mid_stream_is_a_cut_off_answer_not_unreachable(
+    home: Path, write_config: Any, fault_server: FaultServer
+) -> None:
+    model = fault_model(write_config, fault_server, "cutoff")
+    received: list[str | Usage] = []
+
+    with pytest.raises(EndpointError) as caught:
+        for item in model.stream(HELLO, GREEDY):
+            received.append(item)
+
+    assert received == ["Hello", " from", " the"]
+    assert str(caught.value) == (
+        f"The answer from srv/fault-model was cut off after 3 tokens: "
+        f"{fault_server.url('cutoff')} closed the connection mid-stream; the partial answer is "
+        "kept, run again for a full one."
+    )
+
+
+def test_an_empty_stream_with_no_finish_reason_is_an_error_not_an_empty_answer(
+    home: Path, write_config: Any, fault_server: FaultServer
+) -> None:
+    message = failure(fault_model(write_config, fault_server, "empty"))
+
+    assert message == (
+        f"{fault_server.url('empty')} ended the stream for srv/fault-model with no answer and no "
+        "finish reason (the server stopped the request, often to serve another one); run again, "
+        "and serve llama.cpp without interrupting requests."
+    )
+
+
+def test_serve_model_queues_concurrent_requests_instead_of_interrupting_them(
+    llama_server: str,
+) -> None:
+    # llama_cpp.server's default interrupts a running request when the next one arrives,
+    # which ended the first answer empty; `playground serve-model` turns that off
+    model = OpenAICompatModel(f"srv/{SERVED}", SERVED, compatible(llama_server))
+    answers: list[str] = []
+    errors: list[str] = []
+
+    def ask() -> None:
+        try:
+            answers.append("".join(i for i in stream_all(model) if isinstance(i, str)))
+        except EndpointError as exc:
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.3)  # the second request arrives while the first one streams
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == []
+    assert len(answers) == 2 and all(a.strip() for a in answers)
+
+
+def test_a_key_the_server_echoes_back_never_reaches_the_message(
+    home: Path, write_config: Any, fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SRV_API_KEY", "sk-live-0123456789abcdef")
+    model = fault_model(write_config, fault_server, "echo400", 'api_key_env = "SRV_API_KEY"\n')
+
+    message = failure(model)
+
+    assert message == (
+        f"{fault_server.url('echo400')} rejected the request for srv/fault-model: upstream "
+        "refused the request (Authorization: Bearer [redacted])"
+    )
+
+
+def test_client_creation_is_not_counted_as_latency(
+    home: Path, write_config: Any, fault_server: FaultServer
+) -> None:
+    # the first call of a process imports the SDK and builds its client: that is set-up, not
+    # time to first token (the runner calls prepare() before its clock starts)
+    made: dict[EndpointSpec, Any] = {}
+
+    def slow_client(spec: EndpointSpec) -> Any:
+        if spec not in made:  # like client_for: slow once, then shared
+            time.sleep(1.5)
+            made[spec] = client_for(spec)
+        return made[spec]
+
+    spec = compatible(fault_server.url("ok"))
+    model = OpenAICompatModel(f"srv/{FAULT_MODEL}", FAULT_MODEL, spec, client_factory=slow_client)
+    result = Result(model_id=model.model_id, messages=HELLO, params=GREEDY)
+
+    MeasuredStream(model, result, Price()).drain()
+
+    assert result.error is None and result.text == "Hello from the test server."
+    assert result.ttft_ms is not None and result.latency_ms is not None
+    assert result.ttft_ms <= result.latency_ms < 1000

@@ -11,6 +11,7 @@ import click
 
 from playground.config import Settings, load_settings
 from playground.errors import PlaygroundError
+from playground.redaction import clean_message
 
 
 class PlaygroundGroup(click.Group):
@@ -30,8 +31,10 @@ class PlaygroundGroup(click.Group):
             if os.environ.get("PLAYGROUND_RAISE_ERRORS"):
                 raise
             raise click.ClickException(
-                f"Unexpected {type(exc).__name__}: {exc} "
-                "(set PLAYGROUND_RAISE_ERRORS=1 to see the traceback)."
+                clean_message(
+                    f"Unexpected {type(exc).__name__}: {exc} "
+                    "(set PLAYGROUND_RAISE_ERRORS=1 to see the traceback)."
+                )
             ) from None
 
 
@@ -50,15 +53,20 @@ def echo_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, default=str, ensure_ascii=False))
 
 
-def parse_pairs(pairs: tuple[str, ...], flag: str) -> dict[str, str]:
-    """Parse repeated `k=v` options; a malformed one is a usage error (exit 2)."""
-    parsed: dict[str, str] = {}
+def split_pairs(pairs: tuple[str, ...], flag: str) -> list[tuple[str, str]]:
+    """Repeated `k=v` options in order, repeats kept; a malformed one is a usage error (exit 2)."""
+    split: list[tuple[str, str]] = []
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise click.BadParameter(f"'{pair}' is not key=value.", param_hint=flag)
-        parsed[key.strip()] = value
-    return parsed
+        split.append((key.strip(), value))
+    return split
+
+
+def parse_pairs(pairs: tuple[str, ...], flag: str) -> dict[str, str]:
+    """Parse repeated `k=v` options; the last of a repeated key wins."""
+    return dict(split_pairs(pairs, flag))
 
 
 def stderr(message: str) -> None:

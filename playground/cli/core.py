@@ -8,15 +8,16 @@ from pathlib import Path
 
 import click
 
-from playground.cli.common import echo_json, parse_pairs, settings, stderr
+from playground.cli.common import echo_json, parse_pairs, settings, split_pairs, stderr
 from playground.errors import PlaygroundError
 from playground.models.base import ModelParams
 from playground.models.local import DEFAULT_MODEL_ID, DEFAULT_N_CTX, embedded_gguf_path
 from playground.models.registry import list_models
-from playground.records import PromptVariant, RetrievalSettings
+from playground.records import PromptVariant, Result, RetrievalSettings
 from playground.runner import assess, prepare_run, run_cells
 
 APP_FILE = Path(__file__).resolve().parents[2] / "app.py"
+MAX_PROMPT_FILE_BYTES = 1_000_000  # a prompt is stored twice (template and rendered message)
 PARALLEL_WORKERS = 48  # one parallel fragment per grid cell: 12 models x 4 variants
 
 
@@ -92,17 +93,39 @@ def models(as_json: bool) -> None:
 
 
 def _parse_params(pairs: tuple[str, ...]) -> ModelParams:
-    raw = parse_pairs(pairs, "--param")
     data: dict[str, object] = {}
-    for key, value in raw.items():
-        if key == "stop":
-            data[key] = [value] if value else []
+    stops: list[str] = []
+    for key, value in split_pairs(pairs, "--param"):
+        if key == "stop":  # repeated stops add up; `stop=` alone means none
+            stops += [value] if value else []
+            data[key] = stops
         else:
             data[key] = value
     try:
         return ModelParams.parse(data)
     except PlaygroundError as exc:
         raise click.BadParameter(str(exc), param_hint="--param") from None
+
+
+def _read_prompt_file(path: Path) -> str:
+    # read at most the limit (plus one byte to notice more): /dev/zero must not fill memory
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_PROMPT_FILE_BYTES + 1)
+    except OSError as exc:
+        raise click.BadParameter(
+            f"Cannot read {path} ({exc.strerror or exc}).", param_hint="--prompt-file"
+        ) from None
+    if len(data) > MAX_PROMPT_FILE_BYTES:
+        raise click.BadParameter(
+            f"{path} is larger than {MAX_PROMPT_FILE_BYTES // 1_000_000} MB; a prompt file may "
+            "hold at most that much text, so shorten it or attach it as a knowledge store.",
+            param_hint="--prompt-file",
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise click.BadParameter(f"{path} is not UTF-8 text.", param_hint="--prompt-file") from None
 
 
 @click.command()
@@ -135,12 +158,7 @@ def run(
     if (prompt is None) == (prompt_file is None):
         raise click.UsageError("Give exactly one of --prompt or --prompt-file.")
     if prompt_file is not None:
-        try:
-            prompt = prompt_file.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise click.BadParameter(
-                f"{prompt_file} is not UTF-8 text.", param_hint="--prompt-file"
-            ) from None
+        prompt = _read_prompt_file(prompt_file)
     assert prompt is not None
     config = settings()
     retrieval = RetrievalSettings(store=store, top_k=top_k) if store else None
@@ -153,19 +171,26 @@ def run(
         retrieval,
         source="cli",
     )
-    results = run_cells(the_run.results, config)
-    the_run.results = results
-    for problem in assess(config, the_run, results):
-        stderr(problem)
-    from playground.store import open_store
+    positions = {result.id: i for i, result in enumerate(the_run.results)}
 
-    open_store(config).runs.save_run(the_run)
+    def finish(result: Result) -> None:
+        # score and save each cell as it completes: a killed run keeps every finished answer
+        for problem in assess(config, the_run, [result]):
+            stderr(problem)
+        from playground.store import open_store
+
+        open_store(config).runs.save_result(the_run, result, positions[result.id])
+
+    results = run_cells(the_run.results, config, on_done=finish)
+    the_run.results = results
     if as_json:
         echo_json({"run_id": the_run.id, "results": [r.to_json() for r in results]})
     else:
         for result in results:
             click.echo(click.style(f"== {result.model_id}", bold=True))
             if result.error:
+                if result.text:  # a cut-off answer keeps what arrived
+                    click.echo(result.text)
                 click.echo(f"Error: {result.error}", err=True)
                 continue
             click.echo(result.text)
@@ -205,6 +230,10 @@ def serve_model(port: int, host: str, n_ctx: int) -> None:
         str(port),
         "--n_ctx",
         str(n_ctx),
+        # its default stops a running answer when the next request arrives (the first answer
+        # then ends empty); queue requests instead
+        "--interrupt_requests",
+        "False",
     ]
     sys.stdout.flush()
     # Replace this process so that signals (Ctrl-C, terminate) reach the server directly.

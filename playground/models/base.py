@@ -23,9 +23,9 @@ class Message(BaseModel):
 
 
 class ModelParams(BaseModel):
-    """Sampling parameters shared by every provider; unknown names are refused."""
+    """Sampling parameters shared by every provider; unknown names and nan/inf are refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)

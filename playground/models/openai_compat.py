@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from playground.errors import EndpointError
 from playground.models.base import Message, ModelParams, Usage
+from playground.redaction import register_secrets
 
 NO_KEY = "not-needed"  # local servers accept any key; the SDK insists on one
+DEFAULT_IDLE_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
 class EndpointSpec:
-    """Where a model lives and how patiently to call it."""
+    """Where a model lives and how patiently to call it.
+
+    `timeout` bounds each attempt from sending the request to the last chunk; `idle_timeout`
+    bounds the silence between two chunks once an answer has started (SSE comments and
+    keep-alives do not count as chunks).
+    """
 
     kind: str  # openai | azure | compatible
     base_url: str | None
@@ -24,15 +33,29 @@ class EndpointSpec:
     timeout: float
     max_retries: int
     api_version: str | None = None
+    idle_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        register_secrets([self.api_key])  # a server may echo the key back in an error
 
     @property
     def label(self) -> str:
         """A human name of the endpoint for error messages."""
         return self.base_url or ("Azure OpenAI" if self.kind == "azure" else "OpenAI")
 
+    @property
+    def idle_limit(self) -> float:
+        """Seconds of silence between chunks before a stream is given up."""
+        return min(self.idle_timeout or DEFAULT_IDLE_TIMEOUT_S, self.timeout)
+
 
 _clients: dict[EndpointSpec, Any] = {}
 _clients_lock = threading.Lock()
+_attempt = threading.local()  # when this thread last sent a request (retries send again)
+
+
+def _note_request_sent(request: Any) -> None:
+    _attempt.sent_at = time.monotonic()
 
 
 def client_for(spec: EndpointSpec) -> Any:
@@ -41,6 +64,10 @@ def client_for(spec: EndpointSpec) -> Any:
         if spec not in _clients:
             import openai
 
+            # the hook runs in the calling thread each time a request (or a retry) goes out
+            http_client = openai.DefaultHttpxClient(
+                timeout=spec.timeout, event_hooks={"request": [_note_request_sent]}
+            )
             if spec.kind == "azure":
                 _clients[spec] = openai.AzureOpenAI(
                     azure_endpoint=spec.base_url or "",
@@ -48,6 +75,7 @@ def client_for(spec: EndpointSpec) -> Any:
                     api_version=spec.api_version,
                     timeout=spec.timeout,
                     max_retries=spec.max_retries,
+                    http_client=http_client,
                 )
             else:
                 _clients[spec] = openai.OpenAI(
@@ -55,8 +83,56 @@ def client_for(spec: EndpointSpec) -> Any:
                     api_key=spec.api_key or NO_KEY,
                     timeout=spec.timeout,
                     max_retries=spec.max_retries,
+                    http_client=http_client,
                 )
         return _clients[spec]
+
+
+class _Deadline:
+    """Closes a stream that runs past its total deadline or goes quiet between two chunks.
+
+    The SDK's timeout applies to each read, so a server that trickles SSE comments would keep
+    a call open forever; this watcher thread cuts it at the deadline and says which one.
+    """
+
+    def __init__(self, total_at: float, idle_s: float, close: Callable[[], None]) -> None:
+        self.total_at = total_at
+        self.idle_s = idle_s
+        self.expired: str | None = None  # "total" or "idle" once it fired
+        self._close = close
+        self._last_chunk: float | None = None  # idle time counts once the answer started
+        self._stopped = False
+        self._changed = threading.Condition()
+        threading.Thread(target=self._watch, name="stream-deadline", daemon=True).start()
+
+    def chunk_arrived(self) -> None:
+        """Note a chunk: the idle clock starts again."""
+        first = self._last_chunk is None
+        self._last_chunk = time.monotonic()
+        if first:  # later chunks only move the idle deadline later: no need to wake the watcher
+            with self._changed:
+                self._changed.notify()
+
+    def stop(self) -> None:
+        """The stream ended: stop watching."""
+        with self._changed:
+            self._stopped = True
+            self._changed.notify()
+
+    def _watch(self) -> None:
+        with self._changed:
+            while not self._stopped:
+                due, kind = self.total_at, "total"
+                last = self._last_chunk
+                if last is not None and last + self.idle_s < due:
+                    due, kind = last + self.idle_s, "idle"
+                wait = due - time.monotonic()
+                if wait <= 0:
+                    self.expired = kind
+                    with contextlib.suppress(Exception):
+                        self._close()
+                    return
+                self._changed.wait(wait)
 
 
 def _server_message(exc: Any) -> str:
@@ -158,17 +234,32 @@ class OpenAICompatModel:
             kwargs["stop"] = params.stop
         return kwargs
 
+    def prepare(self) -> None:
+        """Import the SDK and create the client now, so that neither counts as latency."""
+        self._client_factory(self.spec)
+
     def stream(self, messages: Sequence[Message], params: ModelParams) -> Iterator[str | Usage]:
-        """Stream deltas; end with the server's usage when it reports one."""
+        """Stream deltas; end with the server's usage when it reports one.
+
+        Raises EndpointError when the call fails, passes its deadline, or the stream is cut
+        off or ends without a finish reason (the deltas already yielded are the partial answer).
+        """
         import openai
 
         client = self._client_factory(self.spec)
         usage: Usage | None = None
-        chunks = 0
+        chunks = tokens = 0
+        finish_reason: str | None = None
+        deadline: _Deadline | None = None
+        _attempt.sent_at = time.monotonic()
         try:
             response = client.chat.completions.create(**self._request(messages, params))
+            deadline = _Deadline(
+                _attempt.sent_at + self.spec.timeout, self.spec.idle_limit, response.close
+            )
             try:
                 for chunk in response:
+                    deadline.chunk_arrived()
                     chunks += 1
                     if getattr(chunk, "usage", None):
                         usage = Usage(
@@ -176,14 +267,18 @@ class OpenAICompatModel:
                             completion_tokens=chunk.usage.completion_tokens or 0,
                         )
                     if chunk.choices:
-                        delta = chunk.choices[0].delta.content
+                        choice = chunk.choices[0]
+                        finish_reason = choice.finish_reason or finish_reason
+                        delta = choice.delta.content if choice.delta else None
                         if delta:
+                            tokens += 1
                             yield delta
             finally:
+                deadline.stop()
                 response.close()  # stop the HTTP stream when the reader goes away
-        except openai.OpenAIError as exc:
-            raise explain(exc, self.model_id, self.spec) from None
-        except (ValueError, KeyError, AttributeError, TypeError) as exc:
+        except (openai.OpenAIError, ValueError, KeyError, AttributeError, TypeError) as exc:
+            if deadline is not None:  # the answer had started streaming
+                raise self._broken_stream(exc, deadline, tokens) from None
             raise explain(exc, self.model_id, self.spec) from None
         if chunks == 0:  # even an empty answer streams a chunk (llama.cpp's server sends none
             # when the prompt overflows its context; a non-OpenAI body parses to none either)
@@ -191,5 +286,48 @@ class OpenAICompatModel:
                 f"{self.spec.label} sent no answer for {self.model_id}; check that base_url points "
                 "at an OpenAI-compatible /v1 API and that the prompt fits the context window."
             )
+        if finish_reason is None:
+            if tokens == 0:  # llama.cpp's server ends an interrupted request this way
+                raise EndpointError(
+                    f"{self.spec.label} ended the stream for {self.model_id} with no answer and "
+                    "no finish reason (the server stopped the request, often to serve another "
+                    "one); run again, and serve llama.cpp without interrupting requests."
+                )
+            raise EndpointError(
+                f"The answer from {self.model_id} was cut off after {_tokens(tokens)}: "
+                f"{self.spec.label} ended the stream without a finish reason; the partial "
+                "answer is kept, run again for a full one."
+            )
         if usage is not None:
             yield usage
+
+    def _broken_stream(self, exc: Exception, deadline: _Deadline, tokens: int) -> EndpointError:
+        """One sentence for a stream that failed after the server had started answering."""
+        import openai
+
+        spec = self.spec
+        kept = "the partial answer is kept; " if tokens else ""
+        if deadline.expired == "total" or (isinstance(exc, openai.APITimeoutError) and not tokens):
+            sent = f"after {_tokens(tokens)}" if tokens else "without sending a token"
+            return EndpointError(
+                f"{self.model_id} did not finish within its {spec.timeout:g} s timeout: "
+                f"{spec.label} kept the stream open {sent}; {kept}raise timeout in "
+                "playground.toml or check the server."
+            )
+        if deadline.expired == "idle" or isinstance(exc, openai.APITimeoutError):
+            return EndpointError(
+                f"{self.model_id} stopped answering after {_tokens(tokens)}: {spec.label} sent "
+                f"nothing for {spec.idle_limit:g} s; {kept}run again or raise idle_timeout in "
+                "playground.toml."
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return EndpointError(
+                f"The answer from {self.model_id} was cut off after {_tokens(tokens)}: "
+                f"{spec.label} closed the connection mid-stream; the partial answer is kept, "
+                "run again for a full one."
+            )
+        return explain(exc, self.model_id, spec)
+
+
+def _tokens(count: int) -> str:
+    return f"{count} token" if count == 1 else f"{count} tokens"

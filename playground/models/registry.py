@@ -78,6 +78,7 @@ def endpoint_spec(endpoint: EndpointConfig) -> EndpointSpec:
         api_key_env=endpoint.api_key_env,
         timeout=endpoint.timeout,
         max_retries=endpoint.max_retries,
+        idle_timeout=endpoint.idle_timeout,
     )
 
 
@@ -210,6 +211,7 @@ def get_model(model_id: str, settings: Settings) -> ChatModel:
             "OPENAI_API_KEY",
             settings.runner.timeout,
             settings.runner.max_retries,
+            idle_timeout=settings.runner.idle_timeout,
         )
         return OpenAICompatModel(model_id, name, spec)
     if provider == "azure":
@@ -226,6 +228,7 @@ def get_model(model_id: str, settings: Settings) -> ChatModel:
             settings.runner.timeout,
             settings.runner.max_retries,
             api_version=keys.azure_api_version,
+            idle_timeout=settings.runner.idle_timeout,
         )
         return OpenAICompatModel(model_id, name, spec)
     endpoint = settings.endpoints.get(provider)
