@@ -28,6 +28,7 @@ class EndpointConfig(_Strict):
     models: list[str] | None = None
     timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
+    max_concurrency: int | None = Field(None, ge=1, le=256)  # batch calls in flight at once
 
     @field_validator("base_url")
     @classmethod

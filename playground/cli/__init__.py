@@ -6,6 +6,7 @@ import click
 
 from playground.cli.common import PlaygroundGroup
 from playground.cli.core import register_core
+from playground.cli.eval import register_eval
 from playground.cli.flow import flow
 from playground.cli.rag import rag
 from playground.cli.runs import runs
@@ -21,3 +22,4 @@ register_core(main)
 main.add_command(rag)
 main.add_command(flow)
 main.add_command(runs)
+register_eval(main)

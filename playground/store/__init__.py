@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 
 from playground.config import Settings
+from playground.store.batches import Batches
 from playground.store.flows import FlowIndexMixin
 from playground.store.ratings import RatingsMixin
 from playground.store.runs import RunsMixin
@@ -44,6 +45,7 @@ class Store(RunsMixin, RatingsMixin, FlowIndexMixin):
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
         migrate(self.engine.begin)
+        self.batches = Batches(self.engine)
 
     def close(self) -> None:
         """Release every pooled connection."""

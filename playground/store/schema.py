@@ -265,3 +265,11 @@ ix_results_config_moderation = Index(
 def m004_config_moderation_index(conn: Connection) -> None:
     """Index moderation results by configuration, for recomputing only touched ones."""
     ix_results_config_moderation.create(conn, checkfirst=True)
+
+
+@migration
+def m005_batch_cells_and_cache(conn: Connection) -> None:
+    """Batch status columns, one row per finished batch cell, and the answer cache."""
+    from playground.store.batches import migrate_batches  # the DDL lives with its queries
+
+    migrate_batches(conn)
