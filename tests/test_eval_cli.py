@@ -103,7 +103,7 @@ def test_empty_dataset_and_bad_usage_exit_2(home: Path, tmp_path: Path, write_co
         write_config(stub_config(stub.base_url))
         flow, data = _files(tmp_path, gate=0.5)
         data.write_text("", encoding="utf-8")
-        code, out, err = invoke("eval", "run", str(flow))
+        code, _, err = invoke("eval", "run", str(flow))
         assert (
             code == 2
             and err.strip() == "Error: rows.jsonl is empty; add a header and at least one row."
