@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -29,25 +29,41 @@ def find_variables(*templates: str) -> list[str]:
     """Variables the templates use, in order of first appearance; unparsable templates add none."""
     found: list[str] = []
     for source in templates:
-        try:
-            names = meta.find_undeclared_variables(_env().parse(source))
-        except TemplateSyntaxError:
-            continue
-        # order by first use inside {{ }} / {% %}, not by the same word in the prose around them
-        positions: dict[str, int] = {}
-        for index, (_, kind, value) in enumerate(_env().lex(source)):
-            if kind == "name" and value in names:
-                positions.setdefault(value, index)
-        for name in sorted(names, key=lambda n: positions.get(n, len(source))):
+        for name in _variables_of(source):
             if name not in found:
                 found.append(name)
     return found
 
 
+@lru_cache(maxsize=1024)
+def _variables_of(source: str) -> tuple[str, ...]:
+    # A batch renders the same few templates thousands of times: parse and lex each once.
+    try:
+        names = meta.find_undeclared_variables(_env().parse(source))
+    except TemplateSyntaxError:
+        return ()
+    # order by first use inside {{ }} / {% %}, not by the same word in the prose around them
+    positions: dict[str, int] = {}
+    for index, (_, kind, value) in enumerate(_env().lex(source)):
+        if kind == "name" and value in names:
+            positions.setdefault(value, index)
+    return tuple(sorted(names, key=lambda n: positions.get(n, len(source))))
+
+
+@lru_cache(maxsize=1024)
+def _parses(source: str) -> None:
+    _env().parse(source)
+
+
+@lru_cache(maxsize=1024)
+def _compiled(source: str) -> Template:
+    return _env().from_string(source)
+
+
 def check_syntax(source: str, name: str = "") -> None:
     """Raise TemplateError naming the line if the template does not parse."""
     try:
-        _env().parse(source)
+        _parses(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(
             f"Template syntax error{_where(name)} on line {exc.lineno}: "
@@ -71,7 +87,7 @@ def render(source: str, variables: Mapping[str, object], name: str = "") -> str:
                 f"Variable '{var}'{_where(name)} is empty; fill it in and run again."
             )
     try:
-        return _env().from_string(source).render(**variables)
+        return _compiled(source).render(**variables)
     except SecurityError as exc:
         raise TemplateError(
             f"The template{_where(name)} tried something the sandbox forbids ({exc}); "

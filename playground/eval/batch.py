@@ -29,6 +29,7 @@ from playground.models.registry import get_model, split_model_id
 from playground.prompts import find_variables
 from playground.records import PromptVariant, Result, RetrievalSettings, Run, new_id
 from playground.runner import assess, estimate_tokens, measured_stream, prepare_run
+from playground.store.batches import CellSave
 
 DEFAULT_CONCURRENCY = 8
 RATE_LIMIT_RETRIES = 6
@@ -303,6 +304,7 @@ class CellOutcome:
     status: str
     verdicts: list[Verdict]
     cached: bool
+    save: CellSave | None = None
 
 
 ProgressFn = Callable[[int, int, CellOutcome], None]
@@ -415,12 +417,20 @@ class BatchRunner:
         else:
             verdicts = []
         status = row_status(verdicts, result.error)
-        self.batches.save_cell(
-            run, result, config_index, repeat_index, status, [v.to_json() for v in verdicts], cached
+        keep = result.error is None and not cached and self.use_cache
+        save = CellSave(
+            run=run,
+            result=result,
+            config_index=config_index,
+            repeat_index=repeat_index,
+            status=status,
+            verdicts=[v.to_json() for v in verdicts],
+            cached=cached,
+            cache_key=cache_key(planned, repeat_index) if keep else None,
         )
-        if result.error is None and not cached and self.use_cache:
-            self.batches.cache_answer(cache_key(planned, repeat_index), result)
-        return CellOutcome(config_index, row_index, repeat_index, result, status, verdicts, cached)
+        return CellOutcome(
+            config_index, row_index, repeat_index, result, status, verdicts, cached, save
+        )
 
     def run(self) -> str:
         """Run every missing cell; returns the batch's final status (done|cancelled|stopped)."""
@@ -461,8 +471,11 @@ class BatchRunner:
                 if not in_flight:
                     break
                 completed, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in completed:
-                    outcome = future.result()
+                outcomes = [future.result() for future in completed]
+                # one transaction per group of finished cells: a cell is saved whole or not
+                # at all, and a cached rerun is not bound by one commit per cell
+                self.batches.save_cells([o.save for o in outcomes if o.save is not None])
+                for outcome in outcomes:
                     finished += 1
                     self.spent += outcome.result.cost_usd if not outcome.cached else 0.0
                     if self.on_progress is not None:

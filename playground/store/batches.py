@@ -8,6 +8,7 @@ resuming runs exactly the missing ones.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -118,6 +119,25 @@ class CellRecord:
     result: Result | None = None
     variables: dict[str, Any] = field(default_factory=dict)
     retrieved: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class CellSave:
+    """A finished cell to save: its run (batch_id, batch_row set), result and verdicts."""
+
+    run: Run
+    result: Result
+    config_index: int
+    repeat_index: int
+    status: str
+    verdicts: list[dict[str, Any]]
+    cached: bool
+    cache_key: str | None = None  # set to keep a fresh answer in the cache
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        """(config, row, repeat)."""
+        return (self.config_index, int(self.run.batch_row or 0), self.repeat_index)
 
 
 @dataclass
@@ -232,46 +252,57 @@ class Batches:
             ).all()
         return {(r[0], r[1], r[2]) for r in rows}
 
-    def save_cell(
-        self,
-        run: Run,
-        result: Result,
-        config_index: int,
-        repeat_index: int,
-        status: str,
-        verdicts: list[dict[str, Any]],
-        cached: bool,
-    ) -> bool:
-        """Save a cell with its run and result in one transaction; False if it was already saved."""
-        assert run.batch_id is not None and run.batch_row is not None
+    def save_cells(self, cells: Sequence[CellSave]) -> int:
+        """Save finished cells with their runs and results (and cache their answers) in ONE
+        transaction; cells another process saved first are skipped. Returns how many were new.
+        """
+        if not cells:
+            return 0
+        batch_id = cells[0].run.batch_id
         with self.engine.begin() as conn:
-            exists = conn.execute(
-                select(batch_cells.c.run_id).where(
-                    batch_cells.c.batch_id == run.batch_id,
-                    batch_cells.c.config_index == config_index,
-                    batch_cells.c.row_index == run.batch_row,
-                    batch_cells.c.repeat_index == repeat_index,
+            saved = {
+                (r[0], r[1], r[2])
+                for r in conn.execute(
+                    select(
+                        batch_cells.c.config_index,
+                        batch_cells.c.row_index,
+                        batch_cells.c.repeat_index,
+                    ).where(
+                        batch_cells.c.batch_id == batch_id,
+                        batch_cells.c.row_index.in_(sorted({c.run.batch_row for c in cells})),
+                    )
                 )
-            ).first()
-            if exists:
-                return False  # another process finished this cell first
-            conn.execute(insert(runs).values(**_run_row(run)))
-            conn.execute(insert(results).values(**_result_row(run.id, 0, result)))
+            }
+            fresh = [c for c in cells if c.key not in saved]
+            if not fresh:
+                return 0
+            now = datetime.now(UTC)
+            # executemany of one compiled statement per table: a cached rerun of thousands of
+            # cells is bound by these inserts, not by building statements row by row
+            conn.execute(insert(runs), [_run_row(c.run) for c in fresh])
+            conn.execute(insert(results), [_result_row(c.run.id, 0, c.result) for c in fresh])
             conn.execute(
-                insert(batch_cells).values(
-                    batch_id=run.batch_id,
-                    config_index=config_index,
-                    row_index=run.batch_row,
-                    repeat_index=repeat_index,
-                    run_id=run.id,
-                    result_id=result.id,
-                    status=status,
-                    verdicts_json=json.dumps(verdicts),
-                    cached=int(cached),
-                    created_at=datetime.now(UTC),
-                )
+                insert(batch_cells),
+                [
+                    {
+                        "batch_id": c.run.batch_id,
+                        "config_index": c.config_index,
+                        "row_index": c.run.batch_row,
+                        "repeat_index": c.repeat_index,
+                        "run_id": c.run.id,
+                        "result_id": c.result.id,
+                        "status": c.status,
+                        "verdicts_json": json.dumps(c.verdicts),
+                        "cached": int(c.cached),
+                        "created_at": now,
+                    }
+                    for c in fresh
+                ],
             )
-        return True
+            for c in fresh:
+                if c.cache_key is not None:
+                    _upsert_nothing(conn, answer_cache, _cache_row(c.cache_key, c.result, now))
+        return len(fresh)
 
     def delete_cells(self, batch_id: str, statuses: set[str]) -> int:
         """Forget cells with these statuses (their runs stay in History) so they run again."""
@@ -346,22 +377,22 @@ class Batches:
     def cache_answer(self, key: str, result: Result) -> None:
         """Keep a successful answer and its original measurements under its content address."""
         with self.engine.begin() as conn:
-            _upsert_nothing(
-                conn,
-                answer_cache,
-                {
-                    "key": key,
-                    "text": result.text,
-                    "prompt_tokens": result.usage.prompt_tokens,
-                    "completion_tokens": result.usage.completion_tokens,
-                    "usage_estimated": int(result.usage.estimated),
-                    "ttft_ms": result.ttft_ms,
-                    "latency_ms": result.latency_ms,
-                    "tokens_per_s": result.tokens_per_s,
-                    "cost_usd": result.cost_usd,
-                    "created_at": datetime.now(UTC),
-                },
-            )
+            _upsert_nothing(conn, answer_cache, _cache_row(key, result, datetime.now(UTC)))
+
+
+def _cache_row(key: str, result: Result, now: datetime) -> dict[str, Any]:
+    return {
+        "key": key,
+        "text": result.text,
+        "prompt_tokens": result.usage.prompt_tokens,
+        "completion_tokens": result.usage.completion_tokens,
+        "usage_estimated": int(result.usage.estimated),
+        "ttft_ms": result.ttft_ms,
+        "latency_ms": result.latency_ms,
+        "tokens_per_s": result.tokens_per_s,
+        "cost_usd": result.cost_usd,
+        "created_at": now,
+    }
 
 
 def migrate_batches(conn: Connection) -> None:
@@ -409,4 +440,12 @@ def migrate_batches(conn: Connection) -> None:
     frozen.create_all(conn)
 
 
-__all__ = ["BatchRecord", "Batches", "CachedAnswer", "CellRecord", "batches", "migrate_batches"]
+__all__ = [
+    "BatchRecord",
+    "Batches",
+    "CachedAnswer",
+    "CellRecord",
+    "CellSave",
+    "batches",
+    "migrate_batches",
+]
