@@ -143,3 +143,48 @@ def test_dataset_commands(home: Path, tmp_path: Path) -> None:
     assert code == 0 and "How many days" in out
     code, out, _ = invoke("eval", "dataset", "delete", "gear-questions")
     assert code == 0 and "deleted 1 version" in out
+
+
+def test_resume_reruns_only_errored_cells(home: Path, tmp_path: Path, write_config: Any) -> None:
+    with EvalStub(answers={f"q{i}?": f"a{i}" for i in range(4)}) as stub:
+        write_config(stub_config(stub.base_url))
+        flow, _ = _files(tmp_path, gate=1.0)
+        stub.garbage = True
+        code, out, _ = invoke("eval", "run", str(flow), "--json")
+        assert code == 1 and json.loads(out)["configurations"][0]["errors"] == 4
+        batch = json.loads(out)["batch_id"]
+        stub.garbage = False
+        code, out, _ = invoke("eval", "resume", batch, "--json")
+        assert code == 1 and stub.requests == 4  # nothing missing, nothing rerun
+        code, out, err = invoke("eval", "resume", batch, "--rerun-errors", "--json")
+    assert code == 0, err
+    assert stub.requests == 8
+    config = json.loads(out)["configurations"][0]
+    assert (config["passed"], config["errors"]) == (4, 0)
+
+
+def test_judge_agreement_with_human_ratings(home: Path, tmp_path: Path, write_config: Any) -> None:
+    from playground.config import load_settings
+    from playground.store import open_store
+
+    verdict = '{"score": 5, "reason": "fine"}'
+    with EvalStub(answers={"Rubric": verdict}) as stub:
+        write_config(stub_config(stub.base_url))
+        flow, _ = _files(tmp_path, gate=0.0, rows=12)
+        text = flow.read_text(encoding="utf-8").replace(
+            "    - {type: latency, max_ms: 10000}\n",
+            "    - {type: judge, rubric: Is right, model: stub/stub-model, name: judge}\n",
+        )
+        flow.write_text(text, encoding="utf-8")
+        _, out, _ = invoke("eval", "run", str(flow), "--json")
+        document = json.loads(out)
+        assert document["judges"] == [
+            {"scorer": "judge", "count": 0, "accuracy": None, "kappa": None, "calibrated": False}
+        ]
+        store = open_store(load_settings())
+        rows = document["configurations"][0]["rows"]
+        for index, row in enumerate(rows):  # people liked 10 answers, disliked 2
+            result_id = store.get_run(row["run_id"]).results[0].id
+            store.add_rating(result_id, 5 if index < 10 else 1)
+        _, out, _ = invoke("eval", "show", document["batch_id"])
+    assert "judge judge: agrees with people on 83% of 12 answers (Cohen's kappa 0.00)" in out

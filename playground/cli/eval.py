@@ -61,8 +61,12 @@ def _print_report(report: object, as_json: bool, comparison: list | None = None)
     from playground.eval.results import BatchReport
 
     assert isinstance(report, BatchReport)
+    from playground.eval.results import calibrate_judges
+
+    judges = calibrate_judges(settings(), report)
     if as_json:
         document = report.to_json()
+        document["judges"] = [j.to_json() for j in judges]
         if comparison is not None:
             document["baseline"] = [c.to_json() for c in comparison]
         echo_json(document)
@@ -92,6 +96,8 @@ def _print_report(report: object, as_json: bool, comparison: list | None = None)
                 f"      {name}: pass {'n/a' if pr is None else f'{pr:.0%}'}"
                 f" · mean {'n/a' if mean is None else f'{mean:.2f}'}"
             )
+    for judge in judges:
+        click.echo(f"  judge {judge.sentence()}")
     for comp in comparison or []:
         p = "n/a" if comp.p_value is None else f"{comp.p_value:.3f}"
         click.echo(
@@ -222,10 +228,14 @@ def run_cmd(
 
 @eval_group.command("resume")
 @click.argument("batch_id")
-@click.option("--rerun-failed", is_flag=True, help="Also run again the cells that errored.")
+@click.option("--rerun-errors", is_flag=True, help="Also run again the cells whose call failed.")
+@click.option(
+    "--rerun-failed", is_flag=True, help="Also run again failed, unmeasured and errored cells."
+)
 @_with_run_options  # type: ignore[misc]
 def resume_cmd(
     batch_id: str,
+    rerun_errors: bool,
     rerun_failed: bool,
     concurrency: int,
     no_cache: bool,
@@ -242,7 +252,10 @@ def resume_cmd(
     config = settings()
     batches = open_store(config).batches
     record = batches.get(batch_id)
+    # the old runs stay in History; the batch forgets the cells so that they run again
     if rerun_failed:
+        batches.delete_cells(record.id, {"error", "fail", "unmeasured"})
+    elif rerun_errors:
         batches.delete_cells(record.id, {"error"})
     plan = BatchPlan.from_record(config, record)
     _run_and_report(

@@ -296,3 +296,82 @@ def compare_reports(current: BatchReport, baseline: BatchReport) -> list[ConfigC
             "to compare; compare batches of the same flows."
         )
     return comparisons
+
+
+MIN_SHARED_LABELS = 10  # fewer than this and agreement figures mean little: "uncalibrated"
+GOOD_STARS = 3.5  # a mean of 4-5 stars is a good answer to a person; 1-3 is not
+
+
+@dataclass
+class JudgeCalibration:
+    """How often a judge agrees with the people who rated the same answers."""
+
+    scorer: str
+    count: int
+    accuracy: float | None
+    kappa: float | None
+    calibrated: bool
+
+    def sentence(self) -> str:
+        """One line for the CLI and the page."""
+        if not self.calibrated:
+            return (
+                f"{self.scorer}: uncalibrated ({self.count} answers rated by people, "
+                f"{MIN_SHARED_LABELS} needed)"
+            )
+        return (
+            f"{self.scorer}: agrees with people on {self.accuracy:.0%} of {self.count} answers "
+            f"(Cohen's kappa {self.kappa:.2f})"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for --json."""
+        return dict(self.__dict__)
+
+
+def judge_agreement(judge_passes: list[bool], human_passes: list[bool]) -> tuple[float, float]:
+    """(accuracy, Cohen's kappa) of paired pass/fail labels (scikit-learn's kappa)."""
+    from sklearn.metrics import cohen_kappa_score
+
+    agree = sum(j == h for j, h in zip(judge_passes, human_passes, strict=True))
+    if len(set(judge_passes) | set(human_passes)) == 1:
+        return agree / len(judge_passes), 1.0  # one label everywhere: perfect, kappa undefined
+    kappa = float(cohen_kappa_score(judge_passes, human_passes))
+    return agree / len(judge_passes), kappa
+
+
+def calibrate_judges(settings: Settings, report: BatchReport) -> list[JudgeCalibration]:
+    """For each judge scorer: agreement with the star ratings people gave the same answers."""
+    from playground.eval.spec import JudgeScorer
+    from playground.store import open_store
+
+    judges = [s.label for s in report.plan.evaluation.scorers if isinstance(s, JudgeScorer)]
+    if not judges:
+        return []
+    ratings = open_store(settings).rating_summaries([c.result_id for c in report.cells])
+    found = []
+    for label in judges:
+        judge_labels, human_labels = [], []
+        for cell in report.cells:
+            rating = ratings.get(cell.result_id)
+            verdict = next((v for v in cell.verdicts if v["scorer"] == label), None)
+            if rating is None or not rating.count or verdict is None:
+                continue
+            if verdict["status"] == "unmeasured" or rating.mean is None:
+                continue
+            judge_labels.append(verdict["status"] == "pass")
+            human_labels.append(rating.mean >= GOOD_STARS)
+        count = len(judge_labels)
+        accuracy = kappa = None
+        if count:
+            accuracy, kappa = judge_agreement(judge_labels, human_labels)
+        found.append(
+            JudgeCalibration(
+                scorer=label,
+                count=count,
+                accuracy=None if accuracy is None else round(accuracy, 4),
+                kappa=None if kappa is None else round(kappa, 4),
+                calibrated=count >= MIN_SHARED_LABELS,
+            )
+        )
+    return found
