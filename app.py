@@ -45,6 +45,7 @@ def main() -> None:
             playground,
             st.Page("views/knowledge.py", title="Knowledge", icon=":material/library_books:"),
         ],
+        "Evaluate": [st.Page("views/evaluate.py", title="Evaluate", icon=":material/rule:")],
         "Decide": [
             st.Page("views/compare.py", title="Compare", icon=":material/leaderboard:"),
             st.Page("views/history.py", title="History", icon=":material/history:"),

@@ -31,6 +31,7 @@ class EndpointConfig(_Strict):
     timeout: float = Field(60.0, gt=0)
     idle_timeout: float | None = Field(None, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
+    max_concurrency: int | None = Field(None, ge=1, le=256)  # batch calls in flight at once
 
     @field_validator("base_url")
     @classmethod

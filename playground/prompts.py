@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -200,6 +200,7 @@ def lex(source: str) -> Iterator[tuple[int, str, str]]:
     return _env().lex(source)
 
 
+@lru_cache(maxsize=1024)  # a batch renders the same few templates thousands of times
 def _parse(source: str, name: str = "") -> nodes.Template:
     if len(source) > MAX_TEMPLATE_CHARS:
         raise TemplateLimitError(
@@ -219,19 +220,24 @@ def find_variables(*templates: str) -> list[str]:
     """Variables the templates use, in order of first appearance; unparsable templates add none."""
     found: list[str] = []
     for source in templates:
-        try:
-            names = meta.find_undeclared_variables(_parse(source))
-        except (TemplateSyntaxError, TemplateError, RecursionError):
-            continue
-        # order by first use inside {{ }} / {% %}, not by the same word in the prose around them
-        positions: dict[str, int] = {}
-        for index, (_, kind, value) in enumerate(lex(source)):
-            if kind == "name" and value in names:
-                positions.setdefault(value, index)
-        for name in sorted(names, key=lambda n: positions.get(n, len(source))):
+        for name in _variables_of(source):
             if name not in found:
                 found.append(name)
     return found
+
+
+@lru_cache(maxsize=1024)
+def _variables_of(source: str) -> tuple[str, ...]:
+    try:
+        names = meta.find_undeclared_variables(_parse(source))
+    except (TemplateSyntaxError, TemplateError, RecursionError):
+        return ()
+    # order by first use inside {{ }} / {% %}, not by the same word in the prose around them
+    positions: dict[str, int] = {}
+    for index, (_, kind, value) in enumerate(lex(source)):
+        if kind == "name" and value in names:
+            positions.setdefault(value, index)
+    return tuple(sorted(names, key=lambda n: positions.get(n, len(source))))
 
 
 def check_syntax(source: str, name: str = "") -> None:
@@ -246,8 +252,13 @@ def check_syntax(source: str, name: str = "") -> None:
         ) from None
 
 
+@lru_cache(maxsize=1024)
+def _compiled(source: str) -> Template:
+    return _render_env().from_string(source)
+
+
 def _bounded_render(source: str, variables: Mapping[str, object]) -> str:
-    template = _render_env().from_string(source)
+    template = _compiled(source)
     _render_state.deadline = time.monotonic() + RENDER_DEADLINE_S
     try:
         chunks: list[str] = []

@@ -7,6 +7,7 @@ import click
 from playground.cli.common import PlaygroundGroup
 from playground.cli.core import register_core
 from playground.cli.db import db
+from playground.cli.eval import register_eval
 from playground.cli.flow import flow
 from playground.cli.rag import rag
 from playground.cli.runs import runs
@@ -23,3 +24,4 @@ main.add_command(rag)
 main.add_command(flow)
 main.add_command(runs)
 main.add_command(db)
+register_eval(main)

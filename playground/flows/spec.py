@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from playground.errors import SpecError, TemplateError
+from playground.eval.spec import EvaluationSpec
 from playground.models.base import ModelParams
 from playground.prompts import TemplateLimitError, check_syntax, find_variables, render
 
@@ -333,6 +334,9 @@ class FlowSpec(_Extensible):
     model: ModelSpec = Field(description="The model and its parameters.")
     retrieval: RetrievalSpec | None = Field(None, description="Optional retrieval step.")
     evidence: Evidence | None = Field(None, description="Optional: why this version won.")
+    evaluation: EvaluationSpec | None = Field(
+        None, description="Optional: dataset, scorers and gate for `playground flow test`."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from playground.config import Settings
 from playground.errors import ConfigError
 from playground.store import schema
+from playground.store.batches import Batches
 from playground.store.database import Database, mask_url
 from playground.store.exports import Exports
 from playground.store.flows import Flows
@@ -62,6 +63,7 @@ class Store:
         self.leaderboard = Leaderboard(self.db, self.runs, self.ratings, self.history)
         self.exports = Exports(self.db, self.ratings)
         self.flows = Flows(self.db)
+        self.batches = Batches(self.db)
 
     def migrate(self) -> list[str]:
         """Apply pending migrations (refusing a database newer than this code); names applied."""

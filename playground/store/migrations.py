@@ -210,6 +210,50 @@ def m004_config_moderation_index(conn: Connection) -> None:
     _create_indexes(conn, "ix_results_config_moderation ON results (config_hash, moderation)")
 
 
+@migration
+def m005_batch_cells_and_cache(conn: Connection) -> None:
+    """Batch status columns, one row per finished batch cell, and the answer cache."""
+    timestamp = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    for column, kind in (
+        ("status", "VARCHAR(20)"),
+        ("total_cells", "INTEGER"),
+        ("finished_at", timestamp),
+    ):
+        conn.exec_driver_sql(f"ALTER TABLE batches ADD COLUMN {column} {kind}")
+    # Frozen copies of the two new tables, so a later change to the ones above is a new
+    # migration rather than a silent difference between old and new databases.
+    frozen = MetaData()
+    Table(
+        "batch_cells",
+        frozen,
+        Column("batch_id", String(32), primary_key=True),
+        Column("config_index", Integer, primary_key=True),
+        Column("row_index", Integer, primary_key=True),
+        Column("repeat_index", Integer, primary_key=True),
+        Column("run_id", String(32), nullable=False),
+        Column("result_id", String(32), nullable=False),
+        Column("status", String(12), nullable=False),
+        Column("verdicts_json", Text, nullable=False),
+        Column("cached", Integer, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    Table(
+        "answer_cache",
+        frozen,
+        Column("key", String(64), primary_key=True),
+        Column("text", Text, nullable=False),
+        Column("prompt_tokens", Integer, nullable=False),
+        Column("completion_tokens", Integer, nullable=False),
+        Column("usage_estimated", Integer, nullable=False),
+        Column("ttft_ms", Float, nullable=True),
+        Column("latency_ms", Float, nullable=True),
+        Column("tokens_per_s", Float, nullable=True),
+        Column("cost_usd", Float, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    frozen.create_all(conn)
+
+
 # -- applying them ---------------------------------------------------------------------------
 
 

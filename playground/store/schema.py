@@ -41,6 +41,41 @@ batches = Table(
     Column("dataset", Text, nullable=True),
     Column("spec_json", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(20), nullable=True),
+    Column("total_cells", Integer, nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+)
+
+# One row per finished evaluation cell (configuration x dataset row x repeat).
+batch_cells = Table(
+    "batch_cells",
+    metadata,
+    Column("batch_id", String(32), primary_key=True),
+    Column("config_index", Integer, primary_key=True),
+    Column("row_index", Integer, primary_key=True),
+    Column("repeat_index", Integer, primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("result_id", String(32), nullable=False),
+    Column("status", String(12), nullable=False),  # pass | fail | unmeasured | error
+    Column("verdicts_json", Text, nullable=False),
+    Column("cached", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Answers keyed by everything that determines them, so a rerun batch costs nothing.
+answer_cache = Table(
+    "answer_cache",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("usage_estimated", Integer, nullable=False),
+    Column("ttft_ms", Float, nullable=True),
+    Column("latency_ms", Float, nullable=True),
+    Column("tokens_per_s", Float, nullable=True),
+    Column("cost_usd", Float, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 runs = Table(

@@ -1,0 +1,1 @@
+"""Batch evaluation: datasets, scorers, the batch runner and its results."""

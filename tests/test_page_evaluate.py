@@ -1,0 +1,50 @@
+"""The Evaluate page (AppTest): sample dataset, a model, scorers, estimate, run, results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from streamlit.testing.v1 import AppTest
+
+from tests.eval_support import EvalStub, stub_config
+
+PAGE = str(Path(__file__).resolve().parent.parent / "views" / "evaluate.py")
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "info", "success", "warning", "error")
+             for e in at.get(kind)]  # fmt: skip
+    return "\n".join(str(p) for p in parts)
+
+
+def test_run_the_sample_dataset_and_see_results(home: Path, write_config: Any) -> None:
+    answers = {"return an unused item": "Within 60 days.", "Beacon 300 run on high": "3.5 hours"}
+    with EvalStub(answers=answers) as stub:
+        write_config(stub_config(stub.base_url))
+        at = AppTest.from_file(PAGE, default_timeout=120).run()
+        assert not at.exception, at.exception
+        assert "No batch yet." in texts(at)
+        at.multiselect(key="ev_models").set_value(["stub/stub-model"]).run()
+        assert "Estimate: 18 cells, 18 model calls" in texts(at)
+        at.button(key="ev_run").click().run()
+        assert not at.exception, at.exception
+    shown = texts(at)
+    assert "18/18 cells · gate NOT met" in shown
+    [summary] = [d.value for d in at.dataframe if "passed" in d.value.columns]
+    # two scripted answers pass, and "I do not know." happens to contain the keyword "not"
+    assert summary["passed"].tolist() == [3] and summary["failed"].tolist() == [15]
+    assert len(at.get("plotly_chart")) == 2
+    assert stub.requests == 18
+
+
+def test_stored_datasets_include_the_imported_sample(home: Path) -> None:
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="ev_source").set_value("Stored").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="ev_stored").value.startswith("gear-questions@")
+    assert "18 rows" in texts(at)
+    # no model picked: nothing can run, and the page says what is missing
+    at.multiselect(key="ev_models").set_value([]).run()
+    assert at.button(key="ev_run").disabled
+    assert "Pick a dataset, at least one configuration" in texts(at)
