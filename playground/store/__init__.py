@@ -17,6 +17,7 @@ from playground.store.flows import FlowIndexMixin
 from playground.store.ratings import RatingsMixin
 from playground.store.runs import RunsMixin
 from playground.store.schema import migrate
+from playground.store.traces import TracesPart
 
 __all__ = ["Store", "open_store"]
 
@@ -44,6 +45,7 @@ class Store(RunsMixin, RatingsMixin, FlowIndexMixin):
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
         migrate(self.engine.begin)
+        self.traces = TracesPart(self.engine)
 
     def close(self) -> None:
         """Release every pooled connection."""
