@@ -9,6 +9,7 @@ from playground.cli.core import register_core
 from playground.cli.flow import flow
 from playground.cli.rag import rag
 from playground.cli.runs import runs
+from playground.cli.serve import register_serve
 
 
 @click.group(cls=PlaygroundGroup)
@@ -21,3 +22,4 @@ register_core(main)
 main.add_command(rag)
 main.add_command(flow)
 main.add_command(runs)
+register_serve(main, flow)
