@@ -17,6 +17,8 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from playground.config import Settings
 from playground.errors import PlaygroundError
 from playground.models.base import Message, ModelParams
@@ -125,8 +127,17 @@ def _one(
 
 
 def scorers_of(served: ServedFlow) -> list[Mapping[str, Any]]:
-    """The scorers in the served spec's evaluation block (none without one)."""
-    block = served.flow.spec.extensions().get("evaluation")
+    """The scorers in the served spec's evaluation block (none without one).
+
+    The block is the spec's `evaluation` key once the spec declares it, and `x-evaluation`
+    (an extension key every spec v1 reader keeps) until then.
+    """
+    spec = served.flow.spec
+    block: Any = getattr(spec, "evaluation", None)
+    if isinstance(block, BaseModel):
+        block = block.model_dump(mode="json", exclude_none=True)
+    if block is None:
+        block = spec.extensions().get("x-evaluation")
     if isinstance(block, Mapping) and isinstance(block.get("scorers"), list):
         return [s for s in block["scorers"] if isinstance(s, Mapping)]
     return []
