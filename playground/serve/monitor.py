@@ -17,7 +17,7 @@ from typing import Any
 from playground.config import Settings
 from playground.records import utc_now
 from playground.serve.settings import window_seconds
-from playground.store.traces import AlertEvent, FeedbackRow, OnlineScore, ServedCall
+from playground.store.traces import AlertEvent, FeedbackRow, OnlineScore, ServedCall, TracesPart
 
 WORST = 10
 
@@ -98,6 +98,11 @@ class MonitorReport:
     def to_json(self) -> dict[str, Any]:
         """Plain data for `playground monitor --json`."""
         return asdict(self)
+
+
+def served_flow_names(report: MonitorReport) -> list[str]:
+    """The flows seen in a report, alphabetically."""
+    return sorted({v.flow for v in report.versions})
 
 
 def _key(flow: str | None, version: int | None) -> tuple[str, int | None]:
@@ -260,14 +265,20 @@ def _event_json(event: AlertEvent) -> dict[str, Any]:
 
 
 def monitor_report(
-    settings: Settings, window: str = "24h", flow: str | None = None, now: datetime | None = None
+    settings: Settings,
+    window: str = "24h",
+    flow: str | None = None,
+    now: datetime | None = None,
+    traces: TracesPart | None = None,
 ) -> MonitorReport:
     """The Monitor's figures for served calls in the last `window` (e.g. 1h, 24h, 7d)."""
     from playground.serve.settings import alert_rules
-    from playground.store import open_store
 
     since = (now or utc_now()) - timedelta(seconds=window_seconds(window))
-    traces = open_store(settings).traces
+    if traces is None:
+        from playground.store import open_store
+
+        traces = open_store(settings).traces
     calls = traces.served_calls(since, flow)
     feedback = traces.served_feedback(since, flow)
     scores = traces.scores_since(since, flow)
