@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
@@ -21,6 +22,17 @@ def _env() -> ImmutableSandboxedEnvironment:
     )
 
 
+@lru_cache(maxsize=512)
+def _parsed(source: str) -> Any:
+    # Served flows render the same templates on every call: parse and compile each once.
+    return _env().parse(source)
+
+
+@lru_cache(maxsize=512)
+def _compiled(source: str) -> Any:
+    return _env().from_string(source)
+
+
 def _where(name: str) -> str:
     return f" in the {name}" if name else ""
 
@@ -30,7 +42,7 @@ def find_variables(*templates: str) -> list[str]:
     found: list[str] = []
     for source in templates:
         try:
-            names = meta.find_undeclared_variables(_env().parse(source))
+            names = meta.find_undeclared_variables(_parsed(source))
         except TemplateSyntaxError:
             continue
         # order by first use inside {{ }} / {% %}, not by the same word in the prose around them
@@ -47,7 +59,7 @@ def find_variables(*templates: str) -> list[str]:
 def check_syntax(source: str, name: str = "") -> None:
     """Raise TemplateError naming the line if the template does not parse."""
     try:
-        _env().parse(source)
+        _parsed(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(
             f"Template syntax error{_where(name)} on line {exc.lineno}: "
@@ -71,7 +83,7 @@ def render(source: str, variables: Mapping[str, object], name: str = "") -> str:
                 f"Variable '{var}'{_where(name)} is empty; fill it in and run again."
             )
     try:
-        return _env().from_string(source).render(**variables)
+        return _compiled(source).render(**variables)
     except SecurityError as exc:
         raise TemplateError(
             f"The template{_where(name)} tried something the sandbox forbids ({exc}); "
