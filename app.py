@@ -55,6 +55,7 @@ def main() -> None:
             st.Page("views/flows.py", title="Flows", icon=":material/account_tree:"),
             st.Page("views/settings.py", title="Settings", icon=":material/settings:"),
         ],
+        "Operate": [st.Page("views/monitor.py", title="Monitor", icon=":material/monitoring:")],
     }
     page = st.navigation(pages)
     with error_boundary():  # a bad playground.toml is one sentence on every page, not a traceback

@@ -120,6 +120,9 @@ class Settings(_Strict):
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
     moderation: ModerationConfig | None = None
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
+    # [serve] and [[alerts]]: raw tables, validated by playground.serve.settings when serving
+    serve: dict[str, Any] = Field(default_factory=dict)
+    alerts: list[dict[str, Any]] = Field(default_factory=list)
     keys: ProviderKeys = Field(default_factory=ProviderKeys, exclude=True)
     config_path: Path | None = Field(default=None, exclude=True)
 

@@ -11,6 +11,7 @@ from playground.cli.eval import register_eval
 from playground.cli.flow import flow
 from playground.cli.rag import rag
 from playground.cli.runs import runs
+from playground.cli.serve import register_serve
 
 
 @click.group(cls=PlaygroundGroup)
@@ -25,3 +26,4 @@ main.add_command(flow)
 main.add_command(runs)
 main.add_command(db)
 register_eval(main)
+register_serve(main, flow)

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from playground.config import Settings, load_settings
-from playground.errors import TemplateError
+from playground.errors import SpecError, TemplateError
 from playground.flows.endpoints import endpoint_access, same_endpoint
 from playground.flows.spec import FlowSpec, InputSpec, check_templates, template_fields
-from playground.models.base import ChatModel, Message
+from playground.models.base import ChatModel, Message, ModelParams
 from playground.models.registry import get_model, model_for_endpoint_url, split_model_id
 from playground.prompts import render
 from playground.records import Result, RetrievalSettings, Run
@@ -142,6 +142,21 @@ class Flow:
         Input, template and retrieval problems raise PlaygroundError before any model call;
         a failing model is recorded in `result.error`, as in the Playground.
         """
+        run, stream = self.start(inputs, source)
+        stream.drain()
+        return run
+
+    def start(
+        self,
+        inputs: Mapping[str, object] | None = None,
+        source: str = "flow",
+        params: ModelParams | None = None,
+    ) -> tuple[Run, MeasuredStream]:
+        """Prepare one run and return it with the stream that fills its Result when iterated.
+
+        For callers that stream the answer (the served API); `execute` drains it. `params`
+        replaces the spec's sampling parameters (e.g. a served call's capped max_tokens).
+        """
         variables = self.variables(inputs or {})
         run = Run(
             source=source,
@@ -166,16 +181,15 @@ class Flow:
         result = Result(
             model_id=self.spec.model.id,
             messages=messages,
-            params=self.spec.model.params,
+            params=params or self.spec.model.params,
             variant_name=self.spec.ref,
             system_template=system,
             user_template=user,
             retrieval=retrieval,
             chunk_ids=retrieved_ids,
         )
-        MeasuredStream(model, result, self.settings.price_for(result.model_id)).drain()
         run.results = [result]
-        return run
+        return run, MeasuredStream(model, result, self.settings.price_for(result.model_id))
 
     def run(self, **inputs: Any) -> Result:
         """Run the flow with these inputs and return the measured Result."""
@@ -187,10 +201,15 @@ def run_and_record(
 ) -> Run:
     """Execute a flow, score and moderate its answer like the app does, and save the run."""
     run = flow.execute(inputs, source=source)
-    for problem in assess(flow.settings, run, run.results):
+    record_run(flow.settings, run, save)
+    return run
+
+
+def record_run(settings: Settings, run: Run, save: bool = True) -> None:
+    """Score and moderate a finished run like the app does, then save it (when asked)."""
+    for problem in assess(settings, run, run.results):
         log.warning(problem)  # a check that failed must not lose the answer
     if save:
         from playground.store import open_store
 
-        open_store(flow.settings).runs.save_run(run)
-    return run
+        open_store(settings).runs.save_run(run)

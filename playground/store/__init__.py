@@ -26,6 +26,7 @@ from playground.store.leaderboard import Leaderboard
 from playground.store.migrations import applied, check_not_newer, known_names, migrate
 from playground.store.ratings import Ratings
 from playground.store.runs import Runs
+from playground.store.traces import TracesPart
 
 __all__ = ["DataVersion", "Revision", "Store", "mask_url", "open_store", "store_password"]
 
@@ -64,6 +65,7 @@ class Store:
         self.exports = Exports(self.db, self.ratings)
         self.flows = Flows(self.db)
         self.batches = Batches(self.db)
+        self.traces = TracesPart(self.db)
 
     def migrate(self) -> list[str]:
         """Apply pending migrations (refusing a database newer than this code); names applied."""

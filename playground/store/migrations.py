@@ -254,6 +254,59 @@ def m005_batch_cells_and_cache(conn: Connection) -> None:
     frozen.create_all(conn)
 
 
+@migration
+def m006_serve_traces(conn: Connection) -> None:
+    """Online scores of served answers, alert state and alert events, and their indexes."""
+    md = MetaData()
+    Table(
+        "online_scores",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("result_id", String(32), nullable=False),
+        Column("run_id", String(32), nullable=False),
+        Column("flow_name", String(100), nullable=True),
+        Column("flow_version", Integer, nullable=True),
+        Column("scorer", String(100), nullable=False),
+        Column("status", String(12), nullable=False),  # pass | fail | unmeasured
+        Column("score", Float, nullable=True),
+        Column("reason", Text, nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+
+    Table(
+        "alert_state",
+        md,
+        Column("name", String(100), primary_key=True),
+        Column("firing", Boolean, nullable=False),
+        Column("value", Float, nullable=True),
+        Column("since", DateTime(timezone=True), nullable=True),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    )
+
+    Table(
+        "alert_events",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("name", String(100), nullable=False),
+        Column("kind", String(12), nullable=False),  # breach | recovery
+        Column("value", Float, nullable=True),
+        Column("message", Text, nullable=False),
+        Column("webhook", Text, nullable=True),
+        Column("delivered", Boolean, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("last_error", Text, nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    md.create_all(conn)
+    _create_indexes(
+        conn,
+        "ix_online_scores_created ON online_scores (created_at, flow_name)",
+        "ix_online_scores_result ON online_scores (result_id)",
+        "ix_alert_events_name ON alert_events (name, id)",
+        "ix_runs_source_created ON runs (source, created_at)",
+    )
+
+
 # -- applying them ---------------------------------------------------------------------------
 
 

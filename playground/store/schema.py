@@ -231,3 +231,54 @@ ix_preferences_loser = Index("ix_preferences_loser", preferences.c.loser_result_
 ix_results_config_moderation = Index(
     "ix_results_config_moderation", results.c.config_hash, results.c.moderation
 )
+
+# Serving: reference-free scores of served answers, and alert state and events.
+
+online_scores = Table(
+    "online_scores",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("result_id", String(32), nullable=False),
+    Column("run_id", String(32), nullable=False),
+    Column("flow_name", String(100), nullable=True),
+    Column("flow_version", Integer, nullable=True),
+    Column("scorer", String(100), nullable=False),
+    Column("status", String(12), nullable=False),  # pass | fail | unmeasured
+    Column("score", Float, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("firing", Boolean, nullable=False),
+    Column("value", Float, nullable=True),
+    Column("since", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(12), nullable=False),  # breach | recovery
+    Column("value", Float, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("webhook", Text, nullable=True),
+    Column("delivered", Boolean, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+ix_online_scores_created = Index(
+    "ix_online_scores_created", online_scores.c.created_at, online_scores.c.flow_name
+)
+ix_online_scores_result = Index("ix_online_scores_result", online_scores.c.result_id)
+ix_alert_events_name = Index("ix_alert_events_name", alert_events.c.name, alert_events.c.id)
+# Monitor reads served runs by time; runs.source is otherwise unindexed.
+ix_runs_source_created = Index("ix_runs_source_created", runs.c.source, runs.c.created_at)

@@ -1,0 +1,251 @@
+"""Served-call overhead and throughput: `playground flow serve` vs calling the model directly.
+
+A stub OpenAI-compatible model (its own process, keep-alive, chunked SSE) answers every chat
+completion after `--latency-ms` (50). The served flow (its own process, uvicorn, SQLite) calls
+it through the usual path: flow -> runner.MeasuredStream -> openai SDK, and records a run.
+
+1. Overhead: alternating sequential calls, direct vs served; p50/p95 of each and the p50 gap.
+2. Throughput: `--clients` (100) concurrent asyncio clients, `--seconds` each side; calls/s,
+   the ratio served/direct, and failed requests (goal: none).
+
+    python bench/bench_serve.py [--latency-ms 50] [--calls 200] [--clients 100] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from tests.support import free_port, stop_process, wait_http  # noqa: E402
+
+SPEC = """\
+schema: playground.flow/v1
+name: bench-serve
+inputs:
+  question: {{type: string}}
+prompt:
+  messages:
+    - {{role: user, content: "{{{{ question }}}}"}}
+model:
+  id: stub/bench-model
+  params: {{temperature: 0.0, max_tokens: 16}}
+  endpoint: {{base_url: "{base_url}"}}
+"""
+WORDS = ["Hello", " from", " the", " stub", " model", "."]
+BODY = {"model": "bench-model", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+
+def _stub_body() -> bytes:
+    parts = []
+    for word in WORDS:
+        chunk = {
+            "id": "x",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "bench-model",
+            "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
+        }
+        parts.append(f"data: {json.dumps(chunk)}\n\n")
+    counts = {"prompt_tokens": 3, "completion_tokens": 6, "total_tokens": 9}
+    usage = {"id": "x", "object": "chat.completion.chunk", "created": 0,
+             "model": "bench-model", "choices": [], "usage": counts}  # fmt: skip
+    parts.append(f"data: {json.dumps(usage)}\n\n")
+    parts.append("data: [DONE]\n\n")
+    body = "".join(parts).encode()
+    head = (
+        f"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _stub_connection(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency_s: float, reply: bytes
+) -> None:
+    # Keep-alive HTTP/1.1, one request at a time: enough for an SDK client, and cheap enough
+    # that the stub is never what limits the measurement.
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            await asyncio.sleep(latency_s)
+            writer.write(reply)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+def run_stub(port: int, latency_ms: float) -> None:
+    """Serve the stub model forever (the --stub mode of this script)."""
+    reply = _stub_body()
+
+    async def serve() -> None:
+        server = await asyncio.start_server(
+            lambda r, w: _stub_connection(r, w, latency_ms / 1000, reply),
+            "127.0.0.1",
+            port,
+            backlog=1024,
+        )
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(serve())
+
+
+def sequential(direct_url: str, served_url: str, calls: int) -> tuple[list[float], list[float]]:
+    """Alternate direct and served calls; return per-call seconds of each."""
+    direct, served = [], []
+    with httpx.Client(timeout=30) as client:
+        for i in range(calls + 10):
+            order = ("direct", "served") if i % 2 == 0 else ("served", "direct")
+            for side in order:
+                start = time.perf_counter()
+                if side == "direct":
+                    response = client.post(direct_url, json=BODY)
+                else:
+                    response = client.post(served_url, json={"inputs": {"question": "hi"}})
+                elapsed = time.perf_counter() - start
+                assert response.status_code == 200, response.text
+                if i >= 10:  # the first calls warm connections and imports
+                    (direct if side == "direct" else served).append(elapsed)
+    return direct, served
+
+
+async def _post(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: bytes
+) -> int:
+    # A minimal keep-alive HTTP/1.1 client: httpx's pool slows down badly at 100 concurrent
+    # connections, which would measure the client instead of the servers.
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    await reader.readexactly(length)
+    return status
+
+
+async def _load(url: str, body: dict[str, object], clients: int, seconds: float) -> tuple[int, int]:
+    parsed = httpx.URL(url)
+    payload = json.dumps(body).encode()
+    done = failed = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done, failed
+        reader, writer = await asyncio.open_connection(parsed.host, parsed.port)
+        try:
+            while time.perf_counter() < deadline:
+                try:
+                    status = await _post(reader, writer, parsed.raw_path.decode(), payload)
+                except (OSError, asyncio.IncompleteReadError):
+                    failed += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(parsed.host, parsed.port)
+                    continue
+                if status == 200:
+                    done += 1
+                else:
+                    failed += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return done, failed
+
+
+def throughput(
+    url: str, body: dict[str, object], clients: int, seconds: float
+) -> tuple[float, int]:
+    """Calls per second over `seconds` with `clients` concurrent clients, and failures."""
+    start = time.perf_counter()
+    done, failed = asyncio.run(_load(url, body, clients, seconds))
+    return done / (time.perf_counter() - start), failed
+
+
+def main() -> None:
+    """Start the stub and the served flow, measure both sides, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--stub", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stub:
+        run_stub(args.stub, args.latency_ms)
+        return
+    home = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    env = {**os.environ, "PLAYGROUND_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    env.pop("PLAYGROUND_CONFIG", None)
+    stub_port, serve_port = free_port(), free_port()
+    stub = subprocess.Popen(
+        [sys.executable, __file__, "--stub", str(stub_port), "--latency-ms", str(args.latency_ms)],
+        env=env,
+    )
+    stub_url = f"http://127.0.0.1:{stub_port}/v1"
+    spec = home / "bench-serve.yaml"
+    spec.write_text(SPEC.format(base_url=stub_url), encoding="utf-8")
+    (home / "playground.toml").write_text("[runner]\nmax_retries = 0\n", encoding="utf-8")
+    env["PLAYGROUND_CONFIG"] = str(home / "playground.toml")
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "playground.cli", "flow", "serve", str(spec),
+         "--port", str(serve_port), "--workers", str(args.workers)],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    served_url = f"http://127.0.0.1:{serve_port}/v1/flows/bench-serve/run"
+    direct_url = f"{stub_url}/chat/completions"
+    try:
+        wait_http(f"http://127.0.0.1:{serve_port}/health", timeout=60, proc=serve)
+        direct, served = sequential(direct_url, served_url, args.calls)
+        d50, s50 = statistics.median(direct) * 1000, statistics.median(served) * 1000
+        d95 = statistics.quantiles(direct, n=20)[-1] * 1000
+        s95 = statistics.quantiles(served, n=20)[-1] * 1000
+        print(f"load average before throughput: {os.getloadavg()[0]:.1f}")
+        print(f"sequential, {len(direct)} calls each, model latency {args.latency_ms:g} ms")
+        print(f"  direct p50 {d50:.1f} ms  p95 {d95:.1f} ms")
+        print(f"  served p50 {s50:.1f} ms  p95 {s95:.1f} ms")
+        print(f"  overhead p50 {s50 - d50:.1f} ms (goal <= 5 ms)")
+        rate_d, fail_d = throughput(direct_url, BODY, args.clients, args.seconds)
+        rate_s, fail_s = throughput(
+            served_url, {"inputs": {"question": "hi"}}, args.clients, args.seconds
+        )
+        print(f"throughput, {args.clients} concurrent clients, {args.seconds:g} s each")
+        print(f"  direct {rate_d:.0f} calls/s ({fail_d} failed)")
+        print(f"  served {rate_s:.0f} calls/s ({fail_s} failed), workers={args.workers}")
+        print(f"  ratio served/direct {rate_s / rate_d:.3f} (goal >= 0.90)")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
+    finally:
+        stop_process(serve)
+        stop_process(stub)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+"""What a served call does, without HTTP: resolve the flow, check inputs, run, record, count.
+
+Every call goes through `Flow.start` (the headless flow path, hence `runner.MeasuredStream`)
+and `record_run` (the same scoring and saving as the CLI), with `source = "serve"`. Model
+streams are blocking, so each call runs on a worker thread; a streaming call hands its deltas
+to the event loop through a queue and stops the model when the client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playground.config import Settings
+from playground.errors import NotFoundError, PlaygroundError, TemplateError
+from playground.flows.registry import REF_PATTERN, FlowRegistry
+from playground.flows.run import Flow, coerce_input, record_run
+from playground.flows.spec import FlowSpec
+from playground.records import Result, Run
+from playground.serve.metrics import ServeMetrics
+from playground.serve.settings import ServeSettings
+
+log = logging.getLogger(__name__)
+
+SOURCE = "serve"
+CUT_OFF = "Cut off: the client disconnected after {n} characters, so the model was stopped."
+MAX_WORKERS = 256  # blocking model calls in flight; 100 concurrent clients fit with room
+
+
+class InputProblem(PlaygroundError):
+    """A request's inputs or parameters that cannot be used; names the field (422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class UnknownFlowError(NotFoundError):
+    """A flow name this server does not serve (404)."""
+
+
+@dataclass
+class ServedFlow:
+    """The flow version that answers a request, and how it was asked for."""
+
+    flow: Flow
+    ref: str  # as served: a path, name, name@3 or name@label
+    label: str | None
+
+    @property
+    def name(self) -> str:
+        """The flow's name (the route and the chat `model`)."""
+        return self.flow.spec.name
+
+    @property
+    def version(self) -> int | None:
+        """The version that answers (None for an unsaved spec file)."""
+        return self.flow.spec.version
+
+
+@dataclass
+class _Target:
+    ref: str
+    name: str
+    part: str | None  # None: newest; digits: fixed; else a label
+    fixed: ServedFlow | None = None
+
+
+class FlowResolver:
+    """Served refs -> the version that answers now; labels are read per request.
+
+    A label moved with `playground flow label` takes effect on the next request: the lookup
+    is one indexed query, and loaded versions are cached by (name, version), so the YAML is
+    read and checked once per version.
+    """
+
+    def __init__(self, settings: Settings, refs: Sequence[str]) -> None:
+        if not refs:
+            raise PlaygroundError("Nothing to serve; give a flow NAME@LABEL or a spec PATH.")
+        self.settings = settings
+        self.registry = FlowRegistry(settings)
+        self._cache: dict[tuple[str, int], Flow] = {}
+        self._lock = threading.Lock()
+        self._targets: dict[str, _Target] = {}
+        for ref in refs:
+            target = self._target(ref)
+            if target.name in self._targets:
+                raise PlaygroundError(f"Flow {target.name} is given twice; serve it once.")
+            self._targets[target.name] = target
+            self.resolve(target.name).flow.check()  # a bad spec fails at start, not per call
+
+    def _target(self, ref: str) -> _Target:
+        spec, source = self.registry.resolve(ref)
+        match = REF_PATTERN.fullmatch(ref)
+        if source != spec.ref or match is None or spec.version is None:
+            # A spec file: served as read at start.
+            fixed = ServedFlow(Flow(spec, self.settings, source), str(Path(ref)), None)
+            return _Target(ref, spec.name, None, fixed)
+        part = match["ref"]
+        return _Target(ref, spec.name, None if part == "latest" else part)
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the served flows."""
+        return list(self._targets)
+
+    def _cached(self, name: str, version: int) -> Flow:
+        with self._lock:
+            flow = self._cache.get((name, version))
+        if flow is None:
+            spec: FlowSpec = self.registry.get(name, version)
+            flow = Flow(spec, self.settings, spec.ref)
+            with self._lock:
+                self._cache[(name, version)] = flow
+        return flow
+
+    def resolve(self, name: str) -> ServedFlow:
+        """The version of a served flow that answers now; UnknownFlowError if not served."""
+        target = self._targets.get(name)
+        if target is None:
+            served = ", ".join(self._targets)
+            raise UnknownFlowError(
+                f"This server does not serve a flow named {name!r}; it serves {served}."
+            )
+        if target.fixed is not None:
+            return target.fixed
+        part = target.part
+        if part is None:
+            version = self.registry.latest(name)
+            if version is None:
+                raise UnknownFlowError(f"Flow {name} has no saved versions any more.")
+            return ServedFlow(self._cached(name, version), target.ref, None)
+        if part.isdigit():
+            return ServedFlow(self._cached(name, int(part)), target.ref, None)
+        labels = self.registry.store.flows.flow_labels(name)
+        if part not in labels:
+            raise UnknownFlowError(f"Flow {name} has no label {part!r} any more; set it again.")
+        return ServedFlow(self._cached(name, labels[part]), target.ref, part)
+
+
+def checked_inputs(spec: FlowSpec, given: Mapping[str, Any]) -> dict[str, object]:
+    """Inputs checked one field at a time, so a 422 names the field; defaults fill the rest."""
+    for key in given:
+        if key not in spec.inputs:
+            known = ", ".join(spec.inputs) or "no inputs"
+            raise InputProblem(
+                f"inputs.{key}", f"Flow {spec.name} has no input '{key}'; it takes {known}."
+            )
+    values: dict[str, object] = {}
+    for key, declared in spec.inputs.items():
+        value = given.get(key)
+        if value is None:
+            if declared.default is None:
+                raise InputProblem(
+                    f"inputs.{key}",
+                    f"Input '{key}' is required by flow {spec.name}; send it in inputs.",
+                )
+            continue
+        if isinstance(value, dict | list):
+            raise InputProblem(
+                f"inputs.{key}",
+                f"Input '{key}' must be a {declared.type}, not {type(value).__name__}.",
+            )
+        try:
+            values[key] = coerce_input(key, declared, value)
+        except TemplateError as exc:
+            raise InputProblem(f"inputs.{key}", str(exc)) from None
+    return values
+
+
+def capped_params(served: ServedFlow, requested: int | None, limit: int) -> Any:
+    """The spec's params with max_tokens lowered to the request's and the server's limit."""
+    if requested is not None and requested > limit:
+        raise InputProblem(
+            "max_tokens", f"max_tokens is {requested}, above this server's limit of {limit}."
+        )
+    params = served.flow.spec.model.params
+    wanted = min(requested or params.max_tokens, params.max_tokens, limit)
+    if wanted == params.max_tokens:
+        return params
+    return params.model_copy(update={"max_tokens": wanted})
+
+
+_CHATCMPL = re.compile(r"^chatcmpl-")
+
+
+def run_id_of(value: str) -> str:
+    """A run id as given to feedback: the run id itself or a chat completion id."""
+    return _CHATCMPL.sub("", value.strip())
+
+
+@dataclass
+class Call:
+    """One served call in flight: its run, its result, and (when streaming) its deltas."""
+
+    served: ServedFlow
+    run: Run
+    route: str
+    queue: asyncio.Queue[tuple[str, str]] = field(default_factory=asyncio.Queue)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def result(self) -> Result:
+        """The call's only result."""
+        return self.run.results[0]
+
+
+class ServeService:
+    """Runs served calls on worker threads and records each one as a run."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        serve: ServeSettings,
+        resolver: FlowResolver,
+        metrics: ServeMetrics,
+        on_recorded: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.serve = serve
+        self.resolver = resolver
+        self.metrics = metrics
+        self.on_recorded = on_recorded  # e.g. the online scorer's enqueue
+        self.executor = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="serve")
+
+    def close(self) -> None:
+        """Wait for calls in flight to be recorded."""
+        self.executor.shutdown(wait=True)
+
+    def prepare(
+        self, name: str, inputs: Mapping[str, Any], max_tokens: int | None, route: str
+    ) -> tuple[Call, Any]:
+        """Resolve, check and plan a call (no model contact yet): InputProblem, NotFound..."""
+        served = self.resolver.resolve(name)
+        values = checked_inputs(served.flow.spec, inputs)
+        params = capped_params(served, max_tokens, self.serve.max_tokens)
+        run, stream = served.flow.start(values, source=SOURCE, params=params)
+        return Call(served, run, route), stream
+
+    def _finish(self, call: Call) -> None:
+        try:
+            record_run(self.settings, call.run)
+        except Exception:  # the caller still gets the answer; the log says why it is not saved
+            log.exception("Served run %s could not be recorded", call.run.id)
+            raise
+        finally:
+            self.metrics.observe_call(call.served, call.result, call.route)
+        if self.on_recorded is not None:
+            self.on_recorded(call.served, call.run)
+
+    async def complete(self, call: Call, stream: Any) -> Result:
+        """Run the call to the end on a worker thread, record it, return its result."""
+
+        def work() -> Result:
+            stream.drain()
+            self._finish(call)
+            return call.result
+
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+    def start_stream(self, call: Call, stream: Any) -> None:
+        """Pump the model's deltas into call.queue from a worker thread until done or stopped."""
+        loop = asyncio.get_running_loop()
+        put = call.queue.put_nowait
+
+        def pump() -> None:
+            deltas = iter(stream)
+            cut = False
+            sent = 0
+            try:
+                for delta in deltas:
+                    if call.stop.is_set():
+                        cut = True
+                        break
+                    sent += len(delta)
+                    loop.call_soon_threadsafe(put, ("delta", delta))
+            finally:
+                deltas.close()  # type: ignore[attr-defined] # stops the model's HTTP stream or llama loop
+            if cut:
+                call.result.error = CUT_OFF.format(n=sent)
+            try:
+                self._finish(call)
+            except Exception:
+                loop.call_soon_threadsafe(put, ("failed", "The answer could not be recorded."))
+                return
+            loop.call_soon_threadsafe(put, ("done", ""))
+
+        self.executor.submit(pump)
+
+    async def events(self, call: Call) -> AsyncIterator[tuple[str, str]]:
+        """The call's events: ("delta", text)..., then ("done", "") or ("failed", why).
+
+        Closing this iterator early (the client went away) stops the model.
+        """
+        try:
+            while True:
+                kind, value = await call.queue.get()
+                yield kind, value
+                if kind in ("done", "failed"):
+                    return
+        finally:
+            call.stop.set()

@@ -1,0 +1,129 @@
+"""Monitor: what served flows did, per flow and version; alerts and the worst recent calls."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import streamlit as st
+
+from playground.errors import PlaygroundError
+from playground.serve.charts import monitor_figures
+from playground.serve.monitor import monitor_report, served_flow_names
+from ui.resources import settings, store
+
+WINDOWS = {"Last hour": "1h", "Last 24 hours": "24h", "Last 7 days": "7d", "Last 30 days": "30d"}
+ALL_FLOWS = "All served flows"
+
+st.title("Monitor")
+st.caption(
+    "Calls served by `playground flow serve`, from the run store: every replica that shares "
+    "the store shows up here."
+)
+
+window_col, flow_col = st.columns(2)
+window_label = window_col.selectbox("Window", list(WINDOWS), index=1, key="mon_window")
+window = WINDOWS[window_label]
+config = settings()
+try:
+    everything = monitor_report(config, window, traces=store().traces)
+except PlaygroundError as exc:  # e.g. a bad [[alerts]] table
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+flow_choice = flow_col.selectbox(
+    "Flow", [ALL_FLOWS, *served_flow_names(everything)], key="mon_flow"
+)
+report = (
+    everything
+    if flow_choice == ALL_FLOWS
+    else monitor_report(config, window, flow_choice, traces=store().traces)
+)
+
+firing = [a for a in report.alerts if a["firing"]]
+for alert in firing:
+    value = "no data" if alert["value"] is None else f"{alert['value']:.4g}"
+    st.error(
+        f"Alert **{alert['name']}** is firing: {alert['rule']} (now {value}, since "
+        f"{alert['since']}).",
+        icon=":material/notifications_active:",
+    )
+if report.alerts and not firing:
+    st.success(f"No alert is firing ({len(report.alerts)} configured).", icon=":material/check:")
+
+if not report.versions:
+    st.info(
+        f"No served calls in the {window_label.lower()}; serve a flow with "
+        "`playground flow serve NAME@LABEL`.",
+        icon=":material/info:",
+    )
+    st.stop()
+
+st.subheader("Per flow version")
+st.dataframe(
+    [
+        {
+            "flow": v.flow,
+            "version": v.version,
+            "requests": v.requests,
+            "error rate": v.error_rate,
+            "cut off": v.cut_off,
+            "p50 ms": v.latency_p50_ms,
+            "p95 ms": v.latency_p95_ms,
+            "tokens": v.tokens,
+            "cost USD": v.cost_usd,
+            "feedback": v.feedback,
+            "mean stars": v.mean_stars,
+            "online score": v.online_score,
+            "online pass rate": v.online_pass_rate,
+        }
+        for v in report.versions
+    ],
+    hide_index=True,
+    column_config={
+        "error rate": st.column_config.NumberColumn(format="percent"),
+        "online pass rate": st.column_config.NumberColumn(format="percent"),
+        "p50 ms": st.column_config.NumberColumn(format="%.0f"),
+        "p95 ms": st.column_config.NumberColumn(format="%.0f"),
+        "cost USD": st.column_config.NumberColumn(format="%.4f"),
+        "mean stars": st.column_config.NumberColumn(format="%.1f"),
+        "online score": st.column_config.NumberColumn(format="%.2f"),
+    },
+    key="mon_versions",
+)
+
+figures = monitor_figures(report)
+for left, right in (("requests", "errors"), ("latency", "tokens"), ("cost", "scores")):
+    col_a, col_b = st.columns(2)
+    col_a.plotly_chart(figures[left], key=f"mon_chart_{left}")
+    col_b.plotly_chart(figures[right], key=f"mon_chart_{right}")
+st.plotly_chart(figures["stars"], key="mon_chart_stars")
+
+st.subheader("Worst recent calls")
+st.dataframe(
+    [{**asdict(w), "open": f"/shared?run={w.run_id}"} for w in report.worst],
+    hide_index=True,
+    column_order=["created_at", "flow", "version", "why", "latency_ms", "inputs", "answer", "open"],
+    column_config={
+        "open": st.column_config.LinkColumn("open", display_text="open run"),
+        "latency_ms": st.column_config.NumberColumn("latency ms", format="%.0f"),
+    },
+    key="mon_worst",
+)
+
+if report.events:
+    with st.expander(f"Alert history ({len(report.events)})"):
+        st.dataframe(
+            [
+                {
+                    "when": e["created_at"],
+                    "alert": e["name"],
+                    "kind": e["kind"],
+                    "message": e["message"],
+                    "delivered": e["delivered"],
+                    "attempts": e["attempts"],
+                    "last error": e["last_error"],
+                }
+                for e in report.events
+            ],
+            hide_index=True,
+            key="mon_events",
+        )
