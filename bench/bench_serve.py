@@ -59,6 +59,8 @@ def _stub_body() -> bytes:
             "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
         }
         parts.append(f"data: {json.dumps(chunk)}\n\n")
+    done = {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    parts.append(f"data: {json.dumps(done)}\n\n")
     counts = {"prompt_tokens": 3, "completion_tokens": 6, "total_tokens": 9}
     usage = {"id": "x", "object": "chat.completion.chunk", "created": 0,
              "model": "bench-model", "choices": [], "usage": counts}  # fmt: skip

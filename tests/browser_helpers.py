@@ -181,10 +181,13 @@ def set_number(page: Page, label: str, value: int, within: Locator | None = None
 
 
 def set_text(page: Page, label: str, text: str) -> None:
-    """Type into a text input or area and commit it (Ctrl+Enter commits both; one rerun)."""
+    """Type into a text input or area and commit it by leaving it (one rerun).
+
+    Tab rather than Ctrl+Enter: Ctrl+Enter is the Playground's Run shortcut.
+    """
     box = page.get_by_label(label, exact=True)
     box.fill(text)
-    rerun_after(page, lambda: box.press("Control+Enter"))
+    rerun_after(page, lambda: box.press("Tab"))
 
 
 def choose(page: Page, label: str, option: str) -> None:
@@ -254,7 +257,7 @@ def load_sample_corpus(page: Page) -> None:
 
     button = by_key(page, "kn_load_sample").get_by_role("button")
     rerun_after(page, button.click, timeout=180_000)  # the first load embeds the corpus
-    report = page.get_by_text(re.compile(r"^(Added|Unchanged) faq\.md \(\d+ chunks?\)$"))
+    report = page.get_by_text(re.compile(r"^(Added|Unchanged) \d+ documents \(\d+ chunks\): "))
     expect(report).to_be_visible(timeout=RERUN_MS)
 
 

@@ -140,6 +140,8 @@ class _TrickleHandler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 sent += 1
                 time.sleep(self.server.delay_s)
+            done = {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            self.wfile.write(f"data: {json.dumps(done)}\n\n".encode())
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
         except OSError:

@@ -144,7 +144,9 @@ def test_configurations_differing_in_system_prompt_or_variant_have_different_lab
 
 
 def test_a_configuration_that_only_failed_shows_no_cost_or_latency(store):
-    store.runs.save_run(make_run(models=("openai/b",), errors={"openai/b": "Cannot reach the server."}))
+    store.runs.save_run(
+        make_run(models=("openai/b",), errors={"openai/b": "Cannot reach the server."})
+    )
     at = page()
     (row,) = at.dataframe[0].value.to_dict("records")
     assert (row["cost / call"], row["latency"], row["TTFT"], row["errors"]) == ("—", "—", "—", 1)

@@ -73,3 +73,13 @@ def test_models_without_a_price_say_price_unknown_not_zero(
     assert set(openai_rows["input $/M tokens"]) == {"price unknown"}
     assert set(openai_rows["output $/M tokens"]) == {"price unknown"}
     assert any("is counted at $0 in costs until you set its price" in c.value for c in at.caption)
+
+
+def test_storage_names_the_backend_and_its_revision(home: Path) -> None:
+    from playground.store.migrations import known_names
+
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    assert not at.exception
+    (storage,) = [m.value for m in at.markdown if m.value.startswith("- Run store:")]
+    assert f"SQLite · `sqlite:///{home}" in storage
+    assert f"revision {known_names()[-1]} (up to date)" in storage

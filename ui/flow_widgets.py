@@ -9,8 +9,8 @@ import streamlit as st
 
 from playground.errors import PlaygroundError
 from playground.flows.capture import spec_from_result
-from playground.flows.registry import FlowRegistry
 from playground.flows.diff import diff_specs
+from playground.flows.registry import FlowRegistry
 from playground.flows.spec import Evidence, FlowSpec, RatingsEvidence
 from playground.formatting import NONE_SHOWN, version_name, when
 from playground.records import Result, Run
@@ -82,7 +82,11 @@ def unchanged_version(flows: FlowRegistry, spec: FlowSpec) -> int | None:
         saved = flows.get(spec.name, latest)
     except PlaygroundError:  # a damaged newest version: saving a good one is the way out
         return None
-    return latest if diff_specs(saved, spec).identical else None
+    # evidence (ratings, counts) moves with every vote; only the flow itself decides "unchanged"
+    same = diff_specs(
+        saved.model_copy(update={"evidence": None}), spec.model_copy(update={"evidence": None})
+    )
+    return latest if same.identical else None
 
 
 def save_as_flow(result: Result, run: Run, key: str) -> None:

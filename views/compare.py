@@ -24,7 +24,9 @@ from ui.stored_run_view import permalink
 @st.cache_data(max_entries=32, show_spinner=False)
 def _leaderboard(url: str, filters: ConfigFilters, version: object) -> list[LeaderboardRow]:
     # Keyed by the store's data version: a new rating or run recomputes, other reruns don't.
-    return leaderboard(store().leaderboard.config_aggregates(filters), store().leaderboard.preference_pairs())
+    return leaderboard(
+        store().leaderboard.config_aggregates(filters), store().leaderboard.preference_pairs()
+    )
 
 
 @st.cache_data(max_entries=4, show_spinner=False)

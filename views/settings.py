@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from playground.errors import PlaygroundError
 from playground.formatting import PRICE_UNKNOWN, price_per_million
 from playground.models.registry import discover_endpoint, list_models
-from ui.resources import settings
+from ui.resources import settings, store
 
 st.title("Settings")
 st.caption(
@@ -74,7 +75,12 @@ else:
     st.caption('Set prices in playground.toml: `[prices."openai/gpt-4o-mini"] input = 0.15`.')
 
 st.subheader("Storage", divider="gray")
+try:
+    run_store = store().describe()
+except PlaygroundError as exc:  # the page still shows everything else
+    run_store = f"unavailable ({exc})"
 st.markdown(
+    f"- Run store: {run_store}\n"
     f"- Data home: `{config.home.resolve()}`\n"
     f"- Config file: `{config.config_path or 'none (defaults)'}`\n"
     f"- Vector store: `{config.vector_store.url or 'embedded Chroma under the data home'}`"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from playground.config import Settings, load_settings
-from playground.errors import SpecError, TemplateError
+from playground.errors import TemplateError
 from playground.flows.endpoints import endpoint_access, same_endpoint
 from playground.flows.spec import FlowSpec, InputSpec, check_templates, template_fields
 from playground.models.base import ChatModel, Message, ModelParams

@@ -605,7 +605,9 @@ def create_app(
             run = store.runs.get_run(run_id)
             if run.source != "serve" or not run.results:
                 raise NotFoundError(f"No served call with run id {run_id}.")
-            return store.ratings.add_rating(run.results[0].id, stars, body.comment, body.user or "serve")
+            return store.ratings.add_rating(
+                run.results[0].id, stars, body.comment, body.user or "serve"
+            )
 
         rating_id = await asyncio.get_running_loop().run_in_executor(service.executor, save)
         return {"rating_id": rating_id, "run_id": run_id, "stars": stars}

@@ -78,6 +78,17 @@ class Store:
         check_not_newer(names, self.db.where)
         return Revision(names, known_names())
 
+    def describe(self) -> str:
+        """One line for people: backend, where (password masked) and how far it is migrated."""
+        backend = "PostgreSQL" if self.backend == "postgresql" else "SQLite"
+        revision = self.revision()
+        state = (
+            "up to date"
+            if not revision.pending
+            else f"{len(revision.pending)} migrations pending: run `playground db migrate`"
+        )
+        return f"{backend} · `{self.url}` · revision {revision.name} ({state})"
+
     def counts(self) -> dict[str, int]:
         """Rows stored per kind: runs, results, ratings, preferences, flow versions."""
         tables = {

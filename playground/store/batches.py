@@ -14,14 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    Column,
-    DateTime,
-    Float,
-    Integer,
-    MetaData,
-    String,
     Table,
-    Text,
     func,
     insert,
     select,
@@ -40,6 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from playground.store.database import Database
+
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:

@@ -11,19 +11,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    Boolean,
-    Column,
-    Connection,
-    DateTime,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
     insert,
     select,
-    text,
     update,
 )
 
@@ -35,6 +24,7 @@ if TYPE_CHECKING:
     from playground.store.database import Database
 
 SERVE_SOURCE = "serve"
+
 
 @dataclass
 class ServedCall:
