@@ -76,7 +76,10 @@ class RecordingServer:
                                           "finish_reason": None}],
                              "id": "x", "object": "chat.completion.chunk", "created": 0,
                              "model": request.get("model")}  # fmt: skip
-                    body = f"data: {json.dumps(delta)}\n\ndata: [DONE]\n\n".encode()
+                    done = {**delta, "choices": [{"index": 0, "delta": {},
+                                                  "finish_reason": "stop"}]}  # fmt: skip
+                    body = (f"data: {json.dumps(delta)}\n\ndata: {json.dumps(done)}\n\n"
+                            "data: [DONE]\n\n").encode()  # fmt: skip
                     self._send(body, "text/event-stream")
                     return
                 answer = {

@@ -360,9 +360,9 @@ def seed_rated_runs(home: Path) -> None:
         for system, stars in (("Be brief.", 4), ("Answer in detail, citing the manual.", 2)):
             for _ in range(2):
                 run = make_run(models=(LOCAL_MODEL,), system=system)
-                store.save_run(run)
-                store.add_rating(run.results[0].id, stars, session_id="s")
-        store.save_run(make_run(models=("dead/m",), errors={"dead/m": "Cannot reach dead."}))
+                store.runs.save_run(run)
+                store.ratings.add_rating(run.results[0].id, stars, session_id="s")
+        store.runs.save_run(make_run(models=("dead/m",), errors={"dead/m": "Cannot reach dead."}))
 
 
 def test_the_compare_page_reads_as_words_with_distinct_labels(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from playground.flows.loader import parse_spec
 from playground.flows.registry import FlowRegistry
 from playground.flows.spec import FlowSpec
 from tests.flow_samples import GOOD
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _spec(description: str = "") -> FlowSpec:
@@ -74,23 +77,36 @@ def test_concurrent_saves_in_threads_get_distinct_versions(home: Path) -> None:
     assert descriptions == {f"thread {n}" for n in range(8)}
 
 
-def _save_in_process(home: str, n: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    os.environ["PLAYGROUND_HOME"] = home
-    spec = FlowRegistry(load_settings()).save(_spec(f"process {n}"))
-    queue.put(spec.version)
+_SAVE_IN_PROCESS = """
+import sys
+from playground.config import load_settings
+from playground.flows.loader import parse_spec
+from playground.flows.registry import FlowRegistry
+from tests.flow_samples import GOOD
+spec = parse_spec(GOOD).model_copy(update={"description": sys.stdin.read()})
+print(FlowRegistry(load_settings()).save(spec).version)
+"""
 
 
 def test_concurrent_saves_in_processes_get_distinct_versions(home: Path) -> None:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
+    # Fresh interpreters, as separate CLI or app processes would be (the test chdirs to a
+    # temp dir, so the child imports the project from PYTHONPATH, not from the test package).
     FlowRegistry(load_settings()).store  # noqa: B018 - create the database before the race
-    procs = [context.Process(target=_save_in_process, args=(str(home), n, queue)) for n in range(4)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=60)
-        assert proc.exitcode == 0
-    versions = sorted(queue.get(timeout=5) for _ in procs)
+    env = {**os.environ, "PLAYGROUND_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _SAVE_IN_PROCESS],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(4)
+    ]
+    outputs = [proc.communicate(f"process {n}", timeout=120) for n, proc in enumerate(procs)]
+    assert [proc.returncode for proc in procs] == [0] * 4, [err for _, err in outputs]
+    versions = sorted(int(out.strip()) for out, _ in outputs)
     assert versions == [1, 2, 3, 4]
     rows = FlowRegistry(load_settings()).store.flows.flow_version_rows("gear-support")
     assert [r.version for r in rows] == [1, 2, 3, 4]
