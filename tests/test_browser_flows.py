@@ -372,7 +372,7 @@ def test_the_compare_page_reads_as_words_with_distinct_labels(
     seed_rated_runs(app_home)
     open_app(page, app_url + "/compare", "Compare")
     table = page.get_by_test_id("stDataFrame").first
-    expect(table).to_be_visible()
+    expect(table).to_be_visible(timeout=RERUN_MS)  # charts and table come after the queries
     page.get_by_role("tab", name="Quality vs cost").click()
     expect(page.get_by_text("Every rated configuration cost $0 per call")).to_be_visible()
     page.get_by_role("tab", name="Stars per configuration").click()
