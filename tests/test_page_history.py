@@ -121,7 +121,7 @@ def test_export_buttons_are_offered(store):
 
 def test_times_and_missing_ratings_read_as_words(store):
     run = make_run()
-    store.save_run(run)
+    store.runs.save_run(run)
     at = page()
     (row,) = at.dataframe[0].value.to_dict("records")
     assert (row["when"], row["best stars"]) == ("1 Nov 2026, 09:00 UTC", "not rated")

@@ -14,6 +14,7 @@ from playground.history import (
     run_models,
 )
 from playground.records import Result, Run
+from ui.answer_markdown import plain_markdown, show_answer
 
 SHARED_PATH = "shared"
 _PAGE_PATHS = ("history", "compare", SHARED_PATH, "playground")
@@ -52,16 +53,18 @@ def run_header(run: Run, notes: dict[str, str]) -> None:
         )
 
 
-def answer_card(result: Result, summary: RatingSummary | None, show_prompt: bool = False) -> None:
-    """One answer: model and variant, text or error card, measurements, ratings."""
+def answer_card(
+    result: Result, summary: RatingSummary | None, show_prompt: bool = False, key: str = "stored"
+) -> None:
+    """One answer: model and variant, text (formatted and raw) or error card, measurements."""
     with st.container(border=True):
-        st.markdown(f"**{result.model_id}** · {result.variant_name}")
+        st.markdown(f"**{plain_markdown(result.model_id)}** · {plain_markdown(result.variant_name)}")
         if show_prompt and result.user_template:
-            st.caption(f"Prompt template: {result.user_template}")
+            st.caption(f"Prompt template: {plain_markdown(result.user_template)}")
         if result.error:
             st.error(result.error, icon=":material/error:")
-        else:
-            st.markdown(result.text or "_(empty answer)_")
+        else:  # rendered as in the Playground: small headings, a Raw tab
+            show_answer(result.text, key=f"{key}_{result.id}")
         st.caption(metrics_line(result))
         summary = summary or RatingSummary()
         st.caption(summary.label())
@@ -104,4 +107,4 @@ def comparison_view(
             st.subheader(title)
             run_header(run, {m: n for m, n in notes.items() if m in run_models(run)})
             for result in run.results:
-                answer_card(result, summaries.get(result.id), show_prompt=True)
+                answer_card(result, summaries.get(result.id), show_prompt=True, key="cmp")

@@ -10,7 +10,7 @@ from playground.models.registry import list_models
 from ui import playground_state as ps
 from ui.live_run import LiveRun
 from ui.resources import session_id, settings, store
-from ui.run_view import RunView
+from ui.run_view import RunView, scroll_to_run
 
 COLUMNS_PER_ROW = 4
 KEEP = ps.KEEP
@@ -67,20 +67,17 @@ editor, side = st.columns([3, 2], gap="large")
 
 with editor:
     variant_ids: list[int] = list(state[ps.VARIANT_IDS])
-    names = [str(state.get(ps.variant_key(v, "name")) or f"variant {v + 1}") for v in variant_ids]
-    for tab, vid in zip(st.tabs(names), variant_ids, strict=True):
+    labels = ps.variant_tab_labels(state)
+    tabs = st.tabs(labels, default=ps.active_tab(state, labels))
+    for tab, vid in zip(tabs, variant_ids, strict=True):
         with tab:
+            # Each edit marks its variant as the open tab (a rename redraws the tabs).
+            edited = {"on_change": ps.focus_variant, "args": (state, vid), "persist_state": KEEP}
             name_col, note_col = st.columns([1, 2])
-            name_col.text_input("Variant name", key=ps.variant_key(vid, "name"), persist_state=KEEP)
-            note_col.text_input(
-                "Note (optional)", key=ps.variant_key(vid, "note"), persist_state=KEEP
-            )
-            st.text_area(
-                "System message", key=ps.variant_key(vid, "system"), height=80, persist_state=KEEP
-            )
-            st.text_area(
-                "User message", key=ps.variant_key(vid, "user"), height=120, persist_state=KEEP
-            )
+            name_col.text_input("Variant name", key=ps.variant_key(vid, "name"), **edited)
+            note_col.text_input("Note (optional)", key=ps.variant_key(vid, "note"), **edited)
+            st.text_area("System message", key=ps.variant_key(vid, "system"), height=80, **edited)
+            st.text_area("User message", key=ps.variant_key(vid, "user"), height=120, **edited)
             if len(variant_ids) > 1:
                 st.button(
                     "Remove this variant",
@@ -113,6 +110,7 @@ with side:
         key=ps.MODELS,
         persist_state=KEEP,
         placeholder="Pick one or more models",
+        wrap=True,  # in a column the chips would scroll sideways and hide the first model
         format_func=lambda m: f"{m} (unreachable)" if m in unreachable else m,
         help="Each model answers in its own column.",
     )
@@ -271,6 +269,7 @@ if view is not None:
     st.divider()
     head, actions = st.columns([4, 1], vertical_alignment="bottom")
     head.subheader(f"Run {view.run.id[:8]}", anchor="run")
+    scroll_to_run(view)
     if view.live:
         actions.button(
             "Stop",
@@ -289,21 +288,11 @@ if view is not None:
     if view.live_run is not None and view.live_run.error:
         st.error(view.live_run.error, icon=":material/error:")
     if view.run.retrieved:
+        from ui.run_view import retrieved_chunks
+
         count = len(view.run.retrieved)
         with st.expander(f"Retrieved context · {count} chunk{'s' if count != 1 else ''}"):
-            st.dataframe(
-                [
-                    {
-                        "score": round(float(c.get("score", 0)), 3),
-                        "source": c.get("source"),
-                        "page": c.get("page"),
-                        "text": c.get("text"),
-                    }
-                    for c in view.run.retrieved
-                ],
-                hide_index=True,
-                height=min(36 * (count + 1) + 2, 400),  # every chunk visible without scrolling
-            )
+            retrieved_chunks(view.run.retrieved)
     if view.live:
         live_grid()
     else:
