@@ -102,6 +102,5 @@ def test_show_with_an_ambiguous_prefix_is_one_sentence_asking_for_more(store):
     result = CliRunner().invoke(main, ["runs", "show", "abcd"])
     assert result.exit_code == 1
     assert result.output == (
-        "Error: Run id abcd is ambiguous: it starts abcd0001-x, abcd0002-y; "
-        "give more characters.\n"
+        "Error: Run id abcd is ambiguous: it starts abcd0001-x, abcd0002-y; give more characters.\n"
     )

@@ -58,7 +58,8 @@ def answer_card(
 ) -> None:
     """One answer: model and variant, text (formatted and raw) or error card, measurements."""
     with st.container(border=True):
-        st.markdown(f"**{plain_markdown(result.model_id)}** · {plain_markdown(result.variant_name)}")
+        model, variant = plain_markdown(result.model_id), plain_markdown(result.variant_name)
+        st.markdown(f"**{model}** · {variant}")
         if show_prompt and result.user_template:
             st.caption(f"Prompt template: {plain_markdown(result.user_template)}")
         if result.error:
