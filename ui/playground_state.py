@@ -140,6 +140,24 @@ def template_variables(state: Mapping[str, Any]) -> list[str]:
     return find_variables(*sources)
 
 
+def broken_template_notes(state: Mapping[str, Any]) -> list[str]:
+    """Why variable fields are missing: one note per template that does not parse."""
+    from playground.errors import TemplateError
+    from playground.prompts import check_syntax
+
+    notes: list[str] = []
+    for variant in variants_from_state(state):
+        for part, source in (("system", variant.system), ("user", variant.user)):
+            try:
+                check_syntax(source, f"{part} message")
+            except TemplateError as exc:
+                notes.append(
+                    f"The variables of variant “{variant.name}” are not shown while its {part} "
+                    f"message is broken. {exc}"
+                )
+    return notes
+
+
 def params_from_state(state: Mapping[str, Any], model_id: str) -> ModelParams:
     """A model's parameters from its expander; raises ParamError naming the field."""
     defaults = ModelParams()

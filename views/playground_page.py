@@ -97,8 +97,11 @@ with editor:
 
     use_rag = bool(state.get(ps.USE_RAG))
     variables = [v for v in ps.template_variables(state) if not (use_rag and v == "context")]
-    if variables:
+    broken = ps.broken_template_notes(state)
+    if variables or broken:
         st.subheader("Variables", divider="gray")
+        for note in broken:  # its fields vanished: say why, where the fields were
+            st.warning(note, icon=":material/warning:")
         for name in variables:
             state.setdefault(ps.var_key(name), "")
             st.text_area(name, key=ps.var_key(name), height=68, persist_state=KEEP)
