@@ -250,7 +250,7 @@ def check_syntax(source: str, name: str = "") -> None:
             line, opener, closer = unclosed
             raise TemplateError(
                 f"Template syntax error{_where(name)} on line {line}: `{opener}` is never "
-                f"closed with `{closer}`; close it (or remove it) and run again."
+                f"closed with `{closer}`; fix the template and run again."
             ) from None
         raise TemplateError(
             f"Template syntax error{_where(name)} on line {exc.lineno}: "

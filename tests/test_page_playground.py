@@ -136,7 +136,7 @@ def test_template_syntax_error_is_one_sentence_and_nothing_runs(home: Path) -> N
     assert not at.exception
     message = (
         "Template syntax error in the user message on line 1: `{{` is never closed with `}}`; "
-        "close it (or remove it) and run again."
+        "fix the template and run again."
     )  # defect 16: in the project's words, not Jinja's "expected 'end of print statement'"
     assert [e.value for e in at.error] == [message]
     assert open_store(load_settings()).runs.count_runs() == 0
