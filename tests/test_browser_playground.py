@@ -208,8 +208,9 @@ def test_stop_keeps_the_partial_answer_and_other_widgets_do_not_cancel(
     before = len(saved_runs(app_config))
     press_run_now(page)
     cell = answer_cell(page, STALL)
+    # the first endpoint call of the process imports the openai SDK: slow on a loaded machine
     expect(cell.get_by_text(re.compile(r"streaming · 2 tokens · \d+\.\d s"))).to_be_visible(
-        timeout=ANSWER_MS
+        timeout=3 * ANSWER_MS
     )
     set_text(page, "question", "Is this still running?")  # cannot change cells already sent
     expect(cell.get_by_text(re.compile(r"streaming · 2 tokens"))).to_be_visible()

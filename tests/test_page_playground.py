@@ -486,3 +486,26 @@ def test_blind_mode_names_no_model_in_errors_or_estimated_counts(home: Path) -> 
     at.button(key="btn_reveal").click().run()
     assert [e.value for e in at.error] == [failed]
     assert "~12 in / ~7 out" in all_text(at)
+
+
+def test_the_cost_of_a_run_is_estimated_before_it_is_sent(
+    home: Path, write_config: Callable[[str], Path]
+) -> None:
+    """Comfort: with prices configured, the page says what Run would cost at most."""
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    write_config(
+        f'[endpoints.paid]\nbase_url = "{dead}"\nmodels = ["m", "n"]\nmax_retries = 0\n\n'
+        '[prices."paid/m"]\ninput = 1.0\noutput = 2.0\n'
+    )
+    at = page().run()
+    assert not [c for c in at.caption if "Estimated cost" in c.value]  # local only: free
+    at.multiselect(key="pg_models").set_value([LOCAL, "paid/m", "paid/n"]).run()
+    at.number_input(key="pg_p_paid/m_max_tokens").set_value(100).run()
+    prompt = "You are a helpful assistant. Answer in two sentences." + "Why is the sky blue?"
+    expected = (round(len(prompt) / 4) * 1.0 + 100 * 2.0) / 1e6
+    (caption,) = [c.value for c in at.caption if "Estimated cost" in c.value]
+    assert caption == (
+        f":material/payments: Estimated cost: up to ${expected:.6f} for paid/m (prompt tokens "
+        "estimated, answers at their max_tokens); price unknown for paid/n."
+    )
+    assert open_store(load_settings()).runs.count_runs() == 0  # nothing was sent

@@ -8,6 +8,7 @@ from playground.errors import PlaygroundError
 from playground.models.local import DEFAULT_MODEL_ID
 from playground.models.registry import list_models
 from ui import playground_state as ps
+from ui.cost_estimate import estimate_run_cost
 from ui.live_run import LiveRun
 from ui.resources import session_id, settings, store
 from ui.run_view import RunView, scroll_to_run
@@ -222,6 +223,12 @@ with side:
                 view = start_run()
             except PlaygroundError as exc:  # shown under the Run button, where the click was
                 st.error(str(exc), icon=":material/error:")
+    try:  # what the click would cost, when prices are configured for the chosen models
+        estimate = estimate_run_cost(ps.draft_from_state(state), config)
+    except PlaygroundError:  # a bad parameter: Run will say so in one sentence
+        estimate = None
+    if estimate is not None:
+        st.caption(f":material/payments: {estimate.sentence()}")
 
 
 def stop_run() -> None:
