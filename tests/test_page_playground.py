@@ -509,3 +509,26 @@ def test_the_cost_of_a_run_is_estimated_before_it_is_sent(
         "estimated, answers at their max_tokens); price unknown for paid/n."
     )
     assert open_store(load_settings()).runs.count_runs() == 0  # nothing was sent
+
+
+def test_retrieved_chunks_show_whole_with_their_source_and_no_none(home: Path) -> None:
+    """Defect 10: the context table said "page None" and cut every chunk to one line."""
+    from ui.run_view import RunView
+
+    long_text = "The trail tent is waterproof to 3000 mm. " * 6 + "Seams are taped."
+    run = Run(results=[answer(LOCAL)])
+    run.retrieved = [
+        {"id": "c1", "text": long_text, "source": "tents.md", "page": None, "score": 0.8123},
+        {"id": "c2", "text": "Warranty: 2 years.", "source": "manual.pdf", "page": 3, "score": 0.5},
+    ]
+    open_store(load_settings()).runs.save_run(run)
+    at = page()
+    at.session_state["run_view"] = RunView.start(run, blind=False)
+    at.run()
+    assert not at.exception
+    (expander,) = [e for e in at.expander if e.label.startswith("Retrieved context")]
+    captions = [c.value for c in expander.caption]
+    assert captions == ["1 · tents\\.md · score 0.812", "2 · manual\\.pdf, page 3 · score 0.500"]
+    quoted = [m.value for m in expander.markdown]
+    assert quoted[0].endswith("Seams are taped\\.") and len(quoted[0]) > len(long_text)
+    assert "None" not in all_text(at)
