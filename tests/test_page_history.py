@@ -152,3 +152,17 @@ def test_cancelling_the_question_keeps_the_editor(store):
     at.button(key="hist_open").click().run()
     at.button(key="hist_cancel_replace").click().run()
     assert "pending_draft" not in at.session_state
+
+
+def test_two_runs_prompts_are_diffed_word_by_word(store):
+    """Comfort: a text diff of two runs' prompts in History."""
+    old = make_run(models=("local/a",), prompt="Is the trail tent waterproof?", created_at=T0)
+    new = make_run(
+        models=("local/a",), prompt="Is the dome tent waterproof?", created_at=T0 + timedelta(1)
+    )
+    store.runs.save_run(old)
+    store.runs.save_run(new)
+    at = select(page(), 0, 1)
+    (expander,) = [e for e in at.expander if e.label == "Prompt changes, word by word"]
+    shown = [m.value for m in expander.markdown]
+    assert "**User message**  \nIs the :red[~~trail~~] :green[**dome**] tent waterproof?" in shown

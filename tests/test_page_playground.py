@@ -532,3 +532,15 @@ def test_retrieved_chunks_show_whole_with_their_source_and_no_none(home: Path) -
     quoted = [m.value for m in expander.markdown]
     assert quoted[0].endswith("Seams are taped\\.") and len(quoted[0]) > len(long_text)
     assert "None" not in all_text(at)
+
+
+def test_two_answers_can_be_diffed_word_by_word(home: Path) -> None:
+    """Comfort: a text diff of two answers of the run on screen."""
+    at = shown_run(
+        [answer(LOCAL, text="The sky is blue."), answer(SERVER, text="The sky is grey.")]
+    )
+    (expander,) = [e for e in at.expander if e.label == "Compare two answers"]
+    assert [s.value for s in expander.selectbox] == [LOCAL, SERVER]
+    assert "The sky is :red[~~blue\\.~~] :green[**grey\\.**]" in [
+        m.value for m in expander.markdown
+    ]

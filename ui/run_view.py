@@ -180,6 +180,17 @@ def finished_cell(view: RunView, result: Result) -> None:
         save_as_flow(result, view.run, key=f"flow_{result.id}")
 
 
+def answer_texts(view: RunView) -> dict[str, str]:
+    """Label -> text of every answered cell, for the word diff (blind labels while hidden)."""
+    several = len(view.variants) > 1
+    return {
+        view.label(r) + (f" · {r.variant_name}" if several else ""): r.text
+        for variant in view.variants
+        for r in view.row(variant)
+        if r.ok and r.text
+    }
+
+
 def chunk_caption(chunk: Mapping[str, Any], number: int) -> str:
     """'2 · manual.pdf, page 3 · score 0.812': where a retrieved chunk came from, in words."""
     source = str(chunk.get("source") or "unknown source")

@@ -15,6 +15,7 @@ from playground.history import (
 )
 from playground.records import Result, Run
 from ui.answer_markdown import plain_markdown, show_answer
+from ui.text_diff import diff_markdown
 
 SHARED_PATH = "shared"
 _PAGE_PATHS = ("history", "compare", SHARED_PATH, "playground")
@@ -91,6 +92,23 @@ def run_view(run: Run, summaries: dict[str, RatingSummary], notes: dict[str, str
     run_answers(run, summaries)
 
 
+def prompt_changes(old: Run, new: Run) -> None:
+    """The two runs' prompts (system and user template of their first answer), word by word."""
+    if not old.results or not new.results:
+        return
+    a, b = old.results[0], new.results[0]
+    parts = [("System message", a.system_template, b.system_template)]
+    parts.append(("User message", a.user_template, b.user_template))
+    if all(before == after for _, before, after in parts):
+        return
+    with st.expander("Prompt changes, word by word", icon=":material/difference:"):
+        st.caption(
+            ":red[~~struck red~~] only in the baseline · :green[**green**] only in the newer"
+        )
+        for title, before, after in parts:
+            st.markdown(f"**{title}**  \n{diff_markdown(before, after)}")
+
+
 def comparison_view(
     a: Run, b: Run, summaries: dict[str, RatingSummary], notes: dict[str, str]
 ) -> None:
@@ -102,6 +120,7 @@ def comparison_view(
         st.markdown("\n".join(f"- {change}" for change in changes))
     else:
         st.markdown("- nothing in the configuration (same models, parameters and prompts)")
+    prompt_changes(old, new)
     left, right = st.columns(2)
     for column, run, title in ((left, old, "Baseline (older)"), (right, new, "Newer")):
         with column:

@@ -240,7 +240,7 @@ def stop_run() -> None:
 
 def run_grid(view: RunView) -> None:
     """Every cell, row by row; finished runs add the best-answer vote under each variant."""
-    from ui.run_view import finished_cell, live_cell, variant_heading
+    from ui.run_view import answer_texts, finished_cell, live_cell, variant_heading
 
     live = view.live
     for variant in view.variants:
@@ -264,6 +264,10 @@ def run_grid(view: RunView) -> None:
                 labels=view.labels(),
                 label=label,
             )
+    if not live:
+        from ui.text_diff import diff_picker
+
+        diff_picker(answer_texts(view), key=f"diff_{view.run.id}", title="Compare two answers")
 
 
 @st.fragment(run_every=POLL_S)
