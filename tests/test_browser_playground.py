@@ -191,11 +191,18 @@ def test_run_scrolls_to_the_answers(app_url: str, page: Page, tmp_path: Path) ->
     page.set_viewport_size({"width": 1400, "height": 700})
     open_app(page, app_url, "Playground")
     add_model(page, SLOW_MODELS[0])
-    short_answers(page)
+    add_model(page, SLOW_MODELS[1])
+    remove_model(page, LOCAL_MODEL)  # answers in a second: the test is about where they show
+    short_answers(page, SLOW_MODELS[0])  # an open expander makes the editor taller
     press_run(page)
     heading = page.get_by_role("heading", name=re.compile(r"^Run [0-9a-f]{8}$"))
     expect(heading).to_be_in_viewport(timeout=10_000)
-    screenshot(page, tmp_path, "scrolled-to-run")
+    screenshot(page, tmp_path, "scrolled-to-live-run")
+    wait_for_answer(answer_cell(page, SLOW_MODELS[1]))
+    page.wait_for_timeout(1500)  # the smooth scroll once the answers are in
+    screenshot(page, tmp_path, "scrolled-to-finished-run")
+    expect(heading).to_be_in_viewport()
+    expect(answer_cell(page, SLOW_MODELS[0])).to_be_in_viewport(ratio=0.9)
 
 
 def test_stop_keeps_the_partial_answer_and_other_widgets_do_not_cancel(

@@ -42,7 +42,7 @@ class RunView:
     model_order: list[str] = field(default_factory=list)
     blind: bool = False
     revealed: bool = False
-    scrolled: bool = False  # the page scrolled to this run once
+    scrolled: set[str] = field(default_factory=set)  # "live", "done": scrolled to it then
 
     @classmethod
     def start(
@@ -219,10 +219,15 @@ SCROLL_TO_RUN = """<script>
 
 
 def scroll_to_run(view: RunView) -> None:
-    """Scroll the page to the run's heading, once per run (not on every later rerun)."""
-    if view.scrolled:
+    """Scroll to the run's heading when it starts and once more when its answers are in.
+
+    Twice because finished cells are much taller than live ones: the first scroll can only
+    go as far as the short page allows. Later reruns (a star, a vote) do not move the page.
+    """
+    phase = "live" if view.live else "done"
+    if phase in view.scrolled:
         return
-    view.scrolled = True
+    view.scrolled.add(phase)
     st.html(SCROLL_TO_RUN, unsafe_allow_javascript=True)
 
 

@@ -264,6 +264,7 @@ def run_grid(view: RunView) -> None:
                 labels=view.labels(),
                 label=label,
             )
+    scroll_to_run(view)  # after the cells: the page is tall enough to bring them into view
     if not live:
         from ui.text_diff import diff_picker
 
@@ -283,7 +284,6 @@ if view is not None:
     st.divider()
     head, actions = st.columns([4, 1], vertical_alignment="bottom")
     head.subheader(f"Run {view.run.id[:8]}", anchor="run")
-    scroll_to_run(view)
     if view.live:
         actions.button(
             "Stop",
