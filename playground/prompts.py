@@ -245,11 +245,34 @@ def check_syntax(source: str, name: str = "") -> None:
     try:
         _parse(source, name)
     except TemplateSyntaxError as exc:
+        unclosed = _unclosed_tag(source)
+        if unclosed is not None:  # Jinja says "expected 'end of print statement'" here
+            line, opener, closer = unclosed
+            raise TemplateError(
+                f"Template syntax error{_where(name)} on line {line}: `{opener}` is never "
+                f"closed with `{closer}`; fix the template and run again."
+            ) from None
         raise TemplateError(
             f"Template syntax error{_where(name)} on line {exc.lineno}: "
             f"{(exc.message or 'invalid syntax').rstrip('.')}; "
             "fix the template and run again."
         ) from None
+
+
+_TAGS = {"{{": "}}", "{%": "%}", "{#": "#}"}
+
+
+def _unclosed_tag(source: str) -> tuple[int, str, str] | None:
+    """The line and pair of the first `{{`, `{%` or `{#` with no closing mark after it."""
+    pos = 0
+    while (found := re.search(r"\{[{%#]", source[pos:])) is not None:
+        start = pos + found.start()
+        opener = found.group()
+        end = source.find(_TAGS[opener], start + 2)
+        if end < 0:
+            return source.count("\n", 0, start) + 1, opener, _TAGS[opener]
+        pos = end + 2
+    return None
 
 
 @lru_cache(maxsize=1024)

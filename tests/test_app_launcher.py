@@ -88,3 +88,31 @@ def test_terminating_the_launcher_stops_the_app(tmp_path: Path) -> None:
         while answers(port) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not answers(port), "Streamlit still serves the port after the launcher was killed"
+
+
+def toolbar_mode(port: int) -> int:
+    """The toolbar mode the app tells a new browser session (from its NewSession message)."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{port}/_stcore/stream", open_timeout=30) as socket:
+        hello = BackMsg()
+        hello.rerun_script.query_string = ""
+        socket.send(hello.SerializeToString())
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            message = ForwardMsg.FromString(socket.recv(timeout=60))  # type: ignore[arg-type]
+            if message.WhichOneof("type") == "new_session":
+                return int(message.new_session.config.toolbar_mode)
+    raise AssertionError("the app sent no new_session message")
+
+
+def test_the_app_shows_no_deploy_button_unless_developing(tmp_path: Path) -> None:
+    """Issue 10 defect 15: Streamlit's "Deploy" button showed to every audience."""
+    from streamlit.proto.NewSession_pb2 import Config
+
+    with launched(tmp_path) as (_, port):
+        assert toolbar_mode(port) == Config.VIEWER  # no Deploy button, no developer menu
+    with launched(tmp_path, "--dev") as (_, port):
+        assert toolbar_mode(port) == Config.DEVELOPER

@@ -76,3 +76,31 @@ def test_export_csv_and_json(store, tmp_path):
     )
     assert written.exit_code == 0
     assert json.loads(target.read_text())[0]["stars"] == 5
+
+
+def _runs_with_ids(store, *ids: str) -> list:
+    """Saved runs whose ids are chosen, so that prefixes can be shared on purpose."""
+    runs = []
+    for run_id in ids:
+        run = make_run(models=("local/a",), texts=(f"Answer of {run_id}.",))
+        run.id = run_id
+        store.runs.save_run(run)
+        runs.append(run)
+    return runs
+
+
+def test_show_accepts_the_eight_characters_a_heading_shows(store):
+    """Defect 13: the id in a 'Run 1a2b3c4d' heading opens that run."""
+    run, _ = _runs_with_ids(store, "1a2b3c4d-aaaa-bbbb", "9f9f9f9f-cccc-dddd")
+    result = invoke("runs", "show", "1a2b3c4d", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.output)["id"] == run.id
+
+
+def test_show_with_an_ambiguous_prefix_is_one_sentence_asking_for_more(store):
+    _runs_with_ids(store, "abcd0001-x", "abcd0002-y")
+    result = CliRunner().invoke(main, ["runs", "show", "abcd"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: Run id abcd is ambiguous: it starts abcd0001-x, abcd0002-y; give more characters.\n"
+    )

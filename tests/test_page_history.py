@@ -128,3 +128,41 @@ def test_times_and_missing_ratings_read_as_words(store):
     at = select(at, 0)
     assert f"Run `{run.id}` · 1 Nov 2026, 09:00 UTC · app · " in texts(at)
     assert "None" not in texts(at) + " ".join(str(v) for v in row.values())
+
+
+def test_rerun_as_it_was_asks_before_replacing_an_edited_editor(store):
+    """Defect 16: "Rerun as it was" replaced the Playground's editor without asking."""
+    store.runs.save_run(make_run())
+    at = page()
+    at.session_state["pg_variant_ids"] = [0]  # the Playground was used in this session
+    at = select(at, 0)
+    at.button(key="hist_rerun").click().run()
+    assert "pending_draft" not in at.session_state  # nothing replaced yet
+    assert at.button(key="hist_confirm_replace").label == "Replace and run"
+    at.button(key="hist_confirm_replace").click().run()
+    assert at.session_state["pending_autorun"] is True
+    assert isinstance(at.session_state["pending_draft"], Draft)
+
+
+def test_cancelling_the_question_keeps_the_editor(store):
+    store.runs.save_run(make_run())
+    at = page()
+    at.session_state["pg_variant_ids"] = [0]
+    at = select(at, 0)
+    at.button(key="hist_open").click().run()
+    at.button(key="hist_cancel_replace").click().run()
+    assert "pending_draft" not in at.session_state
+
+
+def test_two_runs_prompts_are_diffed_word_by_word(store):
+    """Comfort: a text diff of two runs' prompts in History."""
+    old = make_run(models=("local/a",), prompt="Is the trail tent waterproof?", created_at=T0)
+    new = make_run(
+        models=("local/a",), prompt="Is the dome tent waterproof?", created_at=T0 + timedelta(1)
+    )
+    store.runs.save_run(old)
+    store.runs.save_run(new)
+    at = select(page(), 0, 1)
+    (expander,) = [e for e in at.expander if e.label == "Prompt changes, word by word"]
+    shown = [m.value for m in expander.markdown]
+    assert "**User message**  \nIs the :red[~~trail~~] :green[**dome**] tent waterproof?" in shown

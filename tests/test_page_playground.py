@@ -134,11 +134,29 @@ def test_template_syntax_error_is_one_sentence_and_nothing_runs(home: Path) -> N
     at.text_area(key="pg_v0_user").set_value("Tell me about {{ topic ")
     run_and_wait(at)
     assert not at.exception
-    assert [e.value for e in at.error] == [
-        "Template syntax error in the user message on line 1: unexpected end of template, "
-        "expected 'end of print statement'; fix the template and run again."
-    ]
+    message = (
+        "Template syntax error in the user message on line 1: `{{` is never closed with `}}`; "
+        "fix the template and run again."
+    )  # defect 16: in the project's words, not Jinja's "expected 'end of print statement'"
+    assert [e.value for e in at.error] == [message]
     assert open_store(load_settings()).runs.count_runs() == 0
+    # the question field vanished with the broken template: a note says why
+    assert "pg_var_question" not in [t.key for t in at.text_area]
+    assert [w.value for w in at.warning] == [
+        f"The variables of variant “default” are not shown while its user message is broken. "
+        f"{message}"
+    ]
+
+
+def test_run_errors_show_next_to_the_run_button(home: Path) -> None:
+    """Defect 16: an error from Run is drawn right under the button, not far up the page."""
+    at = page().run()
+    at.text_area(key="pg_var_question").set_value("   ")
+    run_and_wait(at)
+    (side,) = [c for c in at.columns if "btn_run" in [b.key for b in c.button]]
+    assert [e.value for e in side.error] == [
+        "Variable 'question' in the user message is empty; fill it in and run again."
+    ]
 
 
 def test_empty_variable_is_refused_before_anything_is_sent(home: Path) -> None:
@@ -392,3 +410,137 @@ def test_stop_keeps_and_saves_the_partial_answer_marked_stopped(home: Path) -> N
     (result,) = run.results
     assert result.error == warning and result.text  # saved, partial text and all
     assert any(result.text[:20] in m.value for m in at.markdown)
+
+
+def shown_run(results: list[Result], blind: bool = False) -> AppTest:
+    """The page drawing a finished run made of these results (saved, as after a real run)."""
+    from ui.run_view import RunView
+
+    run = Run(results=results)
+    open_store(load_settings()).runs.save_run(run)
+    at = page()
+    at.session_state["run_view"] = RunView.start(run, blind=blind)
+    return at.run()
+
+
+def answer(model_id: str, variant: str = "default", **fields: object) -> Result:
+    """A finished cell."""
+    values: dict[str, object] = {
+        "text": "Hello there.",
+        "ttft_ms": 80.0,
+        "latency_ms": 300.0,
+    }
+    values.update(fields)
+    return Result(
+        model_id=model_id,
+        messages=[Message(role="user", content="hi")],
+        params=ModelParams(),
+        variant_name=variant,
+        user_template="hi",
+        **values,  # type: ignore[arg-type]
+    )
+
+
+def all_text(at: AppTest) -> str:
+    """Every piece of text the page shows."""
+    kinds = ("markdown", "caption", "error", "warning", "info", "subheader", "expander")
+    parts = [
+        str(getattr(e, "value", "") or getattr(e, "label", "")) for k in kinds for e in at.get(k)
+    ]
+    parts += [str(getattr(e, "label", "")) for e in at.get("button_group")]
+    # the editor names the models the person picked; blind mode hides which answer is whose
+    return "\n".join(p for p in parts if not p.startswith("Parameters · "))
+
+
+def test_one_best_answer_control_per_variant_each_named(home: Path) -> None:
+    """Defect 8: two identical "Best answer" controls with no variant named."""
+    from playground.models.base import Usage
+
+    cells = [answer(m, v, usage=Usage(5, 5)) for v in ("default", "terse") for m in (LOCAL, SERVER)]
+    at = shown_run(cells)
+    assert not at.exception
+    labels = [e.label for e in at.get("button_group")]
+    assert labels == ["Best answer · default", "Best answer · terse"]
+
+
+def test_blind_mode_names_no_model_in_errors_or_estimated_counts(home: Path) -> None:
+    """Defect 11: an error card named the model, and "~" told endpoints from the local model."""
+    from playground.models.base import Usage
+
+    endpoint = "myserver/llama3.2"
+    failed = f"Cannot reach {endpoint} at http://127.0.0.1:9/v1; start it or fix its base_url."
+    cells = [
+        answer(LOCAL, usage=Usage(12, 7, estimated=False)),
+        answer("other/m", text="A plain answer.", usage=Usage(12, 7, estimated=True)),
+        answer(endpoint, text="", error=failed),
+    ]
+    at = shown_run(cells, blind=True)
+    assert not at.exception
+    shown = all_text(at)
+    for name in (LOCAL, "other/m", endpoint, "myserver", "llama", "smollm"):
+        assert name not in shown, name
+    assert not re.search(r"~\d", shown)  # no "~12 in": estimated counts come from endpoints
+    assert "$" not in shown  # a cost tells a paid endpoint from a free local model
+    (card,) = [e.value for e in at.error]
+    assert "reveal" in card.lower()
+    at.button(key="btn_reveal").click().run()
+    assert [e.value for e in at.error] == [failed]
+    assert "~12 in / ~7 out" in all_text(at)
+
+
+def test_the_cost_of_a_run_is_estimated_before_it_is_sent(
+    home: Path, write_config: Callable[[str], Path]
+) -> None:
+    """Comfort: with prices configured, the page says what Run would cost at most."""
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    write_config(
+        f'[endpoints.paid]\nbase_url = "{dead}"\nmodels = ["m", "n"]\nmax_retries = 0\n\n'
+        '[prices."paid/m"]\ninput = 1.0\noutput = 2.0\n'
+    )
+    at = page().run()
+    assert not [c for c in at.caption if "Estimated cost" in c.value]  # local only: free
+    at.multiselect(key="pg_models").set_value([LOCAL, "paid/m", "paid/n"]).run()
+    at.number_input(key="pg_p_paid/m_max_tokens").set_value(100).run()
+    prompt = "You are a helpful assistant. Answer in two sentences." + "Why is the sky blue?"
+    expected = (round(len(prompt) / 4) * 1.0 + 100 * 2.0) / 1e6
+    (caption,) = [c.value for c in at.caption if "Estimated cost" in c.value]
+    assert caption == (
+        f":material/payments: Estimated cost: up to ${expected:.6f} for paid/m (prompt tokens "
+        "estimated, answers at their max_tokens); price unknown for paid/n."
+    )
+    assert open_store(load_settings()).runs.count_runs() == 0  # nothing was sent
+
+
+def test_retrieved_chunks_show_whole_with_their_source_and_no_none(home: Path) -> None:
+    """Defect 10: the context table said "page None" and cut every chunk to one line."""
+    from ui.run_view import RunView
+
+    long_text = "The trail tent is waterproof to 3000 mm. " * 6 + "Seams are taped."
+    run = Run(results=[answer(LOCAL)])
+    run.retrieved = [
+        {"id": "c1", "text": long_text, "source": "tents.md", "page": None, "score": 0.8123},
+        {"id": "c2", "text": "Warranty: 2 years.", "source": "manual.pdf", "page": 3, "score": 0.5},
+    ]
+    open_store(load_settings()).runs.save_run(run)
+    at = page()
+    at.session_state["run_view"] = RunView.start(run, blind=False)
+    at.run()
+    assert not at.exception
+    (expander,) = [e for e in at.expander if e.label.startswith("Retrieved context")]
+    captions = [c.value for c in expander.caption]
+    assert captions == ["1 · tents\\.md · score 0.812", "2 · manual\\.pdf, page 3 · score 0.500"]
+    quoted = [m.value for m in expander.markdown]
+    assert quoted[0].endswith("Seams are taped\\.") and len(quoted[0]) > len(long_text)
+    assert "None" not in all_text(at)
+
+
+def test_two_answers_can_be_diffed_word_by_word(home: Path) -> None:
+    """Comfort: a text diff of two answers of the run on screen."""
+    at = shown_run(
+        [answer(LOCAL, text="The sky is blue."), answer(SERVER, text="The sky is grey.")]
+    )
+    (expander,) = [e for e in at.expander if e.label == "Compare two answers"]
+    assert [s.value for s in expander.selectbox] == [LOCAL, SERVER]
+    assert "The sky is :red[~~blue\\.~~] :green[**grey\\.**]" in [
+        m.value for m in expander.markdown
+    ]

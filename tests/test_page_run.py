@@ -59,3 +59,39 @@ def test_a_run_on_a_model_that_no_longer_exists_still_displays(store):
     at = page(run=run.id)
     assert "Still here." in [m.value for m in at.markdown]
     assert at.warning[0].value.startswith("gone-endpoint/llama is no longer available.")
+
+
+def _saved(store, run_id: str, text: str):
+    run = make_run(models=("local/a",), texts=(text,))
+    run.id = run_id
+    store.runs.save_run(run)
+    return run
+
+
+def test_the_eight_characters_of_a_heading_open_the_run(store):
+    """Defect 13: /shared?run=1a2b3c4d (what a 'Run 1a2b3c4d' heading shows) works."""
+    _saved(store, "1a2b3c4d-aaaa-bbbb", "The one wanted.")
+    _saved(store, "9f9f9f9f-cccc-dddd", "Another run.")
+    at = page(run="1a2b3c4d")
+    assert not at.error
+    assert "The one wanted." in [m.value for m in at.markdown]
+
+
+def test_an_ambiguous_prefix_is_one_sentence_asking_for_more(store):
+    _saved(store, "abcd0001-x", "one")
+    _saved(store, "abcd0002-y", "two")
+    at = page(run="abcd")
+    assert [e.value for e in at.error] == [
+        "Run id abcd is ambiguous: it starts abcd0001-x, abcd0002-y; give more characters."
+    ]
+    assert not [m.value for m in at.markdown if m.value in ("one", "two")]
+
+
+def test_stored_answers_render_headings_small_with_a_raw_view(store):
+    """Defect 14: a '## Features' answer is a bold line on the Shared run page, raw on demand."""
+    _saved(store, "feedbeef-1", "## Features\n\n- light")
+    at = page(run="feedbeef")
+    shown = [m.value for m in at.markdown]
+    assert any(v.startswith("**Features**") and v.endswith("- light") for v in shown)
+    assert not any(v.lstrip().startswith("#") for v in shown)
+    assert [c.value for c in at.code] == ["## Features\n\n- light"]

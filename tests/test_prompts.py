@@ -66,6 +66,16 @@ def test_a_syntax_error_names_the_line() -> None:
     assert message.endswith("; fix the template and run again.")
 
 
+def test_an_unclosed_brace_is_said_in_our_words_with_its_line() -> None:
+    """Issue 10 defect 16: not Jinja's "expected 'end of print statement'"."""
+    with pytest.raises(TemplateError) as caught:
+        check_syntax("ok {{ a }}\n{% if b %}x{% endif %}\nTell me about {{ topic ", "user message")
+    assert str(caught.value) == (
+        "Template syntax error in the user message on line 3: `{{` is never closed with `}}`; "
+        "fix the template and run again."
+    )
+
+
 def test_render_reports_a_syntax_error_before_anything_else() -> None:
     with pytest.raises(TemplateError, match=r"^Template syntax error on line 1: "):
         render("{% if %}", {})

@@ -21,6 +21,7 @@ STORE = "pg_store"
 TOP_K = "pg_top_k"
 QUERY = "pg_query"
 BLIND = "pg_blind"
+ACTIVE_VARIANT = "pg_active_variant"  # the variant whose tab the user last edited
 
 # Streamlit forgets a widget's value on a page that does not draw it; the editor must survive
 # a visit to another page (whatever ran there, fragments included), so its widgets keep theirs.
@@ -71,14 +72,46 @@ def add_variant(state: MutableMapping[str, Any]) -> int:
     state[variant_key(vid, "user")] = state.get(variant_key(last, "user"), "")
     state[VARIANT_IDS] = [*ids, vid]
     state[NEXT_VARIANT] = vid + 1
+    state[ACTIVE_VARIANT] = vid  # a new variant opens in its own tab
     return vid
 
 
 def remove_variant(state: MutableMapping[str, Any], vid: int) -> None:
     """Remove a variant (the last one always stays)."""
-    ids = [i for i in state[VARIANT_IDS] if i != vid]
+    old = list(state[VARIANT_IDS])
+    ids = [i for i in old if i != vid]
     if ids:
         state[VARIANT_IDS] = ids
+        # the tab next to the removed one opens, as closing a browser tab does
+        state[ACTIVE_VARIANT] = ids[min(old.index(vid), len(ids) - 1)]
+
+
+def focus_variant(state: MutableMapping[str, Any], vid: int) -> None:
+    """Remember the variant being edited, so that its tab stays open when its name changes."""
+    state[ACTIVE_VARIANT] = vid
+
+
+def variant_tab_labels(state: Mapping[str, Any]) -> list[str]:
+    """One tab label per variant, made unique (two variants may share a name)."""
+    labels: list[str] = []
+    for vid in state.get(VARIANT_IDS, [0]):
+        name = str(state.get(variant_key(vid, "name")) or "").strip() or f"variant {vid + 1}"
+        label, n = name, 2
+        while label in labels:
+            label, n = f"{name} ({n})", n + 1
+        labels.append(label)
+    return labels
+
+
+def active_tab(state: Mapping[str, Any], labels: list[str]) -> str:
+    """The label of the tab to show open: the variant last edited (or added), else the first.
+
+    Streamlit draws tabs whose labels changed as new tabs, opened at their default: without
+    this a rename would jump back to the first tab and the next keystrokes land there.
+    """
+    ids = list(state.get(VARIANT_IDS, [0]))
+    active = state.get(ACTIVE_VARIANT)
+    return labels[ids.index(active)] if active in ids else labels[0]
 
 
 def variants_from_state(state: Mapping[str, Any]) -> list[PromptVariant]:
@@ -105,6 +138,24 @@ def template_variables(state: Mapping[str, Any]) -> list[str]:
     if state.get(USE_RAG):
         sources.append(str(state.get(QUERY) or ""))
     return find_variables(*sources)
+
+
+def broken_template_notes(state: Mapping[str, Any]) -> list[str]:
+    """Why variable fields are missing: one note per template that does not parse."""
+    from playground.errors import TemplateError
+    from playground.prompts import check_syntax
+
+    notes: list[str] = []
+    for variant in variants_from_state(state):
+        for part, source in (("system", variant.system), ("user", variant.user)):
+            try:
+                check_syntax(source, f"{part} message")
+            except TemplateError as exc:
+                notes.append(
+                    f"The variables of variant “{variant.name}” are not shown while its {part} "
+                    f"message is broken. {exc}"
+                )
+    return notes
 
 
 def params_from_state(state: Mapping[str, Any], model_id: str) -> ModelParams:

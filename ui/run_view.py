@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import streamlit as st
 
@@ -40,7 +42,7 @@ class RunView:
     model_order: list[str] = field(default_factory=list)
     blind: bool = False
     revealed: bool = False
-    scrolled: bool = False  # the page scrolled to this run once
+    scrolled: set[str] = field(default_factory=set)  # "live", "done": scrolled to it then
 
     @classmethod
     def start(
@@ -176,6 +178,57 @@ def finished_cell(view: RunView, result: Result) -> None:
     rating_controls(result, view.run, key=f"rate_{result.id}")
     if not view.hidden:
         save_as_flow(result, view.run, key=f"flow_{result.id}")
+
+
+def answer_texts(view: RunView) -> dict[str, str]:
+    """Label -> text of every answered cell, for the word diff (blind labels while hidden)."""
+    several = len(view.variants) > 1
+    return {
+        view.label(r) + (f" · {r.variant_name}" if several else ""): r.text
+        for variant in view.variants
+        for r in view.row(variant)
+        if r.ok and r.text
+    }
+
+
+def chunk_caption(chunk: Mapping[str, Any], number: int) -> str:
+    """'2 · manual.pdf, page 3 · score 0.812': where a retrieved chunk came from, in words."""
+    source = str(chunk.get("source") or "unknown source")
+    page = chunk.get("page")
+    where = source if page in (None, "") else f"{source}, page {page}"  # text files have no pages
+    score = chunk.get("score")
+    scored = f" · score {float(score):.3f}" if isinstance(score, int | float) else ""
+    return f"{number} · {plain_markdown(where)}{scored}"
+
+
+def retrieved_chunks(chunks: Sequence[Mapping[str, Any]]) -> None:
+    """Every chunk a run retrieved, whole (a table cell cut each to one line), with its source."""
+    for number, chunk in enumerate(chunks, start=1):
+        st.caption(chunk_caption(chunk, number))
+        st.markdown("> " + plain_markdown(str(chunk.get("text") or "")))
+
+
+SCROLL_TO_RUN = """<script>
+// Run was pressed: bring the answers into view (the editor can be taller than the window).
+(function scroll(tries) {
+  const heading = document.getElementById("run");
+  if (heading) heading.scrollIntoView({behavior: "smooth", block: "start"});
+  else if (tries > 0) setTimeout(() => scroll(tries - 1), 100);
+})(20);
+</script>"""
+
+
+def scroll_to_run(view: RunView) -> None:
+    """Scroll to the run's heading when it starts and once more when its answers are in.
+
+    Twice because finished cells are much taller than live ones: the first scroll can only
+    go as far as the short page allows. Later reruns (a star, a vote) do not move the page.
+    """
+    phase = "live" if view.live else "done"
+    if phase in view.scrolled:
+        return
+    view.scrolled.add(phase)
+    st.html(SCROLL_TO_RUN, unsafe_allow_javascript=True)
 
 
 def variant_heading(variant: str, note: str) -> str:

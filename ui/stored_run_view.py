@@ -14,6 +14,8 @@ from playground.history import (
     run_models,
 )
 from playground.records import Result, Run
+from ui.answer_markdown import plain_markdown, show_answer
+from ui.text_diff import diff_markdown
 
 SHARED_PATH = "shared"
 _PAGE_PATHS = ("history", "compare", SHARED_PATH, "playground")
@@ -52,16 +54,19 @@ def run_header(run: Run, notes: dict[str, str]) -> None:
         )
 
 
-def answer_card(result: Result, summary: RatingSummary | None, show_prompt: bool = False) -> None:
-    """One answer: model and variant, text or error card, measurements, ratings."""
+def answer_card(
+    result: Result, summary: RatingSummary | None, show_prompt: bool = False, key: str = "stored"
+) -> None:
+    """One answer: model and variant, text (formatted and raw) or error card, measurements."""
     with st.container(border=True):
-        st.markdown(f"**{result.model_id}** · {result.variant_name}")
+        model, variant = plain_markdown(result.model_id), plain_markdown(result.variant_name)
+        st.markdown(f"**{model}** · {variant}")
         if show_prompt and result.user_template:
-            st.caption(f"Prompt template: {result.user_template}")
+            st.caption(f"Prompt template: {plain_markdown(result.user_template)}")
         if result.error:
             st.error(result.error, icon=":material/error:")
-        else:
-            st.markdown(result.text or "_(empty answer)_")
+        else:  # rendered as in the Playground: small headings, a Raw tab
+            show_answer(result.text, key=f"{key}_{result.id}")
         st.caption(metrics_line(result))
         summary = summary or RatingSummary()
         st.caption(summary.label())
@@ -87,6 +92,23 @@ def run_view(run: Run, summaries: dict[str, RatingSummary], notes: dict[str, str
     run_answers(run, summaries)
 
 
+def prompt_changes(old: Run, new: Run) -> None:
+    """The two runs' prompts (system and user template of their first answer), word by word."""
+    if not old.results or not new.results:
+        return
+    a, b = old.results[0], new.results[0]
+    parts = [("System message", a.system_template, b.system_template)]
+    parts.append(("User message", a.user_template, b.user_template))
+    if all(before == after for _, before, after in parts):
+        return
+    with st.expander("Prompt changes, word by word", icon=":material/difference:"):
+        st.caption(
+            ":red[~~struck red~~] only in the baseline · :green[**green**] only in the newer"
+        )
+        for title, before, after in parts:
+            st.markdown(f"**{title}**  \n{diff_markdown(before, after)}")
+
+
 def comparison_view(
     a: Run, b: Run, summaries: dict[str, RatingSummary], notes: dict[str, str]
 ) -> None:
@@ -98,10 +120,11 @@ def comparison_view(
         st.markdown("\n".join(f"- {change}" for change in changes))
     else:
         st.markdown("- nothing in the configuration (same models, parameters and prompts)")
+    prompt_changes(old, new)
     left, right = st.columns(2)
     for column, run, title in ((left, old, "Baseline (older)"), (right, new, "Newer")):
         with column:
             st.subheader(title)
             run_header(run, {m: n for m, n in notes.items() if m in run_models(run)})
             for result in run.results:
-                answer_card(result, summaries.get(result.id), show_prompt=True)
+                answer_card(result, summaries.get(result.id), show_prompt=True, key="cmp")

@@ -38,6 +38,9 @@ def _reset_page() -> None:
         del st.session_state[key]
 
 
+EDITOR_KEY = "pg_variant_ids"  # present once the Playground's editor holds something
+
+
 def _open_in_playground(run: Run, notes: dict[str, str], autorun: bool) -> None:
     draft = Draft.from_run(run)
     if notes:
@@ -49,6 +52,37 @@ def _open_in_playground(run: Run, notes: dict[str, str], autorun: bool) -> None:
         st.switch_page("views/playground_page.py")
     except StreamlitAPIException:  # page not routed (e.g. this page opened alone)
         st.info("Loaded into the editor; open the Playground page to continue.")
+
+
+ASKING = "hist_asking"  # (run id, autorun) while the question below is open
+
+
+def _ask(run: Run, notes: dict[str, str], autorun: bool) -> None:
+    """Open the question; it stays open across reruns until answered or dismissed."""
+    st.session_state[ASKING] = (run.id, autorun)
+
+
+def _stop_asking() -> None:
+    st.session_state.pop(ASKING, None)
+
+
+@st.dialog("Replace the Playground's editor?", on_dismiss=_stop_asking)
+def _confirm_replace(run: Run, notes: dict[str, str], autorun: bool) -> None:
+    """Ask before a stored run replaces what is in the Playground's editor."""
+    st.write(
+        f"The prompts, models, parameters and variables of run `{run.id[:8]}` replace what "
+        "the Playground's editor holds now"
+        + (", and run at once." if autorun else ".")
+        + " What you typed there is not kept."
+    )
+    yes, no = st.columns(2)
+    label = "Replace and run" if autorun else "Replace the editor"
+    if yes.button(label, key="hist_confirm_replace", type="primary", width="stretch"):
+        _stop_asking()
+        _open_in_playground(run, notes, autorun)
+    if no.button("Cancel", key="hist_cancel_replace", width="stretch"):
+        _stop_asking()
+        st.rerun()
 
 
 st.title("History")
@@ -103,15 +137,20 @@ if len(selected) == 1:
     notes = unavailable_models([r.model_id for r in run.results], settings())
     st.subheader(f"Run {run.id[:8]}")
     open_col, rerun_col, _ = st.columns([1, 1, 2])
+    # What the Playground's editor holds would be lost: ask first (a fresh session has none).
+    go = _ask if EDITOR_KEY in st.session_state else _open_in_playground
     if open_col.button("Open in Playground", key="hist_open", icon=":material/edit:"):
-        _open_in_playground(run, notes, autorun=False)
+        go(run, notes, autorun=False)
     if rerun_col.button(
         "Rerun as it was",
         key="hist_rerun",
         icon=":material/replay:",
         help="Run the same prompt, models and parameters again in the Playground.",
     ):
-        _open_in_playground(run, notes, autorun=True)
+        go(run, notes, autorun=True)
+    asking = st.session_state.get(ASKING)
+    if asking is not None and asking[0] == run.id:
+        _confirm_replace(run, notes, autorun=asking[1])
     st.caption("Permalink (read-only):")
     st.code(permalink(run.id), language=None)
     run_view(run, page.ratings, notes)

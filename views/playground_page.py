@@ -8,9 +8,10 @@ from playground.errors import PlaygroundError
 from playground.models.local import DEFAULT_MODEL_ID
 from playground.models.registry import list_models
 from ui import playground_state as ps
+from ui.cost_estimate import estimate_run_cost
 from ui.live_run import LiveRun
 from ui.resources import session_id, settings, store
-from ui.run_view import RunView
+from ui.run_view import RunView, scroll_to_run
 
 COLUMNS_PER_ROW = 4
 KEEP = ps.KEEP
@@ -67,20 +68,17 @@ editor, side = st.columns([3, 2], gap="large")
 
 with editor:
     variant_ids: list[int] = list(state[ps.VARIANT_IDS])
-    names = [str(state.get(ps.variant_key(v, "name")) or f"variant {v + 1}") for v in variant_ids]
-    for tab, vid in zip(st.tabs(names), variant_ids, strict=True):
+    labels = ps.variant_tab_labels(state)
+    tabs = st.tabs(labels, default=ps.active_tab(state, labels))
+    for tab, vid in zip(tabs, variant_ids, strict=True):
         with tab:
+            # Each edit marks its variant as the open tab (a rename redraws the tabs).
+            edited = {"on_change": ps.focus_variant, "args": (state, vid), "persist_state": KEEP}
             name_col, note_col = st.columns([1, 2])
-            name_col.text_input("Variant name", key=ps.variant_key(vid, "name"), persist_state=KEEP)
-            note_col.text_input(
-                "Note (optional)", key=ps.variant_key(vid, "note"), persist_state=KEEP
-            )
-            st.text_area(
-                "System message", key=ps.variant_key(vid, "system"), height=80, persist_state=KEEP
-            )
-            st.text_area(
-                "User message", key=ps.variant_key(vid, "user"), height=120, persist_state=KEEP
-            )
+            name_col.text_input("Variant name", key=ps.variant_key(vid, "name"), **edited)
+            note_col.text_input("Note (optional)", key=ps.variant_key(vid, "note"), **edited)
+            st.text_area("System message", key=ps.variant_key(vid, "system"), height=80, **edited)
+            st.text_area("User message", key=ps.variant_key(vid, "user"), height=120, **edited)
             if len(variant_ids) > 1:
                 st.button(
                     "Remove this variant",
@@ -100,8 +98,11 @@ with editor:
 
     use_rag = bool(state.get(ps.USE_RAG))
     variables = [v for v in ps.template_variables(state) if not (use_rag and v == "context")]
-    if variables:
+    broken = ps.broken_template_notes(state)
+    if variables or broken:
         st.subheader("Variables", divider="gray")
+        for note in broken:  # its fields vanished: say why, where the fields were
+            st.warning(note, icon=":material/warning:")
         for name in variables:
             state.setdefault(ps.var_key(name), "")
             st.text_area(name, key=ps.var_key(name), height=68, persist_state=KEEP)
@@ -113,6 +114,7 @@ with side:
         key=ps.MODELS,
         persist_state=KEEP,
         placeholder="Pick one or more models",
+        wrap=True,  # in a column the chips would scroll sideways and hide the first model
         format_func=lambda m: f"{m} (unreachable)" if m in unreachable else m,
         help="Each model answers in its own column.",
     )
@@ -221,6 +223,12 @@ with side:
                 view = start_run()
             except PlaygroundError as exc:  # shown under the Run button, where the click was
                 st.error(str(exc), icon=":material/error:")
+    try:  # what the click would cost, when prices are configured for the chosen models
+        estimate = estimate_run_cost(ps.draft_from_state(state), config)
+    except PlaygroundError:  # a bad parameter: Run will say so in one sentence
+        estimate = None
+    if estimate is not None:
+        st.caption(f":material/payments: {estimate.sentence()}")
 
 
 def stop_run() -> None:
@@ -232,7 +240,7 @@ def stop_run() -> None:
 
 def run_grid(view: RunView) -> None:
     """Every cell, row by row; finished runs add the best-answer vote under each variant."""
-    from ui.run_view import finished_cell, live_cell, variant_heading
+    from ui.run_view import answer_texts, finished_cell, live_cell, variant_heading
 
     live = view.live
     for variant in view.variants:
@@ -256,6 +264,11 @@ def run_grid(view: RunView) -> None:
                 labels=view.labels(),
                 label=label,
             )
+    scroll_to_run(view)  # after the cells: the page is tall enough to bring them into view
+    if not live:
+        from ui.text_diff import diff_picker
+
+        diff_picker(answer_texts(view), key=f"diff_{view.run.id}", title="Compare two answers")
 
 
 @st.fragment(run_every=POLL_S)
@@ -289,21 +302,11 @@ if view is not None:
     if view.live_run is not None and view.live_run.error:
         st.error(view.live_run.error, icon=":material/error:")
     if view.run.retrieved:
+        from ui.run_view import retrieved_chunks
+
         count = len(view.run.retrieved)
         with st.expander(f"Retrieved context · {count} chunk{'s' if count != 1 else ''}"):
-            st.dataframe(
-                [
-                    {
-                        "score": round(float(c.get("score", 0)), 3),
-                        "source": c.get("source"),
-                        "page": c.get("page"),
-                        "text": c.get("text"),
-                    }
-                    for c in view.run.retrieved
-                ],
-                hide_index=True,
-                height=min(36 * (count + 1) + 2, 400),  # every chunk visible without scrolling
-            )
+            retrieved_chunks(view.run.retrieved)
     if view.live:
         live_grid()
     else:

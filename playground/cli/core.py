@@ -32,6 +32,8 @@ def streamlit_command(port: int | None, address: str, headless: bool, dev: bool)
     # it watched thousands of folders, overflowed inotify and kept a core busy while idle.
     command += ["--server.fileWatcherType", "auto" if dev else "none"]
     command += ["--server.runOnSave", "true" if dev else "false"]
+    # A product's toolbar: no "Deploy" button or developer menu in front of an audience.
+    command += ["--client.toolbarMode", "developer" if dev else "viewer"]
     if port:
         command += ["--server.port", str(port)]
     if headless:
