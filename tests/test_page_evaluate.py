@@ -18,6 +18,12 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
+def finish_batch(at: AppTest, timeout: float = 120) -> AppTest:
+    """Wait for the page's background batch to end, then rerun the page as the poller would."""
+    at.session_state["ev_live"].join(timeout)
+    return at.run()
+
+
 def test_run_the_sample_dataset_and_see_results(home: Path, write_config: Any) -> None:
     answers = {"return an unused item": "Within 60 days.", "Beacon 300 run on high": "3.5 hours"}
     with EvalStub(answers=answers) as stub:
@@ -28,6 +34,8 @@ def test_run_the_sample_dataset_and_see_results(home: Path, write_config: Any) -
         at.multiselect(key="ev_models").set_value(["stub/stub-model"]).run()
         assert "Estimate: 18 cells, 18 model calls" in texts(at)
         at.button(key="ev_run").click().run()
+        assert not at.exception, at.exception
+        finish_batch(at)
         assert not at.exception, at.exception
     shown = texts(at)
     assert "18/18 cells · gate NOT met" in shown
@@ -48,3 +56,24 @@ def test_stored_datasets_include_the_imported_sample(home: Path) -> None:
     at.multiselect(key="ev_models").set_value([]).run()
     assert at.button(key="ev_run").disabled
     assert "Pick a dataset, at least one configuration" in texts(at)
+
+
+def test_cancel_stops_new_cells_and_keeps_the_finished_ones(home: Path, write_config: Any) -> None:
+    with EvalStub(latency_s=0.4) as stub:
+        write_config(stub_config(stub.base_url, max_concurrency=1))
+        at = AppTest.from_file(PAGE, default_timeout=120).run()
+        at.multiselect(key="ev_models").set_value(["stub/stub-model"]).run()
+        at.button(key="ev_run").click().run()
+        assert not at.exception, at.exception
+        # while it runs, the page shows a live progress bar and the Run button is disabled
+        assert at.button(key="ev_run").disabled
+        assert at.button(key="ev_cancel") is not None
+        at.button(key="ev_cancel").click().run()
+        finish_batch(at)
+        assert not at.exception, at.exception
+    [warning] = [w.value for w in at.warning]
+    assert "cancelled after" in warning and "playground eval resume" in warning
+    done = int(warning.split("after ")[1].split(" ")[0])
+    assert 0 < done < 18
+    assert stub.requests == done  # no cell started after Cancel
+    assert not at.button(key="ev_run").disabled

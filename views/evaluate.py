@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import threading
 from pathlib import Path
 
 import streamlit as st
@@ -12,7 +11,6 @@ from playground.errors import PlaygroundError
 from playground.eval import charts
 from playground.eval.batch import (
     BatchPlan,
-    BatchRunner,
     EvalConfig,
     check_plan,
     configs_from_flow,
@@ -26,6 +24,7 @@ from playground.eval.spec import EvaluationSpec
 from playground.models.registry import list_models
 from playground.records import PromptVariant
 from ui import playground_state as ps
+from ui.eval_live import LiveBatch
 from ui.resources import settings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "eval" / "gear-questions.jsonl"
@@ -141,28 +140,69 @@ if info is not None and configs and scorers:
 else:
     st.caption("Pick a dataset, at least one configuration and one scorer to run.")
 
-run_col, cancel_col = st.columns([1, 5])
-if run_col.button("Run batch", type="primary", disabled=plan is None, key="ev_run"):
+live: LiveBatch | None = state.get("ev_live")
+running = live is not None and live.live
+if st.button(
+    "Run batch",
+    type="primary",
+    icon=":material/play_arrow:",
+    disabled=plan is None or running,
+    key="ev_run",
+):
     assert plan is not None
-    cancel_col.button("Cancel", key="ev_cancel")  # a click reruns the page, which stops this one
-    bar = st.progress(0.0, text="Starting…")
-    partial = st.empty()
-    counts = {"pass": 0, "fail": 0, "unmeasured": 0, "error": 0}
-
-    def progress(done: int, total: int, outcome: object) -> None:
-        counts[getattr(outcome, "status", "error")] += 1
-        bar.progress(done / total, text=f"{done}/{total} cells")
-        partial.caption(" · ".join(f"{k} {v}" for k, v in counts.items()))
-
-    cancel = threading.Event()
-    runner = BatchRunner(config, plan, concurrency=8, on_progress=progress, cancel=cancel)
-    try:
-        runner.run()
-    except BaseException:  # a rerun (Cancel) stops the script: cells in flight still save
-        cancel.set()
-        runner.batches.set_status(plan.batch_id, "cancelled")
-        raise
+    # The batch runs in a thread: reruns, other widgets and page switches do not stop it.
+    live = state["ev_live"] = LiveBatch(config, plan).start()
     state["ev_batch"] = plan.batch_id
+    st.rerun()  # redraw with Run disabled and the progress view
+
+
+def cancel_batch() -> None:
+    """The Cancel button: start no new cell; the ones in flight finish and are saved."""
+    current: LiveBatch | None = state.get("ev_live")
+    if current is not None:
+        current.cancel()
+
+
+@st.fragment(run_every=0.5)
+def batch_progress() -> None:
+    """Progress bar, counts per configuration and the latest answers while a batch runs."""
+    current: LiveBatch = state["ev_live"]
+    if not current.live:
+        st.rerun(scope="app")  # finished: redraw once with the full results
+    st.progress(current.fraction, text=current.progress_text())
+    st.button(
+        "Cancel",
+        key="ev_cancel",
+        icon=":material/stop:",
+        on_click=cancel_batch,
+        disabled=current.cancelling,
+        help="Starts no new cell; answers in flight are kept. `playground eval resume` runs "
+        "the rest.",
+    )
+    st.dataframe(
+        current.partial_frame(),
+        hide_index=True,
+        key="ev_partial",
+        column_config={"pass rate so far": st.column_config.ProgressColumn(format="percent")},
+    )
+    recent = current.recent_frame()
+    if len(recent):
+        st.caption("Latest answers")
+        st.dataframe(recent, hide_index=True, key="ev_recent")
+
+
+if live is not None:
+    if running:
+        with st.container(border=True, key="ev_live_box"):
+            batch_progress()
+    elif live.error:
+        st.error(live.error, icon=":material/error:")
+    elif live.status == "cancelled":
+        st.warning(
+            f"Batch {live.batch_id[:8]} cancelled after {live.done} of {live.total} cells; "
+            f"`playground eval resume {live.batch_id}` runs the rest.",
+            icon=":material/stop_circle:",
+        )
 
 # 4. Results
 st.subheader("4 · Results")
