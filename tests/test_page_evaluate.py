@@ -42,7 +42,7 @@ def test_run_the_sample_dataset_and_see_results(home: Path, write_config: Any) -
     [summary] = [d.value for d in at.dataframe if "passed" in d.value.columns]
     # two scripted answers pass, and "I do not know." happens to contain the keyword "not"
     assert summary["passed"].tolist() == [3] and summary["failed"].tolist() == [15]
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) == 3  # heatmap, quality vs cost, vs latency
     assert stub.requests == 18
 
 
@@ -77,3 +77,36 @@ def test_cancel_stops_new_cells_and_keeps_the_finished_ones(home: Path, write_co
     assert 0 < done < 18
     assert stub.requests == done  # no cell started after Cancel
     assert not at.button(key="ev_run").disabled
+
+
+def test_drill_down_and_baseline_compare(home: Path, write_config: Any) -> None:
+    answers = {"return an unused item": "Within 60 days."}
+    with EvalStub(answers=answers) as stub:
+        write_config(stub_config(stub.base_url))
+        at = AppTest.from_file(PAGE, default_timeout=120).run()
+        at.multiselect(key="ev_models").set_value(["stub/stub-model"]).run()
+        at.button(key="ev_run").click().run()
+        finish_batch(at)
+        first = at.selectbox(key="ev_show").value
+        # the second batch answers one more row well: one row goes fail -> pass
+        stub.answers["Beacon 300 run on high"] = "3.5 hours"
+        at.number_input(key="ev_max_tokens").set_value(65).run()  # new params: no cache hit
+        at.button(key="ev_run").click().run()
+        finish_batch(at)
+        assert not at.exception, at.exception
+    assert at.selectbox(key="ev_show").value != first  # the results follow the new batch
+    at.selectbox(key="ev_baseline").set_value(first).run()
+    assert not at.exception, at.exception
+    assert "0 rows went pass → fail" in texts(at)
+    [comparison] = [d.value for d in at.dataframe if "pass → fail" in d.value.columns]
+    assert comparison["pass → fail"].tolist() == ["none"]
+    assert comparison["fail → pass"].tolist() != ["none"]
+    assert comparison["significant"].tolist() == ["no"]  # one flipped row proves nothing
+    assert "no difference is significant" in texts(at)
+    # drill-down: the first cell's answer and every scorer's verdict with its reason
+    at.selectbox(key="ev_cell_pick").set_value(0).run()
+    assert not at.exception, at.exception
+    [verdicts] = [d.value for d in at.dataframe if "reason" in d.value.columns]
+    assert verdicts["scorer"].tolist() == ["has-keyword", "latency"]
+    assert all(verdicts["reason"].str.len() > 0)
+    assert "No retrieval" in texts(at)

@@ -63,7 +63,8 @@ class LiveBatch:
         return self.plan.batch_id
 
     def start(self) -> LiveBatch:
-        """Start the batch's thread."""
+        """Record the batch (so pages list it at once), then start its thread."""
+        self.runner.ensure_record()
         self._thread.start()
         return self
 

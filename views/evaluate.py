@@ -25,6 +25,7 @@ from playground.models.registry import list_models
 from playground.records import PromptVariant
 from ui import playground_state as ps
 from ui.eval_live import LiveBatch
+from ui.eval_results import baseline_compare, batch_label, drill_down, figures
 from ui.resources import settings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "eval" / "gear-questions.jsonl"
@@ -152,7 +153,7 @@ if st.button(
     assert plan is not None
     # The batch runs in a thread: reruns, other widgets and page switches do not stop it.
     live = state["ev_live"] = LiveBatch(config, plan).start()
-    state["ev_batch"] = plan.batch_id
+    state["ev_show"] = plan.batch_id  # the results below follow the new batch
     st.rerun()  # redraw with Run disabled and the progress view
 
 
@@ -212,25 +213,33 @@ records = store().batches.list()
 if not records:
     st.caption("No batch yet.")
     st.stop()
-labels = {
-    r.id: f"{r.created_at:%Y-%m-%d %H:%M} · {r.name} · {r.dataset} · {r.status}" for r in records
-}
-ids = list(labels)
-default = ids.index(state["ev_batch"]) if state.get("ev_batch") in ids else 0
-batch_id = st.selectbox("Batch", ids, index=default, format_func=labels.get, key="ev_show")
-report = load_report(config, batch_id)
-summary = charts.summary_frame(report)
+ids = [r.id for r in records]
+by_id = {r.id: r for r in records}
+if state.get("ev_show") not in ids:
+    state.pop("ev_show", None)
+batch_id = st.selectbox("Batch", ids, format_func=lambda i: batch_label(by_id[i]), key="ev_show")
+try:
+    report = load_report(config, batch_id)
+except PlaygroundError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
 verdict = "met" if report.gate_passed else "NOT met"
+if report.record.status == "running":
+    verdict = "pending (still running)"
 st.markdown(
     f"**{report.record.done_cells}/{report.record.total_cells} cells · gate {verdict}** "
     f"(pass rate ≥ {report.plan.evaluation.gate.pass_rate:.0%} per configuration)"
 )
-st.dataframe(summary, hide_index=True)
-left, right = st.columns(2)
-left.plotly_chart(charts.heatmap_figure(report), key="ev_heatmap")
-right.plotly_chart(charts.quality_cost_figure(report), key="ev_pareto")
-with st.expander("Rows: every scorer's verdict and reason", icon=":material/table_rows:"):
-    st.dataframe(charts.rows_frame(report), hide_index=True)
+st.dataframe(
+    charts.summary_frame(report),
+    hide_index=True,
+    key="ev_summary",
+    column_config={"pass rate": st.column_config.ProgressColumn(format="percent")},
+)
+figures(report)
+drill_down(report)
+st.markdown("**Against a baseline**")
+baseline_compare(config, report, records)
 downloads = st.columns(4)
 for column, fmt, mime in zip(
     downloads,

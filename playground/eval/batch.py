@@ -432,6 +432,21 @@ class BatchRunner:
             config_index, row_index, repeat_index, result, status, verdicts, cached, save
         )
 
+    def ensure_record(self) -> None:
+        """Create the batch's record, or mark an existing one running again (resume)."""
+        try:
+            self.batches.get(self.plan.batch_id)
+        except PlaygroundError:
+            self.batches.create(
+                self.plan.batch_id,
+                self.plan.name,
+                self.plan.dataset.ref,
+                self.plan.spec_json(),
+                self.plan.total_cells,
+            )
+        else:
+            self.batches.set_status(self.plan.batch_id, "running")
+
     def _cell_unless_cancelled(
         self, config_index: int, row_index: int, repeat_index: int, row: dict
     ) -> CellOutcome | None:
@@ -443,21 +458,7 @@ class BatchRunner:
 
     def run(self) -> str:
         """Run every missing cell; returns the batch's final status (done|cancelled|stopped)."""
-        record_exists = True
-        try:
-            self.batches.get(self.plan.batch_id)
-        except PlaygroundError:
-            record_exists = False
-        if not record_exists:
-            self.batches.create(
-                self.plan.batch_id,
-                self.plan.name,
-                self.plan.dataset.ref,
-                self.plan.spec_json(),
-                self.plan.total_cells,
-            )
-        else:
-            self.batches.set_status(self.plan.batch_id, "running")
+        self.ensure_record()
         done_keys = self.batches.done_keys(self.plan.batch_id)
         finished = len(done_keys)
         total = self.plan.total_cells
