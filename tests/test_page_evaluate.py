@@ -38,7 +38,7 @@ def test_run_the_sample_dataset_and_see_results(home: Path, write_config: Any) -
         finish_batch(at)
         assert not at.exception, at.exception
     shown = texts(at)
-    assert "18/18 cells · gate NOT met" in shown
+    assert "18/18 cells · done · gate NOT met" in shown
     [summary] = [d.value for d in at.dataframe if "passed" in d.value.columns]
     # two scripted answers pass, and "I do not know." happens to contain the keyword "not"
     assert summary["passed"].tolist() == [3] and summary["failed"].tolist() == [15]

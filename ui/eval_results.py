@@ -18,10 +18,14 @@ from ui.stored_run_view import permalink
 
 
 def batch_label(record: BatchRecord) -> str:
-    """'2026-12-02 16:05 · evaluate · gear-questions@ab12 · done · 18/18' for pickers."""
+    """'2026-12-02 16:05 · evaluate · gear-questions@ab12 · 4809a0db' for pickers.
+
+    No status or counts: they change while a batch runs, and a picker's shown label did not
+    follow (the browser kept "running · 0/18" next to a finished batch).
+    """
     return (
-        f"{record.created_at:%Y-%m-%d %H:%M} · {record.name} · {record.dataset} · "
-        f"{record.status} · {record.done_cells}/{record.total_cells} · {record.id[:8]}"
+        f"{record.created_at:%Y-%m-%d %H:%M:%S} · {record.name} · {record.dataset} · "
+        f"{record.id[:8]}"
     )
 
 

@@ -164,7 +164,7 @@ def cancel_batch() -> None:
         current.cancel()
 
 
-@st.fragment(run_every=0.5)
+@st.fragment(run_every=1.0)  # once a second: polls compete with the model for CPU
 def batch_progress() -> None:
     """Progress bar, counts per configuration and the latest answers while a batch runs."""
     current: LiveBatch = state["ev_live"]
@@ -227,7 +227,8 @@ verdict = "met" if report.gate_passed else "NOT met"
 if report.record.status == "running":
     verdict = "pending (still running)"
 st.markdown(
-    f"**{report.record.done_cells}/{report.record.total_cells} cells · gate {verdict}** "
+    f"**{report.record.done_cells}/{report.record.total_cells} cells · {report.record.status} · "
+    f"gate {verdict}** "
     f"(pass rate ≥ {report.plan.evaluation.gate.pass_rate:.0%} per configuration)"
 )
 st.dataframe(
@@ -236,10 +237,10 @@ st.dataframe(
     key="ev_summary",
     column_config={"pass rate": st.column_config.ProgressColumn(format="percent")},
 )
-figures(report)
-drill_down(report)
 st.markdown("**Against a baseline**")
 baseline_compare(config, report, records)
+figures(report)
+drill_down(report)
 downloads = st.columns(4)
 for column, fmt, mime in zip(
     downloads,
