@@ -87,8 +87,10 @@ def test_sample_dataset_run_results_and_baseline(page: Page, tmp_path: Path) -> 
     screenshot(page, shots, "5-baseline")
 
     box = page.get_by_role("combobox", name="Inspect a cell", exact=True)
+    box.scroll_into_view_if_needed()
     box.click()
-    rerun_after(page, page.get_by_role("option").nth(1).click)
+    page.keyboard.type("row 1 ")  # the picker filters as you type
+    rerun_after(page, lambda: page.keyboard.press("Enter"))
     cell = by_key(page, "ev_cell")
     expect(cell.get_by_text(re.compile(r"^local/smollm2-135m-instruct · row \d+"))).to_be_visible()
     expect(cell.get_by_test_id("stDataFrame")).to_have_count(1)  # every scorer's verdict
