@@ -122,3 +122,43 @@ def baseline_compare(
         return
     st.markdown(charts.comparison_sentence(comparisons))
     st.dataframe(charts.comparison_frame(comparisons), hide_index=True, key="ev_comparison")
+
+
+def save_as_flow(settings: Settings, report: BatchReport) -> None:
+    """Save one configuration of the batch as a flow version with its evaluation and figures."""
+    from playground.eval.save import save_batch_as_flow
+
+    configs = report.plan.configs
+    with st.expander("Save as flow", icon=":material/account_tree:"):
+        st.caption(
+            "Writes the configuration as the next version of a flow, with this batch's "
+            "evaluation block (so `playground flow test` reruns it) and its figures as evidence."
+        )
+        pick, name_col = st.columns([3, 2])
+        index = pick.selectbox(
+            "Configuration",
+            range(len(configs)),
+            format_func=lambda i: (
+                f"{configs[i].label} · pass rate "
+                + (
+                    "—"
+                    if report.configs[i].pass_rate is None
+                    else f"{report.configs[i].pass_rate:.0%}"
+                )
+            ),
+            key="ev_flow_config",
+        )
+        default = configs[index].flow_name or report.record.name
+        name = name_col.text_input("Flow name", value=default, key="ev_flow_name")
+        if st.button("Save as flow", key="ev_flow_save", icon=":material/save:"):
+            try:
+                saved = save_batch_as_flow(settings, report, index, name.strip())
+            except PlaygroundError as exc:
+                st.error(str(exc), icon=":material/error:")
+            else:
+                st.success(
+                    f"Saved {saved.name} v{saved.version} with the evaluation block and batch "
+                    f"{report.record.id[:8]}'s figures; `playground flow test "
+                    f"{saved.name}@{saved.version}` reruns it.",
+                    icon=":material/check_circle:",
+                )

@@ -25,7 +25,7 @@ from playground.models.registry import list_models
 from playground.records import PromptVariant
 from ui import playground_state as ps
 from ui.eval_live import LiveBatch
-from ui.eval_results import baseline_compare, batch_label, drill_down, figures
+from ui.eval_results import baseline_compare, batch_label, drill_down, figures, save_as_flow
 from ui.resources import settings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "eval" / "gear-questions.jsonl"
@@ -241,6 +241,7 @@ st.markdown("**Against a baseline**")
 baseline_compare(config, report, records)
 figures(report)
 drill_down(report)
+save_as_flow(config, report)
 downloads = st.columns(4)
 for column, fmt, mime in zip(
     downloads,
