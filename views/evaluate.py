@@ -223,6 +223,10 @@ try:
 except PlaygroundError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
+if running and live is not None and batch_id == live.batch_id:
+    # the counts above move every second; a table drawn once would only contradict them
+    st.caption("This batch is running: its results appear here when it finishes.")
+    st.stop()
 verdict = "met" if report.gate_passed else "NOT met"
 if report.record.status == "running":
     verdict = "pending (still running)"
