@@ -61,6 +61,9 @@ def run_batch(page: Page, shots: Path, name: str) -> None:
     finished = page.get_by_text(re.compile(rf"^{ROWS}/{ROWS} cells · done · gate "))
     expect(finished).to_be_visible(timeout=BATCH_MS)
     expect(bar).to_have_count(0)
+    # the results are drawn by the same run: wait for it to end before looking at them
+    idle = page.locator("[data-testid='stApp'][data-test-script-state='notRunning']")
+    idle.wait_for(state="attached", timeout=RERUN_MS)
 
 
 def test_sample_dataset_run_results_and_baseline(page: Page, tmp_path: Path) -> None:
@@ -82,7 +85,7 @@ def test_sample_dataset_run_results_and_baseline(page: Page, tmp_path: Path) -> 
     screenshot(page, shots, "1-setup")
 
     run_batch(page, shots, "2-first")
-    expect(page.get_by_text("Inspect a cell", exact=True)).to_be_visible()
+    expect(page.get_by_text("Inspect a cell", exact=True)).to_be_visible(timeout=RERUN_MS)
     expect(page.get_by_test_id("stPlotlyChart")).to_have_count(3)  # heatmap, cost, latency
     screenshot(page, shots, "3-results")
 

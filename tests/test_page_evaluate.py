@@ -102,6 +102,7 @@ def test_drill_down_and_baseline_compare(home: Path, write_config: Any) -> None:
     assert comparison["pass → fail"].tolist() == ["none"]
     assert comparison["fail → pass"].tolist() != ["none"]
     assert comparison["significant"].tolist() == ["no"]  # one flipped row proves nothing
+    assert comparison["p-value (McNemar)"].tolist() == ["1.000"]
     assert "no difference is significant" in texts(at)
     # drill-down: the first cell's answer and every scorer's verdict with its reason
     at.selectbox(key="ev_cell_pick").set_value(0).run()

@@ -129,7 +129,8 @@ def comparison_frame(comparisons: list[ConfigComparison]) -> pd.DataFrame:
                 "paired rows": c.paired,
                 "pass → fail": rows(c.pass_to_fail),
                 "fail → pass": rows(c.fail_to_pass),
-                "p-value (McNemar)": c.p_value,
+                # text: no flipped row means no test, and a blank reads as a bug
+                "p-value (McNemar)": "no row flipped" if c.p_value is None else f"{c.p_value:.3f}",
                 "significant": "yes (p < 0.05)" if c.significant else "no",
             }
             for c in comparisons
