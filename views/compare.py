@@ -142,7 +142,16 @@ if event.selection.rows:
     )
 
 with st.expander("Export the leaderboard", icon=":material/download:"):
-    export = [r.as_dict() for r in rows]
+    batch = {row["hash"]: row for row in table}
+    export = [
+        {
+            **r.as_dict(),
+            "batch_rank": batch[r.config_hash]["batch rank"],
+            "batch_pass_rate": batch[r.config_hash]["batch pass rate"],
+            "batch_cells": batch[r.config_hash]["batch cells"],
+        }
+        for r in rows
+    ]
     left, right = st.columns(2)
     left.download_button(
         "Leaderboard CSV", data=lambda: to_csv(export), file_name="leaderboard.csv",
