@@ -14,6 +14,7 @@ from playground.compare import (
     leaderboard,
     leaderboard_table,
 )
+from playground.eval.results import batch_scores, with_batch_scores
 from playground.history import to_csv, to_json
 from ui.charts import COST, LATENCY, quality_figure, stars_figure
 from ui.flow_widgets import save_as_flow
@@ -37,7 +38,8 @@ def _model_ids(url: str, version: object) -> list[str]:
 st.title("Compare")
 st.caption(
     "A configuration is model + parameters + prompt template + retrieval settings. "
-    "Ranked by mean stars, then by pairwise votes."
+    "Ranked by mean stars, then by pairwise votes; batch rank and pass rate come from "
+    "Evaluate batches of the same configuration."
 )
 
 db = store()
@@ -57,8 +59,10 @@ if not rows:
     st.stop()
 
 labels = config_labels(rows)
+# human ratings and batch pass rates side by side: batch cells are ordinary runs, same hashes
+table = with_batch_scores(leaderboard_table(rows), batch_scores(db))
 event = st.dataframe(
-    leaderboard_table(rows),
+    table,
     key="cmp_table",
     on_select="rerun",
     selection_mode="single-row",
@@ -67,6 +71,12 @@ event = st.dataframe(
         "rank": st.column_config.NumberColumn(width=40),
         "configuration": st.column_config.TextColumn(width="large"),
         "BT score": st.column_config.TextColumn(help="Bradley-Terry score, 1000 = average"),
+        "batch rank": st.column_config.TextColumn(
+            help="Rank by batch pass rate (lower end of its 95% interval)"
+        ),
+        "batch pass rate": st.column_config.TextColumn(
+            help="Pass rate over every Evaluate batch cell, 95% Wilson interval"
+        ),
         "honesty": st.column_config.TextColumn(help="Mean groundedness of RAG answers"),
         "TTFT": st.column_config.TextColumn(help="Median time to first token"),
         "latency": st.column_config.TextColumn(help="Median total time"),
@@ -132,7 +142,16 @@ if event.selection.rows:
     )
 
 with st.expander("Export the leaderboard", icon=":material/download:"):
-    export = [r.as_dict() for r in rows]
+    batch = {row["hash"]: row for row in table}
+    export = [
+        {
+            **r.as_dict(),
+            "batch_rank": batch[r.config_hash]["batch rank"],
+            "batch_pass_rate": batch[r.config_hash]["batch pass rate"],
+            "batch_cells": batch[r.config_hash]["batch cells"],
+        }
+        for r in rows
+    ]
     left, right = st.columns(2)
     left.download_button(
         "Leaderboard CSV", data=lambda: to_csv(export), file_name="leaderboard.csv",

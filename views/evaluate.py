@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import threading
 from pathlib import Path
 
 import streamlit as st
@@ -12,7 +11,6 @@ from playground.errors import PlaygroundError
 from playground.eval import charts
 from playground.eval.batch import (
     BatchPlan,
-    BatchRunner,
     EvalConfig,
     check_plan,
     configs_from_flow,
@@ -26,6 +24,8 @@ from playground.eval.spec import EvaluationSpec
 from playground.models.registry import list_models
 from playground.records import PromptVariant
 from ui import playground_state as ps
+from ui.eval_live import LiveBatch
+from ui.eval_results import baseline_compare, batch_label, drill_down, figures, save_as_flow
 from ui.resources import settings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "eval" / "gear-questions.jsonl"
@@ -141,28 +141,69 @@ if info is not None and configs and scorers:
 else:
     st.caption("Pick a dataset, at least one configuration and one scorer to run.")
 
-run_col, cancel_col = st.columns([1, 5])
-if run_col.button("Run batch", type="primary", disabled=plan is None, key="ev_run"):
+live: LiveBatch | None = state.get("ev_live")
+running = live is not None and live.live
+if st.button(
+    "Run batch",
+    type="primary",
+    icon=":material/play_arrow:",
+    disabled=plan is None or running,
+    key="ev_run",
+):
     assert plan is not None
-    cancel_col.button("Cancel", key="ev_cancel")  # a click reruns the page, which stops this one
-    bar = st.progress(0.0, text="Starting…")
-    partial = st.empty()
-    counts = {"pass": 0, "fail": 0, "unmeasured": 0, "error": 0}
+    # The batch runs in a thread: reruns, other widgets and page switches do not stop it.
+    live = state["ev_live"] = LiveBatch(config, plan).start()
+    state["ev_show"] = plan.batch_id  # the results below follow the new batch
+    st.rerun()  # redraw with Run disabled and the progress view
 
-    def progress(done: int, total: int, outcome: object) -> None:
-        counts[getattr(outcome, "status", "error")] += 1
-        bar.progress(done / total, text=f"{done}/{total} cells")
-        partial.caption(" · ".join(f"{k} {v}" for k, v in counts.items()))
 
-    cancel = threading.Event()
-    runner = BatchRunner(config, plan, concurrency=8, on_progress=progress, cancel=cancel)
-    try:
-        runner.run()
-    except BaseException:  # a rerun (Cancel) stops the script: cells in flight still save
-        cancel.set()
-        runner.batches.set_status(plan.batch_id, "cancelled")
-        raise
-    state["ev_batch"] = plan.batch_id
+def cancel_batch() -> None:
+    """The Cancel button: start no new cell; the ones in flight finish and are saved."""
+    current: LiveBatch | None = state.get("ev_live")
+    if current is not None:
+        current.cancel()
+
+
+@st.fragment(run_every=1.0)  # once a second: polls compete with the model for CPU
+def batch_progress() -> None:
+    """Progress bar, counts per configuration and the latest answers while a batch runs."""
+    current: LiveBatch = state["ev_live"]
+    if not current.live:
+        st.rerun(scope="app")  # finished: redraw once with the full results
+    st.progress(current.fraction, text=current.progress_text())
+    st.button(
+        "Cancel",
+        key="ev_cancel",
+        icon=":material/stop:",
+        on_click=cancel_batch,
+        disabled=current.cancelling,
+        help="Starts no new cell; answers in flight are kept. `playground eval resume` runs "
+        "the rest.",
+    )
+    st.dataframe(
+        current.partial_frame(),
+        hide_index=True,
+        key="ev_partial",
+        column_config={"pass rate so far": st.column_config.ProgressColumn(format="percent")},
+    )
+    recent = current.recent_frame()
+    if len(recent):
+        st.caption("Latest answers")
+        st.dataframe(recent, hide_index=True, key="ev_recent")
+
+
+if live is not None:
+    if running:
+        with st.container(border=True, key="ev_live_box"):
+            batch_progress()
+    elif live.error:
+        st.error(live.error, icon=":material/error:")
+    elif live.status == "cancelled":
+        st.warning(
+            f"Batch {live.batch_id[:8]} cancelled after {live.done} of {live.total} cells; "
+            f"`playground eval resume {live.batch_id}` runs the rest.",
+            icon=":material/stop_circle:",
+        )
 
 # 4. Results
 st.subheader("4 · Results")
@@ -172,25 +213,39 @@ records = store().batches.list()
 if not records:
     st.caption("No batch yet.")
     st.stop()
-labels = {
-    r.id: f"{r.created_at:%Y-%m-%d %H:%M} · {r.name} · {r.dataset} · {r.status}" for r in records
-}
-ids = list(labels)
-default = ids.index(state["ev_batch"]) if state.get("ev_batch") in ids else 0
-batch_id = st.selectbox("Batch", ids, index=default, format_func=labels.get, key="ev_show")
-report = load_report(config, batch_id)
-summary = charts.summary_frame(report)
+ids = [r.id for r in records]
+by_id = {r.id: r for r in records}
+if state.get("ev_show") not in ids:
+    state.pop("ev_show", None)
+batch_id = st.selectbox("Batch", ids, format_func=lambda i: batch_label(by_id[i]), key="ev_show")
+try:
+    report = load_report(config, batch_id)
+except PlaygroundError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+if running and live is not None and batch_id == live.batch_id:
+    # the counts above move every second; a table drawn once would only contradict them
+    st.caption("This batch is running: its results appear here when it finishes.")
+    st.stop()
 verdict = "met" if report.gate_passed else "NOT met"
+if report.record.status == "running":
+    verdict = "pending (still running)"
 st.markdown(
-    f"**{report.record.done_cells}/{report.record.total_cells} cells · gate {verdict}** "
+    f"**{report.record.done_cells}/{report.record.total_cells} cells · {report.record.status} · "
+    f"gate {verdict}** "
     f"(pass rate ≥ {report.plan.evaluation.gate.pass_rate:.0%} per configuration)"
 )
-st.dataframe(summary, hide_index=True)
-left, right = st.columns(2)
-left.plotly_chart(charts.heatmap_figure(report), key="ev_heatmap")
-right.plotly_chart(charts.quality_cost_figure(report), key="ev_pareto")
-with st.expander("Rows: every scorer's verdict and reason", icon=":material/table_rows:"):
-    st.dataframe(charts.rows_frame(report), hide_index=True)
+st.dataframe(
+    charts.summary_frame(report),
+    hide_index=True,
+    key="ev_summary",
+    column_config={"pass rate": st.column_config.ProgressColumn(format="percent")},
+)
+st.markdown("**Against a baseline**")
+baseline_compare(config, report, records)
+figures(report)
+drill_down(report)
+save_as_flow(config, report)
 downloads = st.columns(4)
 for column, fmt, mime in zip(
     downloads,

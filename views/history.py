@@ -14,6 +14,7 @@ from playground.history import (
     unavailable_models,
 )
 from playground.records import Draft, Run
+from ui.eval_history import dataset_button
 from ui.resources import settings, store
 from ui.stored_run_view import comparison_view, permalink, run_view
 
@@ -164,6 +165,7 @@ elif len(selected) == 2:
     comparison_view(first, second, page.ratings, notes)
 elif len(selected) > 2:
     st.warning("Select one run to open it, or two to compare them.")
+dataset_button(selected, page.ratings)  # evaluation: the selected runs as a dataset
 
 with st.expander("Export", icon=":material/download:"):
     st.caption("Answers of the runs that match the filters (all pages), every rating, every vote.")

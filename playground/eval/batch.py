@@ -432,14 +432,11 @@ class BatchRunner:
             config_index, row_index, repeat_index, result, status, verdicts, cached, save
         )
 
-    def run(self) -> str:
-        """Run every missing cell; returns the batch's final status (done|cancelled|stopped)."""
-        record_exists = True
+    def ensure_record(self) -> None:
+        """Create the batch's record, or mark an existing one running again (resume)."""
         try:
             self.batches.get(self.plan.batch_id)
         except PlaygroundError:
-            record_exists = False
-        if not record_exists:
             self.batches.create(
                 self.plan.batch_id,
                 self.plan.name,
@@ -449,12 +446,25 @@ class BatchRunner:
             )
         else:
             self.batches.set_status(self.plan.batch_id, "running")
+
+    def _cell_unless_cancelled(
+        self, config_index: int, row_index: int, repeat_index: int, row: dict
+    ) -> CellOutcome | None:
+        # Cells queued behind a slow endpoint must not start after Cancel: skipped, not saved,
+        # so that a resume runs them.
+        if self.cancel.is_set():
+            return None
+        return self.run_cell(config_index, row_index, repeat_index, row)
+
+    def run(self) -> str:
+        """Run every missing cell; returns the batch's final status (done|cancelled|stopped)."""
+        self.ensure_record()
         done_keys = self.batches.done_keys(self.plan.batch_id)
         finished = len(done_keys)
         total = self.plan.total_cells
         status = "done"
         pending = self._pending(done_keys)
-        in_flight: set[Future[CellOutcome]] = set()
+        in_flight: set[Future[CellOutcome | None]] = set()
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             while True:
                 while len(in_flight) < self.concurrency * 2 and status == "done":
@@ -467,11 +477,12 @@ class BatchRunner:
                     item = next(pending, None)
                     if item is None:
                         break
-                    in_flight.add(pool.submit(self.run_cell, *item))
+                    in_flight.add(pool.submit(self._cell_unless_cancelled, *item))
                 if not in_flight:
                     break
                 completed, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                outcomes = [future.result() for future in completed]
+                found = [future.result() for future in completed]
+                outcomes = [o for o in found if o is not None]
                 # one transaction per group of finished cells: a cell is saved whole or not
                 # at all, and a cached rerun is not bound by one commit per cell
                 self.batches.save_cells([o.save for o in outcomes if o.save is not None])
@@ -480,6 +491,8 @@ class BatchRunner:
                     self.spent += outcome.result.cost_usd if not outcome.cached else 0.0
                     if self.on_progress is not None:
                         self.on_progress(finished, total, outcome)
+        if status == "done" and self.cancel.is_set() and finished < total:
+            status = "cancelled"  # Cancel came while the last queued cells were skipped
         self.batches.set_status(self.plan.batch_id, status)
         return status
 

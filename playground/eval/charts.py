@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from playground.eval.results import BatchReport
+from playground.eval.results import BatchReport, ConfigComparison
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from playground.store.batches import CellRecord
 
 
 def summary_frame(report: BatchReport) -> pd.DataFrame:
@@ -109,3 +111,77 @@ def rows_frame(report: BatchReport) -> pd.DataFrame:
                 record[verdict["scorer"]] = f"{verdict['status']}: {verdict['reason']}"
             records.append(record)
     return pd.DataFrame(records)
+
+
+def comparison_frame(comparisons: list[ConfigComparison]) -> pd.DataFrame:
+    """Per configuration against the baseline: rows that flipped and McNemar's p-value."""
+    import pandas as pd
+
+    def rows(found: list[int]) -> str:
+        return ", ".join(str(r + 1) for r in found) or "none"
+
+    return pd.DataFrame(
+        [
+            {
+                "configuration": c.label,
+                "pass rate": c.pass_rate,
+                "baseline pass rate": c.baseline_pass_rate,
+                "paired rows": c.paired,
+                "pass → fail": rows(c.pass_to_fail),
+                "fail → pass": rows(c.fail_to_pass),
+                # text: no flipped row means no test, and a blank reads as a bug
+                "p-value (McNemar)": "no row flipped" if c.p_value is None else f"{c.p_value:.3f}",
+                "significant": "yes (p < 0.05)" if c.significant else "no",
+            }
+            for c in comparisons
+        ]
+    )
+
+
+def comparison_sentence(comparisons: list[ConfigComparison]) -> str:
+    """One line: how many rows flipped each way and whether any difference is significant."""
+    worse = sum(len(c.pass_to_fail) for c in comparisons)
+    better = sum(len(c.fail_to_pass) for c in comparisons)
+    significant = [c.label for c in comparisons if c.significant]
+    verdict = (
+        "significant for " + ", ".join(significant)
+        if significant
+        else "no difference is significant (McNemar, p < 0.05)"
+    )
+    return f"{worse} rows went pass → fail, {better} went fail → pass; {verdict}."
+
+
+def verdicts_frame(cell: CellRecord) -> pd.DataFrame:
+    """Every scorer's verdict, score and reason for one cell."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "scorer": v["scorer"],
+                "verdict": v["status"],
+                "score": v.get("score"),
+                "reason": v.get("reason", ""),
+            }
+            for v in cell.verdicts
+        ],
+        columns=["scorer", "verdict", "score", "reason"],
+    )
+
+
+def chunks_frame(cell: CellRecord) -> pd.DataFrame:
+    """The chunks retrieved for one cell's answer (empty without retrieval)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "score": round(float(c.get("score") or 0), 3),
+                "source": c.get("source"),
+                "page": c.get("page"),
+                "text": c.get("text"),
+            }
+            for c in cell.retrieved
+        ],
+        columns=["score", "source", "page", "text"],
+    )

@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,9 +27,12 @@ from playground.errors import NotFoundError, PlaygroundError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from playground.records import Run
+
 CHUNK_ROWS = 5_000
 VERSION_DIGITS = 12
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+FROM_RUN_COLUMNS = {"expected", "expected_stars", "expected_model", "source_run"}
 _RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
@@ -309,3 +312,50 @@ def iter_rows(info: DatasetInfo, start: int = 0) -> Iterator[dict[str, Any]]:
         for index, line in enumerate(handle):
             if index >= start:
                 yield json.loads(line)
+
+
+def rows_from_runs(runs: Sequence[Run], ratings: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One dataset row per run: its template variables, the best-rated answer as `expected`.
+
+    `ratings` maps result id -> a summary with `count` and `mean` stars (the store's
+    rating_summaries). The best answer has the highest mean, then the most ratings; a run
+    nobody rated gets an empty `expected`, and `expected_stars` says so.
+    """
+    rows = []
+    for run in runs:
+        rated = []
+        for result in run.results:
+            summary = ratings.get(result.id)
+            if result.error or not result.text or summary is None or not summary.count:
+                continue
+            if summary.mean is None:
+                continue
+            rated.append((float(summary.mean), int(summary.count), result))
+        best = max(rated, key=lambda t: (t[0], t[1]), default=None)
+        row: dict[str, Any] = dict(run.variables)
+        row["expected"] = best[2].text.strip() if best else ""
+        row["expected_stars"] = round(best[0], 2) if best else None
+        row["expected_model"] = best[2].model_id if best else None
+        row["source_run"] = run.id
+        rows.append(row)
+    return rows
+
+
+def dataset_from_runs(
+    settings: Settings, runs: Sequence[Run], ratings: Mapping[str, Any], name: str
+) -> DatasetInfo:
+    """Store the selected History runs as dataset NAME (rows_from_runs), content-hashed."""
+    if not runs:
+        raise DatasetError("No run selected; select the runs that should become rows.")
+    rows = rows_from_runs(runs, ratings)
+    if not any(k for row in rows for k in row if k not in FROM_RUN_COLUMNS):
+        raise DatasetError(
+            "The selected runs have no template variables, so their rows would have no inputs; "
+            "select runs whose prompts use {{ variables }}."
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}.jsonl"
+        with path.open("w", encoding="utf-8") as out:
+            for row in rows:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return Datasets(settings).import_file(path, name=name)

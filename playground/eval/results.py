@@ -375,3 +375,93 @@ def calibrate_judges(settings: Settings, report: BatchReport) -> list[JudgeCalib
             )
         )
     return found
+
+
+@dataclass
+class BatchScore:
+    """Every batch cell one configuration (by hash) answered, as one pass rate."""
+
+    config_hash: str
+    cells: int
+    passed: int
+    pass_rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    batches: int
+
+    def label(self) -> str:
+        """'67% (44-84%, n=18)' for the leaderboard."""
+        if self.pass_rate is None or self.ci_low is None or self.ci_high is None:
+            return "—"
+        return f"{self.pass_rate:.0%} ({self.ci_low:.0%}-{self.ci_high:.0%}, n={self.cells})"
+
+
+def batch_scores(store: Any) -> dict[str, BatchScore]:
+    """Per configuration hash: pass rate over every batch cell it answered (95% Wilson CI).
+
+    Unmeasured and errored cells count as not passed, as a gate counts them by default.
+    """
+    from sqlalchemy import func, select
+
+    from playground.store.schema import batch_cells, results
+
+    query = (
+        select(
+            results.c.config_hash,
+            batch_cells.c.status,
+            func.count(),
+            func.count(func.distinct(batch_cells.c.batch_id)),
+        )
+        .select_from(batch_cells.join(results, results.c.id == batch_cells.c.result_id))
+        .group_by(results.c.config_hash, batch_cells.c.status)
+    )
+    with store.batches.db.read() as conn:
+        rows = conn.execute(query).all()
+    counts: dict[str, dict[str, int]] = {}
+    batches: dict[str, int] = {}
+    for config_hash, status, n, n_batches in rows:
+        counts.setdefault(config_hash, {})[status] = int(n)
+        batches[config_hash] = max(batches.get(config_hash, 0), int(n_batches))
+    scores = {}
+    for config_hash, by_status in counts.items():
+        cells = sum(by_status.values())
+        passed = by_status.get("pass", 0)
+        low, high = wilson_interval(passed, cells)
+        scores[config_hash] = BatchScore(
+            config_hash,
+            cells,
+            passed,
+            round(passed / cells, 4) if cells else None,
+            low,
+            high,
+            batches[config_hash],
+        )
+    return scores
+
+
+def with_batch_scores(
+    table: list[dict[str, Any]], scores: dict[str, BatchScore]
+) -> list[dict[str, Any]]:
+    """The Compare table with batch pass rate and its own rank next to the human ratings.
+
+    `table` rows carry the configuration's `hash`; configurations no batch ran show '—'.
+    """
+    scored = sorted(
+        (s for s in scores.values() if s.pass_rate is not None and s.config_hash in
+         {row["hash"] for row in table}),
+        key=lambda s: (-(s.ci_low or 0.0), -(s.pass_rate or 0.0), s.config_hash),
+    )  # fmt: skip
+    # ranked by the interval's lower bound: 18/18 beats 1/1, as stars rank by evidence too
+    ranks = {s.config_hash: i + 1 for i, s in enumerate(scored)}
+    merged = []
+    for row in table:
+        score = scores.get(row["hash"])
+        extra = {
+            "batch rank": f"#{ranks[row['hash']]}" if row["hash"] in ranks else "—",
+            "batch pass rate": score.label() if score else "—",
+            "batch cells": score.cells if score else 0,
+        }
+        items = list(row.items())
+        at = next((i + 1 for i, (k, _) in enumerate(items) if k == "ratings"), len(items))
+        merged.append(dict(items[:at] + list(extra.items()) + items[at:]))
+    return merged
