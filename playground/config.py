@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from playground.errors import ConfigError
+from playground.files import read_bounded
 from playground.redaction import register_secrets
 
 CONFIG_FILE = "playground.toml"
@@ -239,8 +240,7 @@ def _keys_from(env: Mapping[str, str], secrets: Mapping[str, Any] | None) -> Pro
 def _read_config(path: Path) -> str:
     if path.is_dir():  # opening a directory works on some systems; reading it does not
         raise IsADirectoryError(path)
-    with path.open("rb") as file:
-        data = file.read(MAX_CONFIG_BYTES + 1)  # at most the limit: /dev/zero ends too
+    data = read_bounded(path, MAX_CONFIG_BYTES)
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(
             f"Config file {path} is larger than {MAX_CONFIG_BYTES // 1_000_000} MB; a "
