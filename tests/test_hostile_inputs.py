@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from playground.cli import main
+from playground.errors import SpecError
 from playground.flows.loader import parse_spec
 from playground.serve.service import InputProblem, checked_inputs
 
@@ -50,4 +51,22 @@ def test_a_huge_wrong_value_is_not_echoed_whole():
         checked_inputs(parse_spec(SPEC), {"n": "x" * 1_000_000})
     assert str(caught.value) == (
         f"Input 'n' is '{'x' * 56}..., which is not a number; give a number."
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("name: num-flow\n", 'name: num-flow\ndescription: "a\\0b"\n', "description"),
+        # control characters never reach a message, so the key shows without its NUL
+        ("default: 1}", 'default: 1}\n  "k\\0": {type: string}', "inputs.k"),
+        ('"Say {{ n }}"', '"Say {{ n }}\\0"', "prompt.messages[0].content"),
+    ],
+)
+def test_a_nul_character_in_a_spec_is_refused_naming_the_field(old, new, field):
+    # YAML's "\0" escape made a NUL that PostgreSQL refused (DataError) when the flow was saved.
+    with pytest.raises(SpecError) as caught:
+        parse_spec(SPEC.replace(old, new), "f.yaml")
+    assert str(caught.value) == (
+        f"Field '{field}' in f.yaml holds a NUL character (\\0); a flow spec is text, so remove it."
     )

@@ -193,6 +193,7 @@ _CUSTOM_KINDS = {
     "input_name",
     "iso_time",
     "not_finite",
+    "nul_character",
     "python_keyword",
     "url_credentials",
     "url_host",
