@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from playground.errors import ConfigError
+from playground.files import read_bounded
 from playground.redaction import register_secrets
 
 CONFIG_FILE = "playground.toml"
 DEFAULT_HOME = ".playground"
+MAX_CONFIG_BYTES = 1_000_000  # a config is a few KB; /dev/zero must not fill memory
+RESERVED_PROVIDERS = frozenset({"local", "openai", "azure"})
+# An endpoint's name is the provider part of its model ids (`NAME/model`): the same characters
+# a flow spec accepts there (playground.flows.spec.MODEL_ID_PATTERN), short enough for the store.
+ENDPOINT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+_USER_ERROR = "playground"  # pydantic error type whose message is already a whole sentence
 
 
 class _Strict(BaseModel):
@@ -126,6 +136,27 @@ class Settings(_Strict):
     keys: ProviderKeys = Field(default_factory=ProviderKeys, exclude=True)
     config_path: Path | None = Field(default=None, exclude=True)
 
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoint_names(cls, value: dict[str, EndpointConfig]) -> dict[str, EndpointConfig]:
+        # Refused here, not when a model is looked up: `[endpoints.local]` would be shadowed by
+        # the embedded model and `[endpoints."a/b"]` makes ids that split in the wrong place.
+        for name in value:
+            if name.lower() in RESERVED_PROVIDERS:
+                raise PydanticCustomError(
+                    _USER_ERROR,
+                    f"[endpoints.{name}] clashes with the built-in provider '{name.lower()}' "
+                    f"(model ids {name.lower()}/...); rename it, e.g. [endpoints.{name}-server]",
+                )
+            if re.fullmatch(ENDPOINT_NAME_PATTERN, name) is None:
+                raise PydanticCustomError(
+                    _USER_ERROR,
+                    f"endpoint name {json.dumps(name)} cannot form a model id (ids are "
+                    "NAME/MODEL); use up to 64 letters, digits, '.', '_' or '-', starting "
+                    "with a letter or digit, e.g. [endpoints.myserver]",
+                )
+        return value
+
     @property
     def home(self) -> Path:
         """The data directory: $PLAYGROUND_HOME, else [storage] home, else ./.playground."""
@@ -181,6 +212,9 @@ def find_config_file() -> Path | None:
 
 def _first_error(exc: ValidationError, where: Path | None) -> str:
     err = exc.errors()[0]
+    if err["type"] == _USER_ERROR:
+        message = str(err["msg"])
+        return f"In {where}: {message}." if where else f"{message[0].upper()}{message[1:]}."
     field = ".".join(str(part) for part in err["loc"])
     place = f" in {where}" if where else ""
     return f"Setting '{field}'{place} is invalid: {err['msg']}; fix it and try again."
@@ -203,16 +237,38 @@ def _keys_from(env: Mapping[str, str], secrets: Mapping[str, Any] | None) -> Pro
     )
 
 
+def _read_config(path: Path) -> str:
+    if path.is_dir():  # opening a directory works on some systems; reading it does not
+        raise IsADirectoryError(path)
+    data = read_bounded(path, MAX_CONFIG_BYTES)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"Config file {path} is larger than {MAX_CONFIG_BYTES // 1_000_000} MB; a "
+            f"{CONFIG_FILE} holds a few settings, so point PLAYGROUND_CONFIG at the right file."
+        )
+    return data.decode("utf-8")
+
+
 def load_settings(path: Path | None = None, secrets: Mapping[str, Any] | None = None) -> Settings:
     """Read playground.toml (if any), then keys from st.secrets (if given) or the environment."""
     path = path or find_config_file()
     data: dict[str, Any] = {}
     if path is not None:
         try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            data = tomllib.loads(_read_config(Path(path)))
         except FileNotFoundError:
             raise ConfigError(
                 f"Config file {path} does not exist; create it or unset PLAYGROUND_CONFIG."
+            ) from None
+        except IsADirectoryError:
+            raise ConfigError(
+                f"Config file {path} is a directory, not a TOML file; point PLAYGROUND_CONFIG "
+                f"at a {CONFIG_FILE} file."
+            ) from None
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot read config file {path} ({exc.strerror or exc}); check that it is a "
+                "readable file."
             ) from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"Config file {path} is not valid TOML ({exc}); fix it.") from None

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 from click.testing import CliRunner
@@ -104,3 +107,48 @@ def test_show_with_an_ambiguous_prefix_is_one_sentence_asking_for_more(store):
     assert result.output == (
         "Error: Run id abcd is ambiguous: it starts abcd0001-x, abcd0002-y; give more characters.\n"
     )
+
+
+def test_list_search_that_matches_nothing_says_so_when_runs_exist(store):
+    store.runs.save_run(make_run())
+    result = invoke("runs", "list", "--search", "zzzz")
+    assert result.exit_code == 0
+    assert result.output == 'No run matches --search "zzzz" (1 run stored); try other filters.\n'
+    by_model = invoke("runs", "list", "--model", "nobody/none")
+    assert by_model.output == (
+        "No run matches --model nobody/none (1 run stored); try other filters.\n"
+    )
+
+
+def test_export_into_a_missing_folder_is_one_sentence_and_writes_nothing(store, tmp_path):
+    store.runs.save_run(make_run())
+    target = tmp_path / "missing" / "runs.csv"
+    result = CliRunner().invoke(main, ["runs", "export", "--format", "csv", "--out", str(target)])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        f"Error: Invalid value for --out: folder {target.parent} does not exist; "
+        "create it first or write somewhere else."
+    )
+    assert "Unexpected" not in result.output
+    assert not target.parent.exists()
+
+
+def test_list_piped_into_head_exits_quietly(store, home):
+    # Enough output to fill the pipe, so the writer meets the reader that went away.
+    for i in range(250):
+        store.runs.save_run(make_run(created_at=T0 + timedelta(seconds=i)))
+    env = {**os.environ, "PLAYGROUND_HOME": str(home)}
+    env.pop("PLAYGROUND_RAISE_ERRORS", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "playground.cli", "runs", "list", "--limit", "250"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what `head -1` does once it has its line
+    stderr = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert first.decode().split()[0] in {r.id for r in store.runs.recent_runs(250)}
+    assert stderr == ""

@@ -97,6 +97,11 @@ def answer_markdown(text: str) -> str:
     return "\n".join(out).strip("\n")
 
 
+def inline_markdown(value: str) -> str:
+    """A short value from outside (model id, note, change) on one line; images and data: defused."""
+    return _outside_code(" ".join(str(value).split()), _defuse)
+
+
 def plain_markdown(value: str) -> str:
     """A value someone typed, as Markdown that shows it literally (no links, images, styles)."""
     flat = " ".join(str(value).split())

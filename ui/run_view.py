@@ -148,7 +148,7 @@ def finished_cell(view: RunView, result: Result) -> None:
     if is_stopped(result):
         if result.text:
             show_answer(result.text, key=f"answer_{result.id}")
-        st.warning(str(result.error), icon=":material/stop_circle:")
+        st.warning(answer_markdown(str(result.error)), icon=":material/stop_circle:")
         return
     if result.error:
         if view.hidden:
@@ -156,8 +156,8 @@ def finished_cell(view: RunView, result: Result) -> None:
                 "This model failed; the reason names it, so it shows when you reveal the models.",
                 icon=":material/error:",
             )
-        else:
-            st.error(result.error, icon=":material/error:")
+        else:  # a server's message is text from outside: nothing in it may be fetched
+            st.error(answer_markdown(result.error), icon=":material/error:")
         return
     show_answer(result.text, key=f"answer_{result.id}")
     st.caption(blind_metrics_line(result) if view.hidden else metrics_line(result))

@@ -1,4 +1,8 @@
-"""Read-only rendering of stored runs, shared by the History and Shared run pages."""
+"""Read-only rendering of stored runs, shared by the History and Shared run pages.
+
+Everything stored came from outside (answers, errors, what people typed), so it is drawn through
+ui.answer_markdown: answers and errors as Markdown that fetches nothing, values literally.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from playground.history import (
     run_models,
 )
 from playground.records import Result, Run
-from ui.answer_markdown import plain_markdown, show_answer
+from ui.answer_markdown import answer_markdown, inline_markdown, plain_markdown, show_answer
 from ui.text_diff import diff_markdown
 
 SHARED_PATH = "shared"
@@ -36,20 +40,27 @@ def permalink(run_id: str, vs: str | None = None) -> str:
 
 def run_header(run: Run, notes: dict[str, str]) -> None:
     """When, where from, which models, the variables, and notes about unavailable models."""
-    where = f"{run.source}" + (
-        f" · flow {run.flow_name} v{run.flow_version}" if run.flow_name else ""
+    where = inline_markdown(run.source) + (
+        f" · flow {inline_markdown(run.flow_name)} v{run.flow_version}" if run.flow_name else ""
     )
-    st.caption(f"Run `{run.id}` · {when(run.created_at)} · {where} · " + ", ".join(run_models(run)))
+    models = ", ".join(inline_markdown(m) for m in run_models(run))
+    st.caption(f"Run `{run.id}` · {when(run.created_at)} · {where} · {models}")
     if run.variables:
-        st.caption("Variables: " + "; ".join(f"**{k}** = {v}" for k, v in run.variables.items()))
+        st.caption(
+            "Variables: "
+            + "; ".join(
+                f"**{plain_markdown(k)}** = {plain_markdown(v)}" for k, v in run.variables.items()
+            )
+        )
     if run.retrieval is not None:
         st.caption(
-            f"Knowledge store **{run.retrieval.store}**, top {run.retrieval.top_k} chunks "
-            f"into `{run.retrieval.context_variable}`."
+            f"Knowledge store **{plain_markdown(run.retrieval.store)}**, top "
+            f"{run.retrieval.top_k} chunks into {plain_markdown(run.retrieval.context_variable)}."
         )
     for note in notes.values():
         st.warning(
-            f"{note}. The stored answers still show; a rerun would fail on this model.",
+            f"{inline_markdown(note)}. The stored answers still show; a rerun would fail on "
+            "this model.",
             icon=":material/warning:",
         )
 
@@ -59,19 +70,20 @@ def answer_card(
 ) -> None:
     """One answer: model and variant, text (formatted and raw) or error card, measurements."""
     with st.container(border=True):
-        model, variant = plain_markdown(result.model_id), plain_markdown(result.variant_name)
-        st.markdown(f"**{model}** · {variant}")
+        st.markdown(
+            f"**{inline_markdown(result.model_id)}** · {inline_markdown(result.variant_name)}"
+        )
         if show_prompt and result.user_template:
             st.caption(f"Prompt template: {plain_markdown(result.user_template)}")
         if result.error:
-            st.error(result.error, icon=":material/error:")
+            st.error(answer_markdown(result.error), icon=":material/error:")
         else:  # rendered as in the Playground: small headings, a Raw tab
             show_answer(result.text, key=f"{key}_{result.id}")
         st.caption(metrics_line(result))
         summary = summary or RatingSummary()
         st.caption(summary.label())
         for comment in summary.comments:
-            st.caption(f"💬 {comment}")
+            st.caption(f"💬 {plain_markdown(comment)}")
 
 
 def run_answers(run: Run, summaries: dict[str, RatingSummary], per_row: int = 3) -> None:
@@ -117,7 +129,7 @@ def comparison_view(
     changes = config_diff(old, new)
     st.markdown("**What changed from the baseline:**")
     if changes:
-        st.markdown("\n".join(f"- {change}" for change in changes))
+        st.markdown("\n".join(f"- {inline_markdown(change)}" for change in changes))
     else:
         st.markdown("- nothing in the configuration (same models, parameters and prompts)")
     prompt_changes(old, new)

@@ -16,6 +16,7 @@ from playground.compare import (
 )
 from playground.eval.results import batch_scores, with_batch_scores
 from playground.history import to_csv, to_json
+from ui.answer_markdown import plain_markdown
 from ui.charts import COST, LATENCY, quality_figure, stars_figure
 from ui.flow_widgets import save_as_flow
 from ui.resources import store
@@ -118,8 +119,8 @@ if event.selection.rows:
         + (f" · knowledge store {chosen.store_name}" if chosen.store_name else "")
     )
     if chosen.system_template:
-        st.caption(f"System: {chosen.system_template}")
-    st.caption(f"Prompt template: {chosen.user_template}")
+        st.caption(f"System: {plain_markdown(chosen.system_template)}")
+    st.caption(f"Prompt template: {plain_markdown(chosen.user_template)}")
     best = db.leaderboard.best_answer(chosen.config_hash)
     if best is not None:
         best_run, best_result = best

@@ -24,6 +24,7 @@ from playground.eval.spec import EvaluationSpec
 from playground.models.registry import list_models
 from playground.records import PromptVariant
 from ui import playground_state as ps
+from ui.answer_markdown import plain_markdown
 from ui.eval_live import LiveBatch
 from ui.eval_results import baseline_compare, batch_label, drill_down, figures, save_as_flow
 from ui.resources import settings
@@ -64,7 +65,8 @@ try:
 except PlaygroundError as exc:
     st.error(str(exc))
 if info is not None:
-    st.caption(f"{info.ref} · {info.rows} rows · columns {', '.join(info.columns)}")
+    columns = ", ".join(plain_markdown(c) for c in info.columns)  # names come from the file
+    st.caption(f"{info.ref} · {info.rows} rows · columns {columns}")
     st.dataframe(datasets.preview(info.ref, 5), hide_index=True)
 
 # 2. Configurations
@@ -91,7 +93,12 @@ try:
             key="ev_models",
         )
         max_tokens = st.number_input("max_tokens", 8, 2048, 64, key="ev_max_tokens")
-        st.caption("Variants: " + ", ".join(f"**{v.name}** `{v.user[:60]}`" for v in variants))
+        st.caption(
+            "Variants: "
+            + ", ".join(
+                f"**{plain_markdown(v.name)}** {plain_markdown(v.user[:60])}" for v in variants
+            )
+        )
         from playground.models.base import ModelParams
 
         params = {

@@ -12,6 +12,7 @@ from playground.flows.exporters import FORMATS, export_zip
 from playground.flows.registry import FlowRegistry
 from playground.flows.spec import FlowSpec
 from playground.formatting import version_name
+from ui.answer_markdown import inline_markdown
 from ui.flow_widgets import label_moves_table, registry, versions_table
 
 FORMAT_HELP = {
@@ -128,7 +129,9 @@ with diff_tab:
         )
         older, newer = sorted([other, version])
         change = diff_specs(flows.get(name, older), flows.get(name, newer))
-        st.markdown(f"**{version_name(older)} → {version_name(newer)}:** {change.summary}")
+        # the summary quotes keys and values of specs from elsewhere: nothing in it is fetched
+        summary_text = inline_markdown(change.summary)
+        st.markdown(f"**{version_name(older)} → {version_name(newer)}:** {summary_text}")
         st.code(change.unified or "(identical)", language="diff")
 
 with labels_tab:

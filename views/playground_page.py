@@ -8,6 +8,7 @@ from playground.errors import PlaygroundError
 from playground.models.local import DEFAULT_MODEL_ID
 from playground.models.registry import list_models
 from ui import playground_state as ps
+from ui.answer_markdown import answer_markdown
 from ui.cost_estimate import estimate_run_cost
 from ui.live_run import LiveRun
 from ui.resources import session_id, settings, store
@@ -54,7 +55,7 @@ draft = state.pop("pending_draft", None)
 if draft is not None:
     missing = ps.apply_draft(state, draft, set(ready))
     if draft.note:
-        st.info(draft.note, icon=":material/restore:")
+        st.info(answer_markdown(draft.note), icon=":material/restore:")
     for model_id in missing:
         st.warning(
             f"{model_id} is no longer available, so it was left out; "
@@ -300,7 +301,7 @@ if view is not None:
         view.revealed = True
         st.rerun()
     if view.live_run is not None and view.live_run.error:
-        st.error(view.live_run.error, icon=":material/error:")
+        st.error(answer_markdown(view.live_run.error), icon=":material/error:")
     if view.run.retrieved:
         from ui.run_view import retrieved_chunks
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,11 +22,21 @@ class PlaygroundGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         """Run the subcommand; PlaygroundError -> exit 1, unexpected errors -> one line too."""
         try:
-            return super().invoke(ctx)
+            value = super().invoke(ctx)
+            sys.stdout.flush()  # a closed pipe (`| head`) shows here, not at interpreter exit
+            return value
         except PlaygroundError as exc:
             raise click.ClickException(str(exc)) from None
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            raise  # the reader stopped (`runs list | head`): click's main exits quietly
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise
+            if os.environ.get("PLAYGROUND_RAISE_ERRORS"):
+                raise
+            raise click.ClickException(clean_message(_os_error_sentence(exc))) from None
         except KeyboardInterrupt:
             raise click.Abort() from None
         except Exception as exc:
@@ -73,3 +85,35 @@ def stderr(message: str) -> None:
     """Print a note on stderr (progress, warnings) without disturbing --json output."""
     click.echo(message, err=True)
     sys.stderr.flush()
+
+
+def _os_error_sentence(exc: OSError) -> str:
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"Cannot use{where}: {exc.strerror or exc}; check the path and its permissions."
+
+
+def output_file(path: Path | None, flag: str) -> Path | None:
+    """`path` when its folder exists (checked before any work is done), else a usage error."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise click.BadParameter(f"{path} is a folder; give a file name in it.", param_hint=flag)
+    folder = path.parent
+    if not folder.is_dir():
+        raise click.BadParameter(
+            f"folder {folder} does not exist; create it first or write somewhere else.",
+            param_hint=flag,
+        )
+    return path
+
+
+def write_output(path: Path, text: str, flag: str) -> None:
+    """Write a command's output file; a missing folder or a refused write is one sentence."""
+    output_file(path, flag)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(
+            f"Cannot write {path} ({exc.strerror or exc}); check the folder's permissions "
+            f"or choose another {flag}."
+        ) from None

@@ -10,6 +10,7 @@ import click
 
 from playground.cli.common import echo_json, parse_pairs, settings, split_pairs, stderr
 from playground.errors import PlaygroundError
+from playground.files import read_bounded
 from playground.models.base import ModelParams
 from playground.models.local import DEFAULT_MODEL_ID, DEFAULT_N_CTX, embedded_gguf_path
 from playground.models.registry import list_models
@@ -110,10 +111,8 @@ def _parse_params(pairs: tuple[str, ...]) -> ModelParams:
 
 
 def _read_prompt_file(path: Path) -> str:
-    # read at most the limit (plus one byte to notice more): /dev/zero must not fill memory
     try:
-        with path.open("rb") as file:
-            data = file.read(MAX_PROMPT_FILE_BYTES + 1)
+        data = read_bounded(path, MAX_PROMPT_FILE_BYTES)  # /dev/zero must not fill memory
     except OSError as exc:
         raise click.BadParameter(
             f"Cannot read {path} ({exc.strerror or exc}).", param_hint="--prompt-file"

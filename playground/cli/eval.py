@@ -13,7 +13,14 @@ from pathlib import Path
 
 import click
 
-from playground.cli.common import PlaygroundGroup, echo_json, settings, stderr
+from playground.cli.common import (
+    PlaygroundGroup,
+    echo_json,
+    output_file,
+    settings,
+    stderr,
+    write_output,
+)
 from playground.errors import PlaygroundError
 from playground.eval.datasets import DatasetError, Datasets
 
@@ -111,9 +118,9 @@ def _write_reports(report: object, junit: Path | None, html_path: Path | None) -
     from playground.eval.export import to_html, to_junit
 
     if junit is not None:
-        junit.write_text(to_junit(report), encoding="utf-8")  # type: ignore[arg-type]
+        write_output(junit, to_junit(report), "--junit")  # type: ignore[arg-type]
     if html_path is not None:
-        html_path.write_text(to_html(report), encoding="utf-8")  # type: ignore[arg-type]
+        write_output(html_path, to_html(report), "--html")  # type: ignore[arg-type]
 
 
 def _run_and_report(
@@ -130,6 +137,9 @@ def _run_and_report(
     from playground.eval.batch import BatchRunner, check_plan, estimate
     from playground.eval.results import compare_reports, load_report
 
+    # a report folder that does not exist fails now, not after the whole batch has run
+    output_file(junit, "--junit")
+    output_file(html_path, "--html")
     config = settings()
     check_plan(config, plan)  # type: ignore[arg-type]
     show_progress = not as_json or sys.stderr.isatty()
@@ -353,12 +363,13 @@ def export_cmd(batch_id: str, fmt: str, out: Path | None) -> None:
     from playground.eval.export import export_report
     from playground.eval.results import load_report
 
+    out = output_file(out, "--out")
     config = settings()
     text = export_report(load_report(config, batch_id), fmt, config)
     if out is None:
         click.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        write_output(out, text, "--out")
         stderr(f"wrote {out}")
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import click
 
-from playground.cli.common import PlaygroundGroup, echo_json, settings
+from playground.cli.common import PlaygroundGroup, echo_json, output_file, settings, write_output
 from playground.history import HistoryFilters, RatingSummary, excerpt, to_csv, to_json
 from playground.records import Run
 from playground.store import Store, open_store
@@ -55,6 +56,11 @@ def _echo_run(run: Run, summaries: dict[str, RatingSummary]) -> None:
         click.echo(f"  {result.model_id}  {result.config_hash}  {rating}  {body}")
 
 
+def _filters_text(search: str, model_id: str | None) -> str:
+    parts = [f"--search {json.dumps(search, ensure_ascii=False)}"] if search else []
+    return " and ".join(parts + ([f"--model {model_id}"] if model_id else []))
+
+
 @runs.command("list")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="How many runs, newest first.")  # fmt: skip
@@ -69,7 +75,14 @@ def list_runs(limit: int, model_id: str | None, search: str, as_json: bool) -> N
         echo_json([_run_json(run, store) for run in page.runs])
         return
     if not page.runs:
-        click.echo("No runs stored yet; try `playground run --model ID --prompt TEXT`.")
+        stored = store.runs.count_runs() if search or model_id else 0
+        if stored:  # runs exist, the filters left none: say so, not "no runs yet"
+            click.echo(
+                f"No run matches {_filters_text(search, model_id)} "
+                f"({stored} run{'s' if stored != 1 else ''} stored); try other filters."
+            )
+        else:
+            click.echo("No runs stored yet; try `playground run --model ID --prompt TEXT`.")
         return
     for run in page.runs:
         _echo_run(run, page.ratings)
@@ -100,6 +113,7 @@ def show_run(run_id: str, as_json: bool) -> None:
               help="Write to this file instead of stdout.")  # fmt: skip
 def export_runs(fmt: str, what: str, out: Path | None) -> None:
     """Export stored answers, ratings or pairwise votes as CSV or JSON."""
+    out = output_file(out, "--out")  # before reading the store: a typo fails at once
     store = _store()
     if what == "answers":
         rows = store.exports.export_results()
@@ -111,5 +125,5 @@ def export_runs(fmt: str, what: str, out: Path | None) -> None:
     if out is None:
         click.echo(text, nl=False)
         return
-    out.write_text(text, encoding="utf-8")
+    write_output(out, text, "--out")
     click.echo(f"Wrote {len(rows)} {what} to {out}.", err=True)

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 CHUNK_ROWS = 5_000
 VERSION_DIGITS = 12
+MAX_COLUMN_CHARS = 100
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 FROM_RUN_COLUMNS = {"expected", "expected_stars", "expected_model", "source_run"}
 _RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
@@ -101,6 +103,8 @@ def _first_bad_json_line(path: Path) -> tuple[int, str] | None:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
                 return number, exc.msg
+            except RecursionError:  # `[[[[...` thousands deep
+                return number, "it is nested too deeply"
             if not isinstance(value, dict):
                 return number, "the line is not a JSON object"
     return None
@@ -123,6 +127,10 @@ def iter_frames(
 
     path = Path(path)
     if not path.is_file():
+        if path.exists():  # /dev/zero, a pipe or a folder: reading it would never end or fail
+            raise DatasetError(
+                f"Dataset file {path} is not a regular file; give the path of a CSV or JSONL file."
+            )
         raise DatasetError(f"Dataset file {path} does not exist; check the path.")
     kind = _kind(path)
     if path.stat().st_size == 0:
@@ -179,6 +187,16 @@ def iter_file_rows(path: Path, encoding: str = "utf-8") -> Iterator[dict[str, An
             yield {str(k): _clean(v) for k, v in record.items()}
 
 
+def _check_column(name: str, path: Path) -> None:
+    # Column names become flow inputs, template keys and table headings on the Evaluate page.
+    if not name.strip() or len(name) > MAX_COLUMN_CHARS or _CONTROL.search(name):
+        shown = json.dumps(name[:40] + ("..." if len(name) > 40 else ""), ensure_ascii=False)
+        raise DatasetError(
+            f"{path.name} has a column named {shown}; a column name must be 1-"
+            f"{MAX_COLUMN_CHARS} characters without control characters, so rename it."
+        )
+
+
 class Datasets:
     """The datasets stored under the data home: import, list, preview, resolve, delete."""
 
@@ -206,6 +224,7 @@ class Datasets:
                 for row in iter_file_rows(path, encoding):
                     for key in row:
                         if key not in columns:
+                            _check_column(key, path)
                             columns.append(key)
                     line = json.dumps(row, ensure_ascii=False, default=str) + "\n"
                     digest.update(line.encode("utf-8"))

@@ -17,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from playground.errors import SpecError, TemplateError
+from playground.files import read_bounded
 from playground.prompts import check_syntax
+
+MAX_EVAL_FILE_BYTES = 1_000_000  # an eval file is a few KB; /dev/zero must not fill memory
 
 EVAL_SCHEMA_ID = "playground.eval/v1"
 DEFAULT_JUDGE = "local/smollm2-135m-instruct"
@@ -350,8 +353,11 @@ def read_eval_file(path: Path) -> EvalFile:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raw = read_bounded(path, MAX_EVAL_FILE_BYTES)
+        if len(raw) > MAX_EVAL_FILE_BYTES:
+            raise SpecError(f"Eval file {path} is larger than 1 MB; it cannot be an eval file.")
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
         raise SpecError(f"Cannot read eval file {path} ({type(exc).__name__}); fix it.") from None
     try:
         return EvalFile.model_validate(data)
@@ -362,7 +368,7 @@ def read_eval_file(path: Path) -> EvalFile:
 def is_eval_file(path: Path) -> bool:
     """True when a YAML file declares `schema: playground.eval/v1`."""
     try:
-        head = path.read_text(encoding="utf-8")[:2000]
+        head = read_bounded(path, 2000).decode("utf-8", errors="replace")[:2000]
     except (OSError, UnicodeDecodeError):
         return False
     return re.search(r"^schema:\s*['\"]?playground\.eval/v1", head, re.MULTILINE) is not None

@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from playground.errors import SpecError
+from playground.files import read_bounded
 from playground.flows.spec import SCHEMA_ID, FlowSpec
 from playground.models.base import ModelParams
 
@@ -192,6 +193,7 @@ _CUSTOM_KINDS = {
     "input_name",
     "iso_time",
     "not_finite",
+    "nul_character",
     "python_keyword",
     "url_credentials",
     "url_host",
@@ -264,7 +266,7 @@ def parse_spec(text: str | bytes, source: str | None = None) -> FlowSpec:
 def read_spec_file(path: Path) -> FlowSpec:
     """Load a spec file; a missing or unreadable file is a SpecError too."""
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_SPEC_BYTES)  # parse_spec refuses what is over
     except FileNotFoundError:
         raise SpecError(f"Flow spec file {path} does not exist; check the path.") from None
     except IsADirectoryError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,14 +44,26 @@ def coerce_input(name: str, spec: InputSpec, value: object) -> object:
             except ValueError:
                 pass
     elif kind == "number":
+        number: float | None = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-    raise TemplateError(f"Input '{name}' is {value!r}, which is not a {kind}; give a {kind}.")
+            number = value
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value.strip())
+        # 1e309, inf and NaN (JSON bodies may carry NaN) are not numbers a prompt can use
+        if number is not None and math.isfinite(number):
+            return number
+        if number is not None:
+            raise TemplateError(
+                f"Input '{name}' is {_shown(value)}, not a finite number; give an ordinary number."
+            )
+    raise TemplateError(f"Input '{name}' is {_shown(value)}, which is not a {kind}; give a {kind}.")
+
+
+def _shown(value: object) -> str:
+    # a value sent from outside may be a megabyte long: the sentence shows its start
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 class Flow:

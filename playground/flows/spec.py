@@ -81,6 +81,27 @@ def _non_finite(value: Any, path: str = "") -> tuple[str, str] | None:
     return None
 
 
+def _with_nul(value: Any, path: str = "") -> str | None:
+    """The field path of the first string (or key) holding a NUL character, if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items: Any = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        sub = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return sub
+        found = _with_nul(item, sub)
+        if found is not None:
+            return found
+    return None
+
+
 def _extension_only(allowed: set[str], data: Any) -> Any:
     """Refuse unknown keys unless they start with x-; pass non-dicts on for normal errors."""
     if isinstance(data, dict):
@@ -349,6 +370,14 @@ class FlowSpec(_Extensible):
                 "not_finite",
                 "is {value}: a flow spec holds only finite numbers; use a finite one",
                 {"field": field or "spec", "value": value},
+            )
+        # YAML's "\0" escape makes a NUL: PostgreSQL cannot store it, exports would carry it
+        nul_at = _with_nul(data)
+        if nul_at is not None:
+            raise PydanticCustomError(
+                "nul_character",
+                "holds a NUL character (\\0); a flow spec is text, so remove it",
+                {"field": nul_at or "spec"},
             )
         return data
 

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from playground.config import Settings
 from playground.errors import ConfigError, IngestError, StoreNotFoundError
+from playground.files import read_bounded
 from playground.rag.chunking import Chunk, ChunkSettings, chunk_document, text_hash
 from playground.rag.embeddings import (
     DEFAULT_MODEL,
@@ -139,12 +140,18 @@ class UploadedFile:
         if self.path is None or (self.size is not None and self.size > max_bytes):
             return self.data
         try:
-            return self.path.read_bytes()
+            data = read_bounded(self.path, max_bytes)
         except OSError as exc:
             raise IngestError(
                 f"{self.name} could not be read ({exc.strerror or type(exc).__name__}); "
                 "check that it exists and is readable."
             ) from None
+        if len(data) > max_bytes:  # a device or pipe reports size 0: its bytes tell the truth
+            raise IngestError(
+                f"{self.name} holds more than the {max_bytes / 1024 / 1024:g} MB limit; split it "
+                "into smaller files or raise the limit."
+            )
+        return data
 
 
 @dataclass

@@ -25,7 +25,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from playground.errors import NotFoundError
 from playground.records import Result, Run
-from playground.store.runs import _result_row, _run_row, result_from_row, run_from_row
+from playground.store.runs import (
+    _result_row,
+    _run_row,
+    result_from_row,
+    run_from_row,
+    storable,
+)
 from playground.store.schema import answer_cache, batch_cells, results, runs
 from playground.store.schema import batches as batch_table
 
@@ -232,7 +238,9 @@ class Batches:
             # executemany of one compiled statement per table: a cached rerun of thousands of
             # cells is bound by these inserts, not by building statements row by row
             conn.execute(insert(runs), [_run_row(c.run) for c in fresh])
-            conn.execute(insert(results), [_result_row(c.run.id, 0, c.result) for c in fresh])
+            conn.execute(
+                insert(results), [_result_row(c.run.id, 0, c.result, c.run) for c in fresh]
+            )
             conn.execute(
                 insert(batch_cells),
                 [
@@ -335,7 +343,7 @@ class Batches:
 def _cache_row(key: str, result: Result, now: datetime) -> dict[str, Any]:
     return {
         "key": key,
-        "text": result.text,
+        "text": storable(result.text),  # the same cap and NUL rule as the results table
         "prompt_tokens": result.usage.prompt_tokens,
         "completion_tokens": result.usage.completion_tokens,
         "usage_estimated": int(result.usage.estimated),

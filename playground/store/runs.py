@@ -9,13 +9,58 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, insert, select
 
-from playground.errors import AmbiguousIdError, NotFoundError
+from playground.errors import AmbiguousIdError, NotFoundError, StoreError
 from playground.models.base import Message, ModelParams, Usage
 from playground.records import Result, RetrievalSettings, Run
 from playground.store.schema import results, runs
 
 if TYPE_CHECKING:
     from playground.store.database import Database
+
+
+# What the store accepts from one cell. A prompt renders to at most prompts.MAX_RENDERED_CHARS
+# per message, so the prompt cap only meets hand-made records; an answer comes from outside and
+# may be anything, so a huge one is kept cut short with a marker rather than lost to an error.
+MAX_ANSWER_CHARS = 1_000_000
+MAX_PROMPT_CHARS = 4_000_000  # templates, messages and variables of one cell together
+MAX_ERROR_CHARS = 4_000  # an error is one sentence; a server may echo a whole page
+MAX_VARIANT_NAME_CHARS = 200  # results.variant_name (PostgreSQL enforces the length)
+MAX_MODEL_ID_CHARS = 300  # results.model_id
+
+
+def storable(text: str, limit: int = MAX_ANSWER_CHARS, what: str = "answer") -> str:
+    """`text` as the store keeps it: no NUL characters, cut at `limit` with a marker saying so."""
+    # PostgreSQL text cannot hold NUL (a DataError); show it as the replacement character.
+    text = text.replace("\x00", "\ufffd")
+    if len(text) <= limit:
+        return text
+    dropped = len(text) - limit
+    return (
+        f"{text[:limit]}\n\n[{what} truncated: the run store keeps {limit:,} characters, "
+        f"{dropped:,} more were not kept]"
+    )
+
+
+def _label(text: str, limit: int) -> str:
+    text = text.replace("\x00", "\ufffd")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _check_prompt(run: Run, result: Result) -> None:
+    size = len(result.system_template) + len(result.user_template)
+    size += sum(len(m.content) for m in result.messages)
+    size += sum(len(str(k)) + len(str(v)) for k, v in run.variables.items())
+    if size > MAX_PROMPT_CHARS:
+        raise StoreError(
+            f"The prompt of {_label(result.model_id, 80)} ({_label(result.variant_name, 80)}) "
+            f"is {size:,} characters with its variables, more than the {MAX_PROMPT_CHARS:,} "
+            "the run store keeps; shorten the prompt or its variables."
+        )
+    if len(result.model_id) > MAX_MODEL_ID_CHARS:
+        raise StoreError(
+            f"Model id {result.model_id[:60]}... is {len(result.model_id):,} characters, more "
+            f"than the {MAX_MODEL_ID_CHARS} the run store keeps; give the model a shorter name."
+        )
 
 
 def aware(value: datetime) -> datetime:
@@ -31,7 +76,7 @@ def _run_row(run: Run) -> dict[str, Any]:
         "id": run.id,
         "created_at": run.created_at,
         "source": run.source,
-        "variables_json": json.dumps(run.variables),
+        "variables_json": json.dumps(run.variables),  # json escapes NUL: no PostgreSQL error
         "store_name": run.retrieval.store if run.retrieval else None,
         "retrieval_json": retrieval,
         "batch_id": run.batch_id,
@@ -42,21 +87,24 @@ def _run_row(run: Run) -> dict[str, Any]:
     }
 
 
-def _result_row(run_id: str, position: int, result: Result) -> dict[str, Any]:
+def _result_row(
+    run_id: str, position: int, result: Result, run: Run | None = None
+) -> dict[str, Any]:
+    _check_prompt(run or Run(id=run_id), result)
     return {
         "id": result.id,
         "run_id": run_id,
         "created_at": result.created_at,
         "position": position,
-        "variant_name": result.variant_name,
-        "variant_note": result.variant_note or None,
+        "variant_name": _label(result.variant_name, MAX_VARIANT_NAME_CHARS),
+        "variant_note": storable(result.variant_note, MAX_ERROR_CHARS, "note") or None,
         "model_id": result.model_id,
         "params_json": result.params.model_dump_json(),
-        "system_template": result.system_template,
-        "user_template": result.user_template,
+        "system_template": storable(result.system_template, MAX_PROMPT_CHARS, "template"),
+        "user_template": storable(result.user_template, MAX_PROMPT_CHARS, "template"),
         "messages_json": json.dumps([m.model_dump() for m in result.messages]),
-        "text": result.text,
-        "error": result.error,
+        "text": storable(result.text),
+        "error": storable(result.error, MAX_ERROR_CHARS, "error") if result.error else None,
         "prompt_tokens": result.usage.prompt_tokens,
         "completion_tokens": result.usage.completion_tokens,
         "usage_estimated": result.usage.estimated,
@@ -156,7 +204,7 @@ class Runs:
             if run.results:
                 conn.execute(
                     insert(results),
-                    [_result_row(run.id, i, result) for i, result in enumerate(run.results)],
+                    [_result_row(run.id, i, r, run) for i, r in enumerate(run.results)],
                 )
 
     def save_result(self, run: Run, result: Result, position: int = 0) -> None:
@@ -166,7 +214,7 @@ class Runs:
         """
         with self.db.write() as conn:
             self._ensure_run(conn, run)
-            conn.execute(insert(results).values(**_result_row(run.id, position, result)))
+            conn.execute(insert(results).values(**_result_row(run.id, position, result, run)))
 
     def resolve_id(self, prefix: str) -> str:
         """The full id of the one run whose id is or starts with `prefix`.
