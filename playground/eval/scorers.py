@@ -203,9 +203,9 @@ def score_similarity(scorer: s.SimilarityScorer, ctx: ScoreContext) -> Verdict:
     reference = ctx.fill(scorer.reference, f"scorer {scorer.label} reference")
     if not ctx.answer.strip():
         return _verdict(scorer.label, False, 0.0, "the answer is empty")
-    from playground.rag.embeddings import get_embedder
+    from playground.eval.scorers_similarity import shared_encoder
 
-    vectors = get_embedder().encode([ctx.answer, reference])
+    vectors = shared_encoder().encode([ctx.answer, reference])
     cosine = float(vectors[0] @ vectors[1])
     ok = cosine >= scorer.threshold
     return _verdict(
