@@ -154,3 +154,37 @@ def test_embedded_model_as_pairwise_judge(home: Path) -> None:
     assert verdict.forward in {"A", "B", "tie", None}
     assert verdict.backward in {"A", "B", "tie", None}
     assert verdict.preference == judge.combine(verdict.forward, verdict.backward)
+
+
+def test_eval_compare_judges_pairs_in_both_orders(
+    home: Path, tmp_path: Path, write_config: Any
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from playground.cli import main
+    from tests.eval_support import write_flow
+
+    def invoke(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+        return result.exit_code, result.stdout
+
+    (tmp_path / "rows.jsonl").write_text(
+        "".join(json.dumps({"question": f"q{i}?"}) + "\n" for i in range(3)), encoding="utf-8"
+    )
+    flow = tmp_path / "flow.yaml"
+    block = "evaluation:\n  dataset: rows.jsonl\n  scorers:\n    - {type: latency, max_ms: 60000}\n"
+    write_flow(flow, "stub/stub-model", block)
+    # the judge's prompt holds "Answer A"; a judge that always says A is all position bias
+    with EvalStub(answers={"Answer A": '{"winner": "A"}', "q": "an answer"}) as stub:
+        write_config(stub_config(stub.base_url))
+        invoke("eval", "run", str(flow))
+        invoke("eval", "run", str(flow), "--no-cache")
+        _, listed = invoke("eval", "list", "--json")
+        second, first = [b["batch_id"] for b in json.loads(listed)][:2]
+        code, out = invoke("eval", "compare", second, first, "--judge", "stub/stub-model", "--json")
+    assert code == 0
+    pairwise = json.loads(out)["pairwise"]
+    assert pairwise["pairs"] == 3 and pairwise["inconsistent"] == 3
+    assert pairwise["position_bias"] == 0.5
