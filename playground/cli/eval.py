@@ -330,15 +330,39 @@ def show_cmd(batch_id: str, as_json: bool) -> None:
 @click.argument("batch_a")
 @click.argument("baseline_b")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def compare_cmd(batch_a: str, baseline_b: str, as_json: bool) -> None:
+@click.option(
+    "--judge",
+    "judge_model",
+    default=None,
+    help="Also judge A's and B's answers pairwise with this model, both orders, "
+    "and report its position bias.",
+)
+@click.option("--rubric", default="", help="What the pairwise judge should prefer.")
+def compare_cmd(
+    batch_a: str, baseline_b: str, as_json: bool, judge_model: str | None, rubric: str
+) -> None:
     """Rows that went pass->fail and fail->pass from baseline B to A, with McNemar's test."""
     from playground.eval.results import compare_reports, load_report
 
     config = settings()
-    comparison = compare_reports(load_report(config, batch_a), load_report(config, baseline_b))
+    current, baseline = load_report(config, batch_a), load_report(config, baseline_b)
+    comparison = compare_reports(current, baseline)
+    pairwise = None
+    if judge_model is not None:
+        from playground.eval.judge import judge_pairs, pairs_from_reports
+        from playground.models.registry import get_model
+
+        get_model(judge_model, config)  # an unknown judge fails before any call
+        pairwise = judge_pairs(config, judge_model, pairs_from_reports(current, baseline), rubric)
     if as_json:
-        echo_json([c.to_json() for c in comparison])
+        rows = [c.to_json() for c in comparison]
+        if pairwise is None:
+            echo_json(rows)
+        else:
+            echo_json({"comparisons": rows, "pairwise": pairwise.to_json()})
         return
+    if pairwise is not None:
+        click.echo(f"pairwise (A first, B second): {pairwise.sentence()}")
     for comp in comparison:
         p = "n/a" if comp.p_value is None else f"{comp.p_value:.3f}"
         click.echo(

@@ -23,7 +23,7 @@ from playground.config import Settings
 from playground.errors import PlaygroundError, SpecError
 from playground.eval.datasets import DatasetError, DatasetInfo, Datasets, iter_rows
 from playground.eval.scorers import ScoreContext, Verdict, row_status, score_answer
-from playground.eval.spec import EvaluationSpec, JudgeScorer
+from playground.eval.spec import EvaluationSpec, FaithfulnessScorer, JudgeScorer
 from playground.models.base import ModelParams
 from playground.models.registry import get_model, split_model_id
 from playground.prompts import find_variables
@@ -216,7 +216,7 @@ def check_plan(settings: Settings, plan: BatchPlan) -> None:
                     f"columns: {{COLUMN: {name}}}."
                 )
     for scorer in plan.evaluation.scorers:
-        if isinstance(scorer, JudgeScorer):
+        if isinstance(scorer, JudgeScorer | FaithfulnessScorer):
             get_model(scorer.model, settings)
 
 

@@ -203,9 +203,9 @@ def score_similarity(scorer: s.SimilarityScorer, ctx: ScoreContext) -> Verdict:
     reference = ctx.fill(scorer.reference, f"scorer {scorer.label} reference")
     if not ctx.answer.strip():
         return _verdict(scorer.label, False, 0.0, "the answer is empty")
-    from playground.rag.embeddings import get_embedder
+    from playground.eval.scorers_similarity import shared_encoder
 
-    vectors = get_embedder().encode([ctx.answer, reference])
+    vectors = shared_encoder().encode([ctx.answer, reference])
     cosine = float(vectors[0] @ vectors[1])
     ok = cosine >= scorer.threshold
     return _verdict(
@@ -330,6 +330,67 @@ def score_judge(scorer: s.JudgeScorer, ctx: ScoreContext) -> Verdict:
     )
 
 
+def score_faithfulness(scorer: s.FaithfulnessScorer, ctx: ScoreContext) -> Verdict:
+    """Share of the answer's statements the judge finds in the retrieved chunks."""
+    from playground.eval.judge import check_statements
+    from playground.rag.groundedness import answer_sentences
+
+    if ctx.run.retrieval is None or not ctx.run.retrieved:
+        return _unmeasured(scorer.label, "the configuration retrieves no context")
+    statements = answer_sentences(ctx.answer)[: scorer.max_statements]
+    if not statements:
+        return _verdict(scorer.label, False, 0.0, "the answer is empty")
+    context = "\n\n".join(str(c.get("text", "")) for c in ctx.run.retrieved)
+    question = str(ctx.template_values().get("question") or "")
+    verdicts = check_statements(
+        ctx.settings, scorer.model, statements, context, question, scorer.max_tokens
+    )
+    unread = [v for v in verdicts if v.supported is None]
+    if unread:
+        # one unreadable reply makes the share unknowable: never guess it either way
+        return _unmeasured(
+            scorer.label,
+            f"judge {scorer.model} gave no JSON verdict for {len(unread)} of {len(verdicts)} "
+            f"statements ({_short(unread[0].reason, 80)})",
+        )
+    supported = sum(bool(v.supported) for v in verdicts)
+    share = supported / len(verdicts)
+    ok = share >= scorer.threshold
+    reason = f"{supported} of {len(verdicts)} statements supported by the chunks"
+    missing = next((v for v in verdicts if not v.supported), None)
+    if missing is not None:
+        reason += f"; not: '{_short(missing.statement)}'"
+    return _verdict(scorer.label, ok, share, reason)
+
+
+def score_moderation(scorer: s.ModerationScorer, ctx: ScoreContext) -> Verdict:
+    """Not flagged by the [moderation] endpoint; unmeasured where none is configured."""
+    from playground.errors import EndpointError
+    from playground.moderation import moderate
+
+    if ctx.settings.moderation is None:
+        return _unmeasured(
+            scorer.label,
+            "no moderation endpoint is configured; add [moderation] to playground.toml",
+        )
+    if ctx.result.moderation:  # runner.assess already checked this answer
+        data = json.loads(ctx.result.moderation)
+        flagged, categories = bool(data.get("flagged")), list(data.get("categories") or [])
+    else:
+        try:
+            verdict = moderate(ctx.settings, ctx.answer)
+        except EndpointError as exc:
+            return _unmeasured(scorer.label, _short(str(exc), 160))
+        if verdict is None:
+            return _unmeasured(scorer.label, "the answer is empty; nothing to moderate")
+        flagged, categories = verdict.flagged, verdict.categories
+    if flagged:
+        return _verdict(
+            scorer.label, False, 0.0, "flagged: " + (", ".join(categories) or "unspecified")
+        )
+    return _verdict(scorer.label, True, 1.0, "not flagged by moderation")
+
+
 def score_custom(scorer: s.CustomScorer, ctx: ScoreContext) -> Verdict:
     """Call `module:function(answer, row, result)`: bool, number in [0, 1], dict or Verdict."""
     function = s.load_callable(scorer.function)
@@ -374,6 +435,8 @@ _SCORERS: dict[type, Any] = {
     s.CostScorer: score_cost,
     s.GroundednessScorer: score_groundedness,
     s.JudgeScorer: score_judge,
+    s.FaithfulnessScorer: score_faithfulness,
+    s.ModerationScorer: score_moderation,
     s.CustomScorer: score_custom,
 }
 

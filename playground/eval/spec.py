@@ -197,6 +197,24 @@ class JudgeScorer(_ScorerBase):
         return _template(value)
 
 
+class FaithfulnessScorer(_ScorerBase):
+    """The judge checks each statement of the answer against the retrieved chunks."""
+
+    type: Literal["faithfulness"]
+    model: str = Field(DEFAULT_JUDGE, description="Judge model id (any configured model).")
+    threshold: float = Field(
+        0.8, gt=0, le=1, description="Minimum share of supported statements (never 0)."
+    )
+    max_statements: int = Field(8, ge=1, le=50, description="Statements checked per answer.")
+    max_tokens: int = Field(64, ge=8, le=2048, description="Tokens per judge reply.")
+
+
+class ModerationScorer(_ScorerBase):
+    """The answer is not flagged by the [moderation] endpoint (unmeasured where none is set)."""
+
+    type: Literal["moderation"]
+
+
 class CustomScorer(_ScorerBase):
     """A Python callable `module:function(answer, row, result)` returning bool, float or dict."""
 
@@ -223,6 +241,8 @@ Scorer = Annotated[
     | CostScorer
     | GroundednessScorer
     | JudgeScorer
+    | FaithfulnessScorer
+    | ModerationScorer
     | CustomScorer,
     Field(discriminator="type"),
 ]
@@ -238,6 +258,8 @@ SCORER_TYPES = [
     "cost",
     "groundedness",
     "judge",
+    "faithfulness",
+    "moderation",
     "custom",
 ]
 

@@ -1,0 +1,408 @@
+"""Groundedness: the share of an answer's sentences that the retrieved chunks support.
+
+A sentence is supported when it is close in meaning to a piece of the chunks (MiniLM cosine,
+as before) *and* it does not contradict the chunk sentence it restates. Embeddings see topic,
+not truth: "open on Mondays" sits as close to "closed on Sunday and Monday" as a faithful
+restatement does. So three cheap rules check the best-matching chunk sentences:
+
+- numbers: every number the sentence states appears in that chunk sentence (number words and
+  thousands separators normalised), so "90 days" no longer passes against "60 days";
+- negation: a word negated on one side and asserted on the other ("not taped" / "taped",
+  "closed" / "open", "never expire" / "expire") is a contradiction, and a negation the answer
+  states must be stated by the chunk too;
+- entities: names, product codes and week days the sentence mentions appear in that chunk
+  paragraph, so swapping "Boise" for "Denver" or "Tuesday" for "Thursday" is caught.
+
+A sentence passes when at least one of its best-matching chunk sentences passes all three.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from playground.rag.chunking import split_sentences
+
+if TYPE_CHECKING:
+    from playground.rag.embeddings import Embedder
+
+# all-MiniLM-L6-v2 cosine similarity: restatements of a chunk sentence or clause score ~0.6-1.0,
+# loose paraphrases and same-topic claims not in the text ~0.35-0.52, unrelated ones < 0.25.
+GROUNDED_THRESHOLD = 0.55
+_CANDIDATES = 4
+_NEAR_TIE = 0.15
+_MIN_WORDS = 3  # "Yes." or "Sure!" carry no claim to check
+_CLAUSE_WORDS = 3
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?(?![A-Za-z]\b|\d|,\d)")
+_CLAUSE_SPLIT = re.compile(r",\s+|;\s+|:\s+|\s+(?:and|but|while|whereas)\s+")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+[A-Za-z]+")
+_LEAD = re.compile(r"^\s*(?:yes|no|sure|correct|indeed)\b[,.!:;]?\s*", re.IGNORECASE)
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "ninety": "90"}
+_NEGATORS = {
+    "not", "no", "never", "cannot", "can't", "without", "none", "nothing", "neither", "nor",
+    "don't", "doesn't", "isn't", "aren't", "won't", "wasn't", "weren't", "shouldn't", "mustn't",
+}  # fmt: skip
+# Words that state the opposite of another: "closed" is "not open" for the rules below.
+_ANTONYMS = {
+    "closed": "open", "close": "open", "unavailable": "available", "excluded": "include",
+    "prohibited": "allow", "forbidden": "allow", "unsafe": "safe", "optional": "require",
+    "resistant": "waterproof",
+}  # fmt: skip
+_STOP = {
+    "a", "an", "the", "is", "are", "be", "been", "being", "was", "were", "it", "its", "to", "of",
+    "in", "on", "at", "for", "by", "with", "and", "or", "as", "this", "that", "these", "those",
+    "you", "your", "we", "our", "they", "them", "their", "can", "could", "will", "would", "do",
+    "does", "did", "has", "have", "had", "any", "all", "also", "so", "if", "from", "up", "out",
+    "may", "must", "should", "there", "here", "yes", "just", "only",
+}  # fmt: skip
+_SCOPE = 1  # "cannot ship fuel": the negator denies the next content word, the predicate
+_DAYS = {
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january",
+    "february", "march", "april", "june", "july", "august", "september", "october", "november",
+    "december",
+}  # fmt: skip
+_NOT_NAMES = {"i", "yes", "no", "the", "a", "an"}
+
+
+def _stem(word: str) -> str:
+    """A crude stem, enough to meet 'sealing' with 'seal' and 'shipped' with 'ship'."""
+    word = word.lower().replace("’", "'")
+    for suffix in ("ing", "ed", "es", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
+        word = word[:-1]
+    return word
+
+
+def numbers_in(text: str) -> set[str]:
+    """The numbers a text states: digits (3,000 == 3000) and number words (five == 5)."""
+    found = {n.replace(",", "") for n in _NUMBER.findall(text)}
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if word in _NUMBER_WORDS:
+            found.add(_NUMBER_WORDS[word])
+    return found
+
+
+def polarity(text: str) -> tuple[set[str], set[str]]:
+    """(asserted, negated) word stems: a negator negates the next few content words."""
+    asserted: set[str] = set()
+    negated: set[str] = set()
+    for clause in re.split(r"[,;:.!?()]|\s+(?:and|but|or|so|while|because)\s+", text):
+        left = 0
+        for raw in _WORD.findall(clause):
+            word = raw.lower().replace("’", "'")
+            if word in _NEGATORS or word.endswith("n't"):
+                left = _SCOPE
+                continue
+            if word in _ANTONYMS:
+                target = _ANTONYMS[word]
+                # "never expire" vs "expires": the antonym carries the negation itself
+                (asserted if left else negated).add(_stem(target))
+                left = max(left - 1, 0)
+                continue
+            if word in _STOP or word in _NUMBER_WORDS:
+                continue
+            (negated if left else asserted).add(_stem(word))
+            left = max(left - 1, 0)
+    return asserted, negated
+
+
+def entities_in(text: str, skip_first: bool = True) -> set[str]:
+    """Names (capitalised, after the first word unless told), product codes (4S) and days."""
+    found: set[str] = set()
+    for index, raw in enumerate(_WORD.findall(text)):
+        low = raw.lower().rstrip("s") if raw.lower().rstrip("s") in _DAYS else raw.lower()
+        code = re.fullmatch(r"\d+[a-z]+", low) and not re.fullmatch(r"\d+(?:st|nd|rd|th)", low)
+        name = (index > 0 or not skip_first) and raw[0].isupper() and low not in _NOT_NAMES
+        if low in _DAYS or code or name:
+            found.add(low)
+    return found
+
+
+def answer_sentences(answer: str) -> list[str]:
+    """The claims of an answer: its sentences and list items, short fillers dropped."""
+    sentences: list[str] = []
+    for line in answer.splitlines():
+        line = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", line)  # list bullets are not words
+        sentences.extend(split_sentences(line))
+    long_ones = [s for s in sentences if len(s.split()) >= _MIN_WORDS]
+    return long_ones or sentences
+
+
+def _clauses(sentence: str) -> list[str]:
+    """Clauses of a long sentence: an answer often restates just one of them."""
+    if len(sentence.split()) < 2 * _CLAUSE_WORDS:
+        return []
+    parts = [p.strip() for p in _CLAUSE_SPLIT.split(sentence)]
+    return [p for p in parts if len(p.split()) >= _CLAUSE_WORDS] if len(parts) > 1 else []
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """(heading, block) pairs: paragraphs, with list items and table rows on their own.
+
+    The heading is the last heading or "...:" line above the block: "What is not covered"
+    negates the list below it.
+    """
+    blocks: list[tuple[str, str]] = []
+    heading = ""
+    for paragraph in re.split(r"\n\s*\n", text):
+        lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
+        if len(lines) == 1 and (lines[0].startswith("#") or lines[0].endswith(":")):
+            heading = lines[0].lstrip("#").strip()
+            blocks.append((heading, heading))
+            continue
+        if any(re.match(r"(?:[-*•|]|\d+[.)])\s*", line) for line in lines):
+            blocks.extend((heading, line) for line in lines)
+        elif lines:
+            blocks.append((heading, " ".join(lines)))
+    return blocks
+
+
+def _claim_parts(sentence: str) -> list[str]:
+    """The clauses of an answer sentence that each state something checkable."""
+    claim = _LEAD.sub("", sentence)
+    parts = [p.strip() for p in re.split(r";\s+|,\s+(?:but|while|whereas)\s+", claim)]
+    parts = [p for p in parts if len(p.split()) >= 2]
+    return parts if len(parts) > 1 else [claim]
+
+
+@dataclass
+class _Sentence:
+    """A chunk sentence with what the rules compare against."""
+
+    text: str
+    numbers: set[str]
+    asserted: set[str]
+    negated: set[str]
+    context_entities: set[str]  # its paragraph's and its document title's
+    context_negated: set[str]  # its paragraph's and its heading's
+
+
+@dataclass
+class SentenceCheck:
+    """How one answer sentence fared: its best similarity, verdict and why."""
+
+    sentence: str
+    similarity: float
+    supported: bool
+    reason: str
+
+
+@dataclass
+class Grounding:
+    """Embeds the chunks once (whole, per sentence, per clause) and scores many answers.
+
+    `check_consistency=False` gives the earlier similarity-and-numbers score (the baseline of
+    bench/bench_groundedness.py).
+    """
+
+    chunk_texts: Sequence[str]
+    embedder: Embedder | None = None
+    check_consistency: bool = True
+    sentences: list[_Sentence] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        if self.embedder is None:
+            from playground.rag.embeddings import get_embedder
+
+            self.embedder = get_embedder()
+        pieces: list[str] = []
+        owner: list[int] = []  # piece -> index into self.sentences, -1 for a whole chunk
+        self.piece_texts: list[str] = []
+        for text in self.chunk_texts:
+            if not text.strip():
+                continue
+            # A whole chunk dilutes one matching sentence; its sentences alone miss
+            # claims spread over two of them. Compare against both.
+            pieces.append(text)
+            owner.append(-1)
+            self.piece_texts.append(text)
+            blocks = _blocks(text)
+            first = blocks[0][1] if blocks else ""
+            is_title = first.startswith("#") or (len(first) < 80 and not first.endswith("."))
+            title = first if is_title else ""
+            # a product's name and model number sit in the title, not in every sentence
+            title_entities = entities_in(title, skip_first=False)
+            title_numbers = numbers_in(title)
+            for heading, block in blocks:
+                entities = entities_in(block, skip_first=False) | title_entities
+                block_negated = polarity(block)[1] | polarity(heading)[1]
+                for sentence in split_sentences(block):
+                    asserted, negated = polarity(sentence)
+                    self.sentences.append(
+                        _Sentence(
+                            sentence,
+                            numbers_in(sentence) | title_numbers,
+                            asserted,
+                            negated | polarity(heading)[1],
+                            entities,
+                            block_negated,
+                        )
+                    )
+                    index = len(self.sentences) - 1
+                    for piece in [sentence, *_clauses(sentence)]:
+                        pieces.append(piece)
+                        owner.append(index)
+                        self.piece_texts.append(piece)
+        # Embeddings barely see digits: "25 feet of rain" sits as close to a chunk as
+        # "3000 mm"; a number the chunks never state is an invented detail.
+        self.numbers: set[str] = set().union(*(numbers_in(t) for t in self.chunk_texts))
+        self.owner = owner
+        self.vectors = self.embedder.encode(pieces) if pieces else None
+
+    def check(self, answer: str, threshold: float = GROUNDED_THRESHOLD) -> list[SentenceCheck]:
+        """One SentenceCheck per claim of the answer (empty for an empty answer)."""
+        import numpy as np
+
+        sentences = answer_sentences(answer)
+        if not sentences or self.vectors is None or self.embedder is None:
+            return []
+        parts = [_claim_parts(s) if self.check_consistency else [] for s in sentences]
+        texts = sentences + [p for group in parts for p in group]
+        similarity = self.embedder.encode(texts) @ self.vectors.T
+        checks = []
+        offset = len(sentences)
+        for i, sentence in enumerate(sentences):
+            best = float(np.max(similarity[i]))
+            rows = similarity[offset : offset + len(parts[i])]
+            offset += len(parts[i])
+            checks.append(self._check_one(sentence, best, parts[i], rows, threshold))
+        return checks
+
+    def score(self, answer: str, threshold: float = GROUNDED_THRESHOLD) -> float | None:
+        """Share of the answer's sentences that are supported; None for an empty answer."""
+        checks = self.check(answer, threshold)
+        if not checks:
+            return None
+        return round(sum(c.supported for c in checks) / len(checks), 3)
+
+    def _check_one(
+        self, sentence: str, best: float, parts: list[str], rows: Any, threshold: float
+    ) -> SentenceCheck:
+        import numpy as np
+
+        if best < threshold:
+            return SentenceCheck(sentence, best, False, f"no chunk says this (best {best:.2f})")
+        if not self.check_consistency:
+            ok = numbers_in(sentence) <= self.numbers
+            return SentenceCheck(sentence, best, ok, "" if ok else "states a number not given")
+        for part, row in zip(parts, rows, strict=True):
+            # Each clause is held to the chunk sentences it restates best: the best one and
+            # any within a hair of it (MiniLM barely tells "8 pm" from "7 pm" or Denver from
+            # Boise, so the rules choose among near-ties).
+            order, seen = [], set()
+            for p in np.argsort(-row):
+                if self.owner[p] >= 0 and self.owner[p] not in seen:  # one piece per sentence
+                    seen.add(self.owner[p])
+                    order.append(p)
+                if len(order) == _CANDIDATES:
+                    break
+            if not order:
+                continue
+            reason = self._judge(part, order, row)
+            if reason:
+                return SentenceCheck(sentence, best, False, reason)
+        return SentenceCheck(sentence, best, True, "")
+
+    def _judge(self, claim: str, order: list[int], row: Any) -> str:
+        """'' when the claim agrees with the chunk sentence it restates, else why not.
+
+        The rules first pick which sentence that is: the closest one whose figures and names
+        fit the claim (MiniLM barely tells "8 pm" from "7 pm" or Denver from Boise). Its
+        negations then decide, and a flipped negation is never excused by another sentence.
+        """
+        top = float(row[order[0]])
+        near = [p for p in order if float(row[p]) >= top - _NEAR_TIE]
+        mismatches = []
+        for piece in near:
+            source = self.sentences[self.owner[piece]]
+            mismatch = _mismatch(claim, source, source.numbers)
+            if not mismatch:
+                return _contradiction(claim, source, self.piece_texts[piece])
+            mismatches.append(mismatch)
+        # A claim may join figures of neighbouring sentences ("12 months ... 24 months"): the
+        # closest sentence states some of them, the other candidates the rest.
+        source = self.sentences[self.owner[order[0]]]
+        stated = numbers_in(claim)
+        figures = set().union(*(self.sentences[self.owner[p]].numbers for p in order))
+        joined = len(stated) >= 2 and bool(stated & source.numbers)
+        if joined and not _mismatch(claim, source, figures):
+            return _contradiction(claim, source, self.piece_texts[order[0]])
+        return mismatches[0]
+
+
+def _mismatch(claim: str, source: _Sentence, figures: set[str]) -> str:
+    """Numbers or names of the claim that the chunk sentence (and its context) lacks."""
+    quoted = _short(source.text)
+    extra = numbers_in(claim) - figures
+    if extra:
+        return f"states {', '.join(sorted(extra))} where the chunk says '{quoted}'"
+    missing = entities_in(_LEAD.sub("", claim)) - source.context_entities
+    if missing:
+        return f"names '{sorted(missing)[0]}' where the chunk says '{quoted}'"
+    return ""
+
+
+def _contradiction(claim: str, source: _Sentence, piece_text: str) -> str:
+    """A negation of the claim that the chunk sentence (and clause) it restates flips."""
+    quoted = _short(source.text)
+    asserted, negated = polarity(claim)
+    asserted, negated = asserted - negated, negated - asserted
+    said, denied = polarity(piece_text)
+    piece_denied = bool(denied)
+    # a word denied anywhere in the sentence ("we do not match A, B or C") counts as denied
+    denied = (denied | (source.negated - source.asserted)) - said
+    said = said - denied
+    flipped = (asserted & denied) | (negated & said)
+    if flipped:
+        return f"contradicts '{quoted}' on '{sorted(flipped)[0]}'"
+    if piece_denied and not negated and not re.search(r"[,;:]", piece_text.rstrip(".")):
+        # "Do not cook inside the vestibule" restated without its "not"
+        return f"drops the negation of '{quoted}'"
+    if negated and not negated & (source.negated | source.context_negated):
+        return f"denies '{sorted(negated)[0]}' where the chunk says '{quoted}'"
+    return ""
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def groundedness_score(
+    answer: str, chunk_texts: Sequence[str], threshold: float = GROUNDED_THRESHOLD
+) -> float | None:
+    """Share of supported answer sentences, or None without an answer or chunks."""
+    if not answer.strip() or not any(t.strip() for t in chunk_texts):
+        return None
+    return Grounding(chunk_texts).score(answer, threshold)
