@@ -10,6 +10,7 @@ hands its deltas to the event loop through a queue and stops the model when the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import threading
@@ -29,6 +30,7 @@ from playground.runner import assess
 from playground.serve.metrics import ServeMetrics
 from playground.serve.recorder import RunRecorder
 from playground.serve.settings import ServeSettings
+from playground.serve.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +227,7 @@ class ServeService:
         resolver: FlowResolver,
         metrics: ServeMetrics,
         on_recorded: Any = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
         self.serve = serve
@@ -233,6 +236,11 @@ class ServeService:
         self.on_recorded = on_recorded  # e.g. the online scorer's enqueue
         self.executor = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="serve")
         self.recorder = RunRecorder(settings)
+        self.tracing = tracing  # OpenTelemetry export, when configured
+
+    def _span(self, call: Call) -> contextlib.AbstractContextManager[Any]:
+        # Entered on the worker thread that calls the model, so the SDK's span is its child.
+        return self.tracing.call_span(call) if self.tracing else contextlib.nullcontext()
 
     def close(self) -> None:
         """Wait for calls in flight to finish and be recorded."""
@@ -269,7 +277,8 @@ class ServeService:
         """Run the call to the end on a worker thread, then wait until its run is stored."""
 
         def work() -> Future[None]:
-            stream.drain()
+            with self._span(call):
+                stream.drain()
             return self._finish(call)
 
         saved = await asyncio.get_running_loop().run_in_executor(self.executor, work)
@@ -285,17 +294,18 @@ class ServeService:
             deltas = iter(stream)
             cut = False
             sent = 0
-            try:
-                for delta in deltas:
-                    if call.stop.is_set():
-                        cut = True
-                        break
-                    sent += len(delta)
-                    loop.call_soon_threadsafe(put, ("delta", delta))
-            finally:
-                deltas.close()  # type: ignore[attr-defined] # stops the model's HTTP stream or llama loop
-            if cut:
-                call.result.error = CUT_OFF.format(n=sent)
+            with self._span(call):
+                try:
+                    for delta in deltas:
+                        if call.stop.is_set():
+                            cut = True
+                            break
+                        sent += len(delta)
+                        loop.call_soon_threadsafe(put, ("delta", delta))
+                finally:
+                    deltas.close()  # type: ignore[attr-defined] # stops the model's HTTP stream or llama loop
+                if cut:
+                    call.result.error = CUT_OFF.format(n=sent)
             try:
                 self._finish(call).result()
             except Exception:
