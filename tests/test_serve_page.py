@@ -126,8 +126,10 @@ def test_add_to_dataset_turns_picked_calls_and_their_feedback_into_eval_rows(
     # the same call again adds nothing; a new one makes a new version with all rows
     at.multiselect(key="mon_pick").set_value([slow.id, runs[5].id]).run()
     at.button(key="mon_add").click().run()
-    assert "Added 1 call(s)" in texts(at)
-    newest = Datasets(load_settings()).get("gear-support-production")
+    message = texts(at)
+    assert "Added 1 call(s) to dataset gear-support-production@" in message
+    version = message.split("gear-support-production@", 1)[1].split(" ", 1)[0]
+    newest = Datasets(load_settings()).get("gear-support-production", version)
     assert newest.rows == 3 and newest.version != info.version
 
     at.text_input(key="mon_dataset").set_value("Bad Name!").run()

@@ -384,7 +384,13 @@ def calls_to_dataset(
     if not run_ids:
         raise PlaygroundError("No call is selected; tick the calls to add in the table first.")
     datasets = Datasets(settings)
-    existing = datasets.versions(name)
+    # created_at has whole seconds: two additions within one second would tie, so the file's
+    # own time picks the newest version to build on
+    existing = sorted(
+        datasets.versions(name),
+        key=lambda v: (v.created_at, (v.path.parent / "meta.json").stat().st_mtime_ns),
+        reverse=True,
+    )
     rows = list(iter_rows(existing[0])) if existing else []
     have = {str(r.get("run_id")) for r in rows if r.get("run_id")}
     runs = [store.runs.get_run(run_id) for run_id in run_ids if run_id not in have]
