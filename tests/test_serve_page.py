@@ -162,3 +162,14 @@ def test_monitor_page_in_chromium_shows_the_alert_and_charts(tmp_path: Path) -> 
         assert page.locator(".js-plotly-plot").count() == 7
         expect(page.get_by_text("no data in this window").first).to_be_visible()
         screenshot(page, tmp_path, "monitor")
+
+        # Add to dataset: pick the failed call, add it, see where it went
+        picker = page.get_by_role("combobox", name="Calls")
+        picker.click()
+        page.get_by_role("option").filter(has_text="Cannot reach").first.click()
+        page.keyboard.press("Escape")
+        page.get_by_role("button", name="Add to dataset").click()
+        expect(
+            page.get_by_text("Added 1 call(s) to dataset gear-support-production@")
+        ).to_be_visible(timeout=30_000)
+        screenshot(page, tmp_path, "monitor-added")

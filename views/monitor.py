@@ -122,8 +122,8 @@ with st.container(border=True):
             st.error(str(exc), icon=":material/error:")
         else:
             st.success(
-                f"Added {added} call(s) to dataset {info.ref} ({info.rows} rows); evaluate it "
-                f"with `playground eval run SPEC --dataset {info.ref}`.",
+                f"Added {added} call(s) to dataset {info.ref} ({info.rows} row(s) in all); "
+                f"evaluate it with `playground eval run SPEC --dataset {info.ref}`.",
                 icon=":material/check:",
             )
 
