@@ -9,6 +9,10 @@ it through the usual path: flow -> runner.MeasuredStream -> openai SDK, and reco
    the ratio served/direct, and failed requests (goal: none).
 
     python bench/bench_serve.py [--latency-ms 50] [--calls 200] [--clients 100] [--seconds 10]
+                                [--workers N] [--pf PATH/TO/pf]
+
+3. With --pf: the same throughput load against `pf flow serve` of the spec's PromptFlow export
+   (`playground flow export --format promptflow`), in the same run; the ratio served/pf.
 """
 
 from __future__ import annotations
@@ -73,8 +77,36 @@ def _stub_body() -> bytes:
     return head.encode() + body
 
 
+def _stub_json() -> bytes:
+    """The same answer as one JSON completion, for clients that do not stream (PromptFlow)."""
+    body = json.dumps(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "bench-model",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "".join(WORDS)},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 6, "total_tokens": 9},
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
 async def _stub_connection(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency_s: float, reply: bytes
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    latency_s: float,
+    reply: bytes,
+    reply_json: bytes,
 ) -> None:
     # Keep-alive HTTP/1.1, one request at a time: enough for an SDK client, and cheap enough
     # that the stub is never what limits the measurement.
@@ -85,9 +117,10 @@ async def _stub_connection(
             for line in head.split(b"\r\n"):
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
+            request = await reader.readexactly(length)
             await asyncio.sleep(latency_s)
-            writer.write(reply)
+            streams = b'"stream": true' in request or b'"stream":true' in request
+            writer.write(reply if streams else reply_json)
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
@@ -97,11 +130,11 @@ async def _stub_connection(
 
 def run_stub(port: int, latency_ms: float) -> None:
     """Serve the stub model forever (the --stub mode of this script)."""
-    reply = _stub_body()
+    reply, reply_json = _stub_body(), _stub_json()
 
     async def serve() -> None:
         server = await asyncio.start_server(
-            lambda r, w: _stub_connection(r, w, latency_ms / 1000, reply),
+            lambda r, w: _stub_connection(r, w, latency_ms / 1000, reply, reply_json),
             "127.0.0.1",
             port,
             backlog=1024,
@@ -190,6 +223,48 @@ def throughput(
     return done / (time.perf_counter() - start), failed
 
 
+def promptflow_throughput(
+    pf: str, spec: Path, home: Path, env: dict[str, str], args: argparse.Namespace
+) -> tuple[float, int]:
+    """`pf flow serve` of the spec's PromptFlow export, under the same load as ours."""
+    out = home / "promptflow"
+    subprocess.run(
+        [sys.executable, "-m", "playground.cli", "flow", "export", str(spec),
+         "--format", "promptflow", "--out", str(out)],
+        env=env, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    pf_env = {
+        **env,
+        "PF_HOME_DIRECTORY": str(home / "pf-home"),  # keep ~/.promptflow clean
+        "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",  # no desktop keyring
+    }
+    # as tests/test_flows_promptflow.py: no telemetry, no tracing service (no network here)
+    subprocess.run(
+        [pf, "config", "set", "telemetry.enabled=false", "trace.destination=none"],
+        env=pf_env, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    subprocess.run(
+        [pf, "connection", "create", "--file", str(out / "connection.yaml"),
+         "--set", "api_key=not-needed"],
+        env=pf_env, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    port = free_port()
+    server = subprocess.Popen(
+        [pf, "flow", "serve", "--source", str(out), "--host", "127.0.0.1", "--port", str(port),
+         "--skip-open-browser"],
+        env=pf_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", timeout=120, proc=server)
+        url = f"http://127.0.0.1:{port}/score"
+        with httpx.Client(timeout=30) as client:  # warm up, and check it answers
+            response = client.post(url, json={"question": "hi"})
+            assert response.status_code == 200, response.text
+        return throughput(url, {"question": "hi"}, args.clients, args.seconds)
+    finally:
+        stop_process(server)
+
+
 def main() -> None:
     """Start the stub and the served flow, measure both sides, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -198,6 +273,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--pf", default=None, help="the `pf` command of a PromptFlow install: also measure "
+        "`pf flow serve` of this spec's PromptFlow export under the same load",
+    )  # fmt: skip
     parser.add_argument("--stub", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stub:
@@ -243,6 +322,10 @@ def main() -> None:
         print(f"  direct {rate_d:.0f} calls/s ({fail_d} failed)")
         print(f"  served {rate_s:.0f} calls/s ({fail_s} failed), workers={args.workers}")
         print(f"  ratio served/direct {rate_s / rate_d:.3f} (goal >= 0.90)")
+        if args.pf:
+            rate_pf, fail_pf = promptflow_throughput(args.pf, spec, home, env, args)
+            print(f"  pf flow serve {rate_pf:.0f} calls/s ({fail_pf} failed)")
+            print(f"  ratio served/pf {rate_s / rate_pf:.2f} (goal >= 2)")
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         stop_process(serve)

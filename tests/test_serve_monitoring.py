@@ -63,7 +63,10 @@ def test_sampled_calls_are_scored_off_the_request_path(
     save_flow(settings, spec)
     with served(["scored"], settings, ServeSettings(score_sample=1.0), background=True) as url:
         since = utc_now() - timedelta(minutes=5)
-        response = httpx.post(f"{url}/v1/flows/scored/run", json={"inputs": {"question": "hi"}})
+        # 60 s: the first call imports the SDK, 5-8 s on a box at load 25-30 (httpx's 5 s failed)
+        response = httpx.post(
+            f"{url}/v1/flows/scored/run", json={"inputs": {"question": "hi"}}, timeout=60
+        )
         traces = open_store(settings).traces
         # The judge takes a second after the answer is recorded; scored on the request path,
         # its verdict would already be stored when the answer arrives.

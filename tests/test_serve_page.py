@@ -98,6 +98,46 @@ def test_figures_have_a_series_per_version(store: Store) -> None:
     assert sum(sum(t.y) for t in figures["errors"].data) == 1
 
 
+def test_add_to_dataset_turns_picked_calls_and_their_feedback_into_eval_rows(
+    store: Store,
+) -> None:
+    from playground.eval.datasets import Datasets, iter_rows
+
+    runs = seed(store)
+    failed, slow = runs[7], runs[6]
+    store.ratings.add_rating(slow.results[0].id, 2, "too slow and vague", "serve")
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    assert not at.exception
+    assert at.button(key="mon_add").disabled  # nothing picked yet
+    at.multiselect(key="mon_pick").set_value([failed.id, slow.id]).run()
+    assert at.text_input(key="mon_dataset").value == "gear-support-production"
+    at.button(key="mon_add").click().run()
+    assert not at.exception
+    assert "Added 2 call(s) to dataset gear-support-production@" in texts(at)
+    info = Datasets(load_settings()).get("gear-support-production")
+    rows = {row["run_id"]: row for row in iter_rows(info)}
+    assert set(rows) == {failed.id, slow.id}
+    assert rows[slow.id]["question"] == "Is the tent waterproof?"  # the flow's input column
+    assert rows[slow.id]["answer"] == "Yes, it is."
+    assert (rows[slow.id]["stars"], rows[slow.id]["comment"]) == (2, "too slow and vague")
+    assert rows[failed.id]["error"].startswith("Cannot reach") and rows[failed.id]["stars"] is None
+    assert rows[slow.id]["version"] == 2
+
+    # the same call again adds nothing; a new one makes a new version with all rows
+    at.multiselect(key="mon_pick").set_value([slow.id, runs[5].id]).run()
+    at.button(key="mon_add").click().run()
+    message = texts(at)
+    assert "Added 1 call(s) to dataset gear-support-production@" in message
+    version = message.split("gear-support-production@", 1)[1].split(" ", 1)[0]
+    newest = Datasets(load_settings()).get("gear-support-production", version)
+    assert newest.rows == 3 and newest.version != info.version
+
+    at.text_input(key="mon_dataset").set_value("Bad Name!").run()
+    at.button(key="mon_add").click().run()
+    assert not at.exception
+    assert "Dataset name 'Bad Name!' is not allowed" in texts(at)
+
+
 @pytest.mark.browser
 def test_monitor_page_in_chromium_shows_the_alert_and_charts(tmp_path: Path) -> None:
     from playwright.sync_api import expect
@@ -122,3 +162,14 @@ def test_monitor_page_in_chromium_shows_the_alert_and_charts(tmp_path: Path) -> 
         assert page.locator(".js-plotly-plot").count() == 7
         expect(page.get_by_text("no data in this window").first).to_be_visible()
         screenshot(page, tmp_path, "monitor")
+
+        # Add to dataset: pick the failed call, add it, see where it went
+        picker = page.get_by_role("combobox", name="Calls")
+        picker.click()
+        page.get_by_role("option").filter(has_text="Cannot reach").first.click()
+        page.keyboard.press("Escape")
+        page.get_by_role("button", name="Add to dataset").click()
+        expect(
+            page.get_by_text("Added 1 call(s) to dataset gear-support-production@")
+        ).to_be_visible(timeout=30_000)
+        screenshot(page, tmp_path, "monitor-added")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from playground.errors import PlaygroundError
 from playground.serve.charts import monitor_figures
-from playground.serve.monitor import monitor_report, served_flow_names
+from playground.serve.monitor import calls_to_dataset, monitor_report, served_flow_names
 from ui.resources import settings, store
 
 WINDOWS = {"Last hour": "1h", "Last 24 hours": "24h", "Last 7 days": "7d", "Last 30 days": "30d"}
@@ -108,6 +108,24 @@ st.dataframe(
     },
     key="mon_worst",
 )
+
+with st.container(border=True):
+    st.markdown("**Add to dataset**: turn calls into evaluation rows (inputs, answer, feedback).")
+    labels = {w.run_id: f"{w.created_at} · {w.flow} v{w.version} · {w.why}" for w in report.worst}
+    picked = st.multiselect("Calls", list(labels), format_func=labels.__getitem__, key="mon_pick")
+    default_name = f"{report.worst[0].flow}-production" if report.worst else "production"
+    name = st.text_input("Dataset", value=default_name, key="mon_dataset")
+    if st.button("Add to dataset", key="mon_add", disabled=not picked, icon=":material/add:"):
+        try:
+            info, added = calls_to_dataset(config, store(), picked, name)
+        except PlaygroundError as exc:
+            st.error(str(exc), icon=":material/error:")
+        else:
+            st.success(
+                f"Added {added} call(s) to dataset {info.ref} ({info.rows} row(s) in all); "
+                f"evaluate it with `playground eval run SPEC --dataset {info.ref}`.",
+                icon=":material/check:",
+            )
 
 if report.events:
     with st.expander(f"Alert history ({len(report.events)})"):

@@ -41,6 +41,7 @@ from playground.serve.service import (
     run_id_of,
 )
 from playground.serve.settings import ServeSettings, serve_settings
+from playground.serve.tracing import tracing_for
 
 log = logging.getLogger(__name__)
 
@@ -354,8 +355,14 @@ def create_app(
 
         scorer = OnlineScorer(settings, serve.score_sample)
         workers.append(scorer)
+    tracing = tracing_for(serve)  # a bad endpoint or missing package fails here, at start
     service = ServeService(
-        settings, serve, resolver, metrics, scorer.offer if scorer is not None else None
+        settings,
+        serve,
+        resolver,
+        metrics,
+        scorer.offer if scorer is not None else None,
+        tracing,
     )
     if background:
         from playground.serve.alerts import AlertSchedule
@@ -372,6 +379,8 @@ def create_app(
             service.close()
             for worker in workers:
                 worker.stop()
+            if tracing is not None:
+                tracing.close()  # exports the spans still buffered
 
     app = FastAPI(
         title="Prompt Playground: served flows",
@@ -384,6 +393,7 @@ def create_app(
     app.state.service = service
     app.state.metrics = metrics
     app.state.scorer = scorer
+    app.state.tracing = tracing
 
     if serve.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from playground.config import Settings
-from playground.records import utc_now
+from playground.errors import PlaygroundError
+from playground.records import Run, utc_now
 from playground.serve.settings import window_seconds
 from playground.store.traces import AlertEvent, FeedbackRow, OnlineScore, ServedCall, TracesPart
+
+if TYPE_CHECKING:
+    from playground.eval.datasets import DatasetInfo
+    from playground.store import Store
 
 WORST = 10
 
@@ -332,3 +339,74 @@ def metric_value(
     if metric == "online_score":
         return _mean(s.score for s in scores if s.score is not None and s.status != "unmeasured")
     raise ValueError(f"unknown metric {metric}")
+
+
+def call_row(run: Run, feedback: Sequence[FeedbackRow]) -> dict[str, Any]:
+    """One evaluation row from a served call: its inputs as columns, then what production saw.
+
+    The inputs keep their names (so the flow's `evaluation` block maps them as is); the answer,
+    the latest stars and every comment follow. A production field whose name an input already
+    uses is written as `served_<field>`.
+    """
+    result = run.results[0]
+    stars = [f.stars for f in feedback if f.stars is not None]
+    comments = [f.comment.strip() for f in feedback if f.comment and f.comment.strip()]
+    row: dict[str, Any] = dict(run.variables)
+    served = {
+        "answer": result.text,
+        "stars": stars[-1] if stars else None,
+        "comment": " | ".join(comments) or None,
+        "error": result.error,
+        "run_id": run.id,
+        "flow": run.flow_name,
+        "version": run.flow_version,
+    }
+    for key, value in served.items():
+        row[f"served_{key}" if key in row else key] = value
+    return row
+
+
+def calls_to_dataset(
+    settings: Settings, store: Store, run_ids: Sequence[str], name: str
+) -> tuple[DatasetInfo, int]:
+    """Add served calls (with their feedback) to dataset NAME as a new version; rows added.
+
+    The new version holds the newest stored version's rows plus the calls not in it yet (by
+    run id), so adding the same call twice changes nothing.
+    """
+    from playground.eval.datasets import NAME_PATTERN, DatasetError, Datasets, iter_rows
+
+    name = name.strip()
+    if not NAME_PATTERN.match(name):
+        raise DatasetError(
+            f"Dataset name '{name}' is not allowed; use lower-case letters, digits, - and _."
+        )
+    if not run_ids:
+        raise PlaygroundError("No call is selected; tick the calls to add in the table first.")
+    datasets = Datasets(settings)
+    # created_at has whole seconds: two additions within one second would tie, so the file's
+    # own time picks the newest version to build on
+    existing = sorted(
+        datasets.versions(name),
+        key=lambda v: (v.created_at, (v.path.parent / "meta.json").stat().st_mtime_ns),
+        reverse=True,
+    )
+    rows = list(iter_rows(existing[0])) if existing else []
+    have = {str(r.get("run_id")) for r in rows if r.get("run_id")}
+    runs = [store.runs.get_run(run_id) for run_id in run_ids if run_id not in have]
+    runs = [run for run in runs if run.source == "serve" and run.results]
+    if not runs:
+        if existing:
+            return existing[0], 0
+        raise PlaygroundError("None of the selected runs is a served call; pick served calls.")
+    feedback = store.traces.feedback_for([run.results[0].id for run in runs])
+    by_result: dict[str, list[FeedbackRow]] = defaultdict(list)
+    for row in feedback:
+        by_result[row.result_id].append(row)
+    rows += [call_row(run, by_result[run.results[0].id]) for run in runs]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"monitor-{name}.jsonl"  # the source the dataset records
+        with path.open("w", encoding="utf-8") as out:
+            for row in rows:
+                out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        return datasets.import_file(path, name), len(runs)

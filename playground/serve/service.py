@@ -1,19 +1,21 @@
 """What a served call does, without HTTP: resolve the flow, check inputs, run, record, count.
 
-Every call goes through `Flow.start` (the headless flow path, hence `runner.MeasuredStream`)
-and `record_run` (the same scoring and saving as the CLI), with `source = "serve"`. Model
-streams are blocking, so each call runs on a worker thread; a streaming call hands its deltas
-to the event loop through a queue and stops the model when the client goes away.
+Every call goes through `Flow.start` (the headless flow path, hence `runner.MeasuredStream`),
+`runner.assess` (the same scoring as the CLI) and `RunRecorder` (saved in a batch with others),
+with `source = "serve"`. Model streams are blocking, so each call runs on a worker thread (the
+openai SDK's sync client on threads outran AsyncOpenAI here, bench/README.md); a streaming call
+hands its deltas to the event loop through a queue and stops the model when the client goes away.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,11 +23,14 @@ from typing import Any
 from playground.config import Settings
 from playground.errors import NotFoundError, PlaygroundError, TemplateError
 from playground.flows.registry import REF_PATTERN, FlowRegistry
-from playground.flows.run import Flow, coerce_input, record_run
+from playground.flows.run import Flow, coerce_input
 from playground.flows.spec import FlowSpec
 from playground.records import Result, Run
+from playground.runner import assess
 from playground.serve.metrics import ServeMetrics
+from playground.serve.recorder import RunRecorder
 from playground.serve.settings import ServeSettings
+from playground.serve.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +227,7 @@ class ServeService:
         resolver: FlowResolver,
         metrics: ServeMetrics,
         on_recorded: Any = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
         self.serve = serve
@@ -229,10 +235,17 @@ class ServeService:
         self.metrics = metrics
         self.on_recorded = on_recorded  # e.g. the online scorer's enqueue
         self.executor = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="serve")
+        self.recorder = RunRecorder(settings)
+        self.tracing = tracing  # OpenTelemetry export, when configured
+
+    def _span(self, call: Call) -> contextlib.AbstractContextManager[Any]:
+        # Entered on the worker thread that calls the model, so the SDK's span is its child.
+        return self.tracing.call_span(call) if self.tracing else contextlib.nullcontext()
 
     def close(self) -> None:
-        """Wait for calls in flight to be recorded."""
+        """Wait for calls in flight to finish and be recorded."""
         self.executor.shutdown(wait=True)
+        self.recorder.close()
 
     def prepare(
         self, name: str, inputs: Mapping[str, Any], max_tokens: int | None, route: str
@@ -244,26 +257,33 @@ class ServeService:
         run, stream = served.flow.start(values, source=SOURCE, params=params)
         return Call(served, run, route), stream
 
-    def _finish(self, call: Call) -> None:
-        try:
-            record_run(self.settings, call.run)
-        except Exception:  # the caller still gets the answer; the log says why it is not saved
-            log.exception("Served run %s could not be recorded", call.run.id)
-            raise
-        finally:
-            self.metrics.observe_call(call.served, call.result, call.route)
+    def _finish(self, call: Call) -> Future[None]:
+        """Assess and count a finished call, and queue its run for saving (the future says when)."""
+        for problem in assess(self.settings, call.run, call.run.results):
+            log.warning(problem)  # a check that failed must not lose the answer
+        self.metrics.observe_call(call.served, call.result, call.route)
+        saved = self.recorder.submit(call.run)
         if self.on_recorded is not None:
-            self.on_recorded(call.served, call.run)
+            on_recorded, served, run = self.on_recorded, call.served, call.run
+
+            def offer(done: Future[None]) -> None:
+                if done.exception() is None:  # scores refer to the stored result
+                    on_recorded(served, run)
+
+            saved.add_done_callback(offer)
+        return saved
 
     async def complete(self, call: Call, stream: Any) -> Result:
-        """Run the call to the end on a worker thread, record it, return its result."""
+        """Run the call to the end on a worker thread, then wait until its run is stored."""
 
-        def work() -> Result:
-            stream.drain()
-            self._finish(call)
-            return call.result
+        def work() -> Future[None]:
+            with self._span(call):
+                stream.drain()
+            return self._finish(call)
 
-        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+        saved = await asyncio.get_running_loop().run_in_executor(self.executor, work)
+        await asyncio.wrap_future(saved)  # a failed save is a 500, like before (one sentence)
+        return call.result
 
     def start_stream(self, call: Call, stream: Any) -> None:
         """Pump the model's deltas into call.queue from a worker thread until done or stopped."""
@@ -274,19 +294,20 @@ class ServeService:
             deltas = iter(stream)
             cut = False
             sent = 0
+            with self._span(call):
+                try:
+                    for delta in deltas:
+                        if call.stop.is_set():
+                            cut = True
+                            break
+                        sent += len(delta)
+                        loop.call_soon_threadsafe(put, ("delta", delta))
+                finally:
+                    deltas.close()  # type: ignore[attr-defined] # stops the model's HTTP stream or llama loop
+                if cut:
+                    call.result.error = CUT_OFF.format(n=sent)
             try:
-                for delta in deltas:
-                    if call.stop.is_set():
-                        cut = True
-                        break
-                    sent += len(delta)
-                    loop.call_soon_threadsafe(put, ("delta", delta))
-            finally:
-                deltas.close()  # type: ignore[attr-defined] # stops the model's HTTP stream or llama loop
-            if cut:
-                call.result.error = CUT_OFF.format(n=sent)
-            try:
-                self._finish(call)
+                self._finish(call).result()
             except Exception:
                 loop.call_soon_threadsafe(put, ("failed", "The answer could not be recorded."))
                 return

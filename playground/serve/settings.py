@@ -10,7 +10,8 @@ max_tokens = 1024             # a call may not ask for more (422); the spec's va
 cors_origins = []             # CORS stays off unless origins are listed
 score_sample = 0.1            # share of calls scored online, off the request path
 alert_interval_s = 60         # how often [[alerts]] are evaluated while serving
-otlp_endpoint = ""            # optional OpenTelemetry OTLP/HTTP traces endpoint
+otlp_endpoint = ""            # optional OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (else
+                              # OTEL_EXPORTER_OTLP_ENDPOINT); needs the `otel` extra
 
 [[alerts]]
 name = "errors"

@@ -207,6 +207,16 @@ class Runs:
                     [_result_row(run.id, i, r, run) for i, r in enumerate(run.results)],
                 )
 
+    def save_runs(self, batch: Sequence[Run]) -> None:
+        """Save many runs and their results in one transaction (a server's group commit)."""
+        if not batch:
+            return
+        with self.db.write() as conn:
+            self.db.insert_ignoring_duplicates(conn, runs, [_run_row(run) for run in batch])
+            rows = [_result_row(r.id, i, res) for r in batch for i, res in enumerate(r.results)]
+            if rows:
+                conn.execute(insert(results), rows)
+
     def save_result(self, run: Run, result: Result, position: int = 0) -> None:
         """Save one finished result (and its run, the first time) in one transaction.
 

@@ -174,6 +174,36 @@ class TracesPart:
             for r in rows
         ]
 
+    def feedback_for(self, result_ids: list[str]) -> list[FeedbackRow]:
+        """Every rating of these results, oldest first (for "Add to dataset")."""
+        if not result_ids:
+            return []
+        query = (
+            select(
+                ratings.c.result_id,
+                ratings.c.stars,
+                ratings.c.comment,
+                ratings.c.created_at,
+                runs.c.flow_name,
+                runs.c.flow_version,
+            )
+            .select_from(
+                ratings.join(results, ratings.c.result_id == results.c.id).join(
+                    runs, results.c.run_id == runs.c.id
+                )
+            )
+            .where(ratings.c.result_id.in_(result_ids))
+            .order_by(ratings.c.id)
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            FeedbackRow(
+                r.result_id, r.flow_name, r.flow_version, r.stars, r.comment, _aware(r.created_at)
+            )
+            for r in rows
+        ]
+
     # -- online scores ---------------------------------------------------------------------
 
     def add_scores(self, scores: list[OnlineScore]) -> None:
