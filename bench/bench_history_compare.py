@@ -137,8 +137,6 @@ def main() -> None:
     os.environ["PLAYGROUND_HOME"] = str(Path(tmp) / "home")
     os.chdir(tmp)
 
-    from streamlit.testing.v1 import AppTest
-
     from playground.config import load_settings
     from playground.store import open_store
 
@@ -147,61 +145,80 @@ def main() -> None:
     seed(store, args.runs, random.Random(7))
     print(f"seeding took {time.perf_counter() - began:.1f} s")
 
-    def page(name: str, state: dict[str, object] | None = None) -> object:
-        at = AppTest.from_file(str(ROOT / "views" / f"{name}.py"), default_timeout=60)
-        at.run()  # warm-up: imports, caches, first query plans
-        for key, value in (state or {}).items():
-            at.session_state[key] = value
-        if state:
-            at.run()
-        return at
-
-    selection = {"selection": {"rows": [0], "columns": [], "cells": []}}
-    two_rows = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
-    cases = {
-        "trivial page (baseline)": AppTest.from_string(
-            "import streamlit as st\nst.title('Hello')\nst.write('a trivial page')"
-        ).run(),
-        "history, page 1": page("history"),
-        "history, page 250": page("history", {"hist_page": 250}),
-        "history, text search": page("history", {"hist_search": "warranty"}),
-        "history, model + 4 stars": page(
-            "history", {"hist_model": "openai/gpt-4o", "hist_min_stars": 4}
-        ),
-        "history, one run open": page("history", {"hist_table_1": selection}),
-        "history, two runs side by side": page("history", {"hist_table_1": two_rows}),
-        "compare, all configurations": page("compare"),
-        "compare, template filter": page("compare", {"cmp_template": "warranty"}),
-        "compare, one configuration open": page("compare", {"cmp_table": selection}),
-        "history, after a new rating (cold)": page("history"),
-        "compare, after a new rating (cold)": page("compare"),
-        "history, search after a new run (cold)": page("history", {"hist_search": "warranty"}),
-        "compare, after a new vote (cold)": page("compare"),
-        "compare, after a new run (cold)": page("compare"),
-    }
-    some_answer = store.history.history_page().runs[0].results[0].id
-    some_runs = store.history.history_page().runs
-    extra_rng = random.Random(11)
     baseline = None
     print(f"\n{'case':<36} {'ms/rerun':>9} {'x baseline':>11}")
-    for name, at in cases.items():
-        # "cold" cases store a rating or a run before each rerun: no cache can answer.
-        def rate() -> None:
-            store.ratings.add_rating(some_answer, 4, None, "bench")
-
-        def vote() -> None:
-            run = extra_rng.choice(some_runs)
-            ids = [r.id for r in run.results]
-            store.ratings.add_preference(run.id, ids, "best", extra_rng.choice(ids), "bench")
-
-        def new_run() -> None:
-            seed(store, 1, extra_rng, quiet=True)
-
-        actions = {"new rating": rate, "new vote": vote, "new run": new_run}
-        before = next((act for what, act in actions.items() if what in name), None)
-        ms = time_reruns(at, args.reruns, before)
+    for name, ms in run_cases(store, args.reruns):
         baseline = baseline or ms
         print(f"{name:<36} {ms:>9.0f} {ms / baseline:>11.1f}")
+
+
+SELECTION = {"selection": {"rows": [0], "columns": [], "cells": []}}
+TWO_ROWS = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+# (case, page file under views/, session state set before the timed reruns); the first case is
+# the trivial-page baseline. "(cold)" cases store the named row before each rerun.
+CASES: list[tuple[str, str | None, dict[str, object]]] = [
+    ("trivial page (baseline)", None, {}),
+    ("history, page 1", "history", {}),
+    ("history, page 250", "history", {"hist_page": 250}),
+    ("history, text search", "history", {"hist_search": "warranty"}),
+    ("history, model + 4 stars", "history", {"hist_model": "openai/gpt-4o", "hist_min_stars": 4}),
+    ("history, one run open", "history", {"hist_table_1": SELECTION}),
+    ("history, two runs side by side", "history", {"hist_table_1": TWO_ROWS}),
+    ("compare, all configurations", "compare", {}),
+    ("compare, template filter", "compare", {"cmp_template": "warranty"}),
+    ("compare, one configuration open", "compare", {"cmp_table": SELECTION}),
+    ("history, after a new rating (cold)", "history", {}),
+    ("compare, after a new rating (cold)", "compare", {}),
+    ("history, search after a new run (cold)", "history", {"hist_search": "warranty"}),
+    ("compare, after a new vote (cold)", "compare", {}),
+    ("compare, after a new run (cold)", "compare", {}),
+]
+
+
+def page_test(name: str | None, state: dict[str, object]) -> object:
+    """An AppTest of views/<name>.py (or the trivial page), warmed up with `state` set."""
+    from streamlit.testing.v1 import AppTest
+
+    if name is None:
+        return AppTest.from_string(
+            "import streamlit as st\nst.title('Hello')\nst.write('a trivial page')"
+        ).run()
+    at = AppTest.from_file(str(ROOT / "views" / f"{name}.py"), default_timeout=60)
+    at.run()  # warm-up: imports, caches, first query plans
+    for key, value in state.items():
+        at.session_state[key] = value
+    if state:
+        at.run()
+    return at
+
+
+def run_cases(store: object, reruns: int) -> list[tuple[str, float]]:
+    """Median ms per rerun of every case in CASES, against the store the pages open."""
+    tests = [(name, page_test(page, state)) for name, page, state in CASES]
+    some_runs = store.history.history_page().runs  # type: ignore[attr-defined]
+    some_answer = some_runs[0].results[0].id
+    extra_rng = random.Random(11)
+
+    # "cold" cases store a rating, a vote or a run before each rerun: no cache can answer.
+    def rate() -> None:
+        store.ratings.add_rating(some_answer, 4, None, "bench")  # type: ignore[attr-defined]
+
+    def vote() -> None:
+        run = extra_rng.choice(some_runs)
+        ids = [r.id for r in run.results]
+        store.ratings.add_preference(  # type: ignore[attr-defined]
+            run.id, ids, "best", extra_rng.choice(ids), "bench"
+        )
+
+    def new_run() -> None:
+        seed(store, 1, extra_rng, quiet=True)
+
+    actions = {"new rating": rate, "new vote": vote, "new run": new_run}
+    timed = []
+    for name, at in tests:
+        before = next((act for what, act in actions.items() if what in name), None)
+        timed.append((name, time_reruns(at, reruns, before)))
+    return timed
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ class Database:
         self.url = parsed
         self.backend = parsed.get_backend_name()
         self._password = parsed.password
+        self._insert_ignoring: dict[str, Any] = {}
         try:
             if self.backend == "sqlite":
                 path = parsed.database or ""
@@ -132,6 +133,14 @@ class Database:
             conn.begin(),
         ):
             yield conn
+
+    def execute_alone(self, statement: Any, params: dict[str, Any]) -> None:
+        """Run one statement in autocommit: atomic on its own, with no BEGIN or COMMIT trip."""
+        with (
+            self.translated(),
+            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+        ):
+            conn.execute(statement, params)
 
     @contextmanager
     def translated(self) -> Iterator[None]:
@@ -196,8 +205,13 @@ class Database:
 
     def insert_ignoring_duplicates(self, conn: Connection, table: Table, rows: Any) -> int:
         """Insert rows, skipping any whose primary key is already stored; return rows added."""
-        insert_for = sqlite_insert if self.backend == "sqlite" else postgresql_insert
-        result = conn.execute(insert_for(table).on_conflict_do_nothing(), rows)
+        statement = self._insert_ignoring.get(table.name)
+        if statement is None:  # built once per table: compiling it costs more than running it
+            insert_for = sqlite_insert if self.backend == "sqlite" else postgresql_insert
+            statement = self._insert_ignoring[table.name] = insert_for(
+                table
+            ).on_conflict_do_nothing()
+        result = conn.execute(statement, rows)
         return max(int(result.rowcount or 0), 0)
 
     def close(self) -> None:
