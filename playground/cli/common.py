@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from playground.config import Settings, load_settings
 from playground.errors import PlaygroundError
 from playground.redaction import clean_message
+
+if TYPE_CHECKING:
+    from playground.records import Result
 
 
 class PlaygroundGroup(click.Group):
@@ -73,3 +76,10 @@ def stderr(message: str) -> None:
     """Print a note on stderr (progress, warnings) without disturbing --json output."""
     click.echo(message, err=True)
     sys.stderr.flush()
+
+
+def echo_format_check(result: Result) -> None:
+    """Under a JSON answer, on stderr: whether it is valid against its format, and why not."""
+    check = result.format_check
+    if check is not None:
+        stderr(f"   {'valid' if check.valid else 'invalid'}: {check.reason}")

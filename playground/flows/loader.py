@@ -195,6 +195,9 @@ _CUSTOM_KINDS = {
     "python_keyword",
     "url_credentials",
     "url_host",
+    "schema_missing",  # model.response_format (playground.models.response_format)
+    "schema_invalid",
+    "schema_unused",
 }
 
 

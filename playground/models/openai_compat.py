@@ -11,6 +11,11 @@ from typing import Any
 
 from playground.errors import EndpointError
 from playground.models.base import Message, ModelParams, Usage
+from playground.models.response_format import (
+    ResponseFormat,
+    llama_response_format,
+    openai_response_format,
+)
 from playground.redaction import register_secrets
 
 NO_KEY = "not-needed"  # local servers accept any key; the SDK insists on one
@@ -52,6 +57,8 @@ class EndpointSpec:
 _clients: dict[EndpointSpec, Any] = {}
 _clients_lock = threading.Lock()
 _attempt = threading.local()  # when this thread last sent a request (retries send again)
+# Endpoints that refused OpenAI's json_schema type but took llama.cpp's json_object + schema.
+_llama_dialect: set[EndpointSpec] = set()
 
 
 def _note_request_sent(request: Any) -> None:
@@ -202,6 +209,8 @@ def explain(exc: Exception, model_id: str, spec: EndpointSpec) -> EndpointError:
 class OpenAICompatModel:
     """A model behind an OpenAI-style chat completions API."""
 
+    supports_response_format = True  # sent as `response_format`; the server constrains it
+
     def __init__(
         self,
         model_id: str,
@@ -238,7 +247,61 @@ class OpenAICompatModel:
         """Import the SDK and create the client now, so that neither counts as latency."""
         self._client_factory(self.spec)
 
-    def stream(self, messages: Sequence[Message], params: ModelParams) -> Iterator[str | Usage]:
+    def _create(
+        self,
+        client: Any,
+        messages: Sequence[Message],
+        params: ModelParams,
+        fmt: ResponseFormat | None,
+    ) -> Any:
+        """Send the request; a JSON format goes as `response_format` in the server's dialect.
+
+        OpenAI, vLLM and llama.cpp's C++ server take `json_schema`; llama-cpp-python's server
+        only knows `json_object` with a `schema` and answers 422 to the other, so a compatible
+        endpoint that refuses `json_schema` is asked once more in that form (and remembered).
+        """
+        import openai
+
+        kwargs = self._request(messages, params)
+        if fmt is None or not fmt.structured:
+            return client.chat.completions.create(**kwargs)
+        llama = self.spec in _llama_dialect
+        kwargs["response_format"] = (
+            llama_response_format(fmt) if llama else openai_response_format(fmt)
+        )
+        refused = (openai.BadRequestError, openai.UnprocessableEntityError)
+        try:
+            return client.chat.completions.create(**kwargs)
+        except refused as exc:
+            if llama or fmt.type != "json_schema" or self.spec.kind != "compatible":
+                raise self._cannot_honour(exc, fmt) from None
+        kwargs["response_format"] = llama_response_format(fmt)
+        try:
+            response = client.chat.completions.create(**kwargs)
+        except refused as exc:
+            raise self._cannot_honour(exc, fmt) from None
+        _llama_dialect.add(self.spec)
+        return response
+
+    def _cannot_honour(self, exc: Exception, fmt: ResponseFormat) -> EndpointError:
+        """One sentence for a server that refused the response format (others: `explain`)."""
+        detail = _server_message(exc)
+        words = detail.lower()
+        if not any(w in words for w in ("response_format", "json", "schema")):
+            return explain(exc, self.model_id, self.spec)
+        return EndpointError(
+            f"{self.spec.label} cannot honour the {fmt.label} response format for "
+            f"{self.model_id} ({' '.join(detail.split())[:160]}); pick Text, or a model or "
+            "server that supports structured output."
+        )
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        params: ModelParams,
+        *,
+        response_format: ResponseFormat | None = None,
+    ) -> Iterator[str | Usage]:
         """Stream deltas; end with the server's usage when it reports one.
 
         Raises EndpointError when the call fails, passes its deadline, or the stream is cut
@@ -253,7 +316,7 @@ class OpenAICompatModel:
         deadline: _Deadline | None = None
         _attempt.sent_at = time.monotonic()
         try:
-            response = client.chat.completions.create(**self._request(messages, params))
+            response = self._create(client, messages, params, response_format)
             deadline = _Deadline(
                 _attempt.sent_at + self.spec.timeout, self.spec.idle_limit, response.close
             )
