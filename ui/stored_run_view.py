@@ -14,6 +14,7 @@ from playground.history import (
     run_models,
 )
 from playground.records import Result, Run
+from ui.response_format import show_result_answer
 
 SHARED_PATH = "shared"
 _PAGE_PATHS = ("history", "compare", SHARED_PATH, "playground")
@@ -60,6 +61,8 @@ def answer_card(result: Result, summary: RatingSummary | None, show_prompt: bool
             st.caption(f"Prompt template: {result.user_template}")
         if result.error:
             st.error(result.error, icon=":material/error:")
+        elif result.format_check is not None:  # a JSON answer: formatted, with its mark
+            show_result_answer(result, key=f"stored_{result.id}")
         else:
             st.markdown(result.text or "_(empty answer)_")
         st.caption(metrics_line(result))

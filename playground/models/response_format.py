@@ -177,7 +177,7 @@ def check_answer(text: str, fmt: ResponseFormat | None) -> FormatCheck | None:
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
-        if exc.pos >= len(body):
+        if exc.pos >= len(body) or _unclosed(body):
             return FormatCheck(
                 False, "The JSON is cut off before it ends; raise max_tokens and run again."
             )
@@ -219,6 +219,27 @@ def llama_response_format(fmt: ResponseFormat) -> dict[str, Any]:
     if fmt.type == "json":
         return {"type": "json_object"}
     return {"type": "json_object", "schema": fmt.json_schema}
+
+
+def _unclosed(text: str) -> bool:
+    """True when text ends inside a string or with brackets open: an answer cut off."""
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+    return in_string or depth > 0
 
 
 def _short(message: str) -> str:
