@@ -74,7 +74,9 @@ def response_format_picker(state: MutableMapping[str, Any]) -> None:
             "response_format; every answer is checked and marked valid or invalid.",
         )
         if state.get(FORMAT) == "JSON Schema":
-            st.text_area("JSON Schema", key=SCHEMA, height=180, persist_state=KEEP)
+            st.text_area(
+                "Schema", key=SCHEMA, height=180, persist_state=KEEP, help="A JSON Schema object."
+            )
             try:
                 format_from_state(state)
             except Exception as exc:  # ParamError: shown where the schema is typed
