@@ -249,6 +249,22 @@ def spec_with(fmt: dict[str, Any]) -> FlowSpec:
     return parse_spec(yaml.safe_dump(data, sort_keys=False))
 
 
+def test_save_as_flow_carries_the_format_and_loads_back_into_the_editor(home: Path) -> None:
+    from playground.flows.capture import draft_from_spec, spec_from_result
+
+    settings = load_settings()
+    run = prepare_run(
+        settings, QUESTION, [LOCAL], {LOCAL: GREEDY}, {}, response_format=schema_format()
+    )
+    spec = spec_from_result(run.results[0], run, "tent-json", "", settings)
+    assert spec.to_data()["model"]["response_format"] == {
+        "type": "json_schema",
+        "name": "tent",
+        "schema": SCHEMA,
+    }
+    assert draft_from_spec(spec, settings).response_format == schema_format()
+
+
 def test_a_spec_without_a_format_stays_as_it_was() -> None:
     spec = parse_spec(GOOD)
     assert spec.model.response_format is None

@@ -4,6 +4,7 @@ llama.cpp server: the picker, formatted JSON with its mark, bad schemas, saved a
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,8 +15,11 @@ from playground.config import load_settings
 from playground.models.response_format import ResponseFormat
 from playground.records import Draft
 from playground.store import open_store
-from tests.test_page_playground import LOCAL, SERVER, page, run_and_wait
 from ui import response_format as rf
+
+PAGE = str(Path(__file__).resolve().parent.parent / "views" / "playground_page.py")
+LOCAL = "local/smollm2-135m-instruct"
+SERVER = "srv/smollm2-135m-instruct"
 
 SCHEMA = {
     "type": "object",
@@ -23,6 +27,24 @@ SCHEMA = {
     "required": ["answer", "sure"],
     "additionalProperties": False,
 }
+
+
+def page() -> AppTest:
+    """A fresh Playground page with a generous timeout for real generations on a busy box."""
+    return AppTest.from_file(PAGE, default_timeout=180)
+
+
+def run_and_wait(at: AppTest, timeout: float = 300) -> AppTest:
+    """Press Run, rerun (as the page's polling would) until no cell runs, then draw once more."""
+    at.button(key="btn_run").click().run()
+    deadline = time.monotonic() + timeout
+    if "run_view" not in at.session_state:
+        return at  # the click was refused: nothing started
+    while at.session_state["run_view"].live:
+        assert time.monotonic() < deadline, "the run did not finish in time"
+        time.sleep(0.2)
+        at.run()
+    return at.run()
 
 
 def greedy(at: AppTest, *model_ids: str, max_tokens: int = 64) -> None:
