@@ -47,7 +47,7 @@ def run_and_wait(at: AppTest, timeout: float = 300) -> AppTest:
     return at.run()
 
 
-def greedy(at: AppTest, *model_ids: str, max_tokens: int = 64) -> None:
+def greedy(at: AppTest, *model_ids: str, max_tokens: int = 96) -> None:
     """Repeatable, short enough answers."""
     for model_id in model_ids:
         at.session_state[f"pg_p_{model_id}_max_tokens"] = max_tokens
