@@ -141,3 +141,26 @@ def test_a_stored_json_run_reloads_its_format_into_the_picker(home: Path) -> Non
     fresh.run()
     assert not fresh.exception
     assert fresh.radio(key=rf.FORMAT).value == "JSON"
+
+
+def test_a_shared_json_run_shows_its_answers_marked(home: Path) -> None:
+    from playground.models.base import ModelParams
+    from playground.records import PromptVariant, Run
+    from playground.runner import plan_cells
+
+    fmt = ResponseFormat.from_schema(SCHEMA, "test")
+    run = Run(source="cli")
+    run.results = plan_cells(
+        [PromptVariant(user="q")], [LOCAL], {LOCAL: ModelParams()}, {}, load_settings(),
+        response_format=fmt,
+    )  # fmt: skip
+    run.results[0].text = '{"answer": "yes"}'
+    open_store(load_settings()).runs.save_run(run)
+    at = AppTest.from_file(str(Path(PAGE).with_name("run.py")), default_timeout=60)
+    at.query_params["run"] = run.id
+    at.run()
+    assert not at.exception
+    assert len(badges(at)) == 1 and "Invalid" in badges(at)[0]
+    assert "Does not match schema 'answer' at $: 'sure' is a required property." in [
+        c.value for c in at.caption
+    ]
