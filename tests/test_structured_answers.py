@@ -403,3 +403,43 @@ def test_run_with_a_missing_schema_file_names_it(home: Path, tmp_path: Path) -> 
     done = cli("run", "--model", LOCAL, "--prompt", "hi", "--response-format", str(missing))
     assert done.exit_code == 2
     assert f"Cannot read schema file {missing} (No such file or directory)." in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_promptflow_and_prompty_exports_answer_inside_the_schema(
+    tmp_path: Path, llama_server: str
+) -> None:
+    from tests.test_flows_promptflow import _last_json, _pf_env, _pf_venv, _run
+
+    venv = _pf_venv()
+    env = _pf_env(tmp_path)
+    spec = spec_with({"type": "json_schema", "name": "tent", "schema": SCHEMA})
+    flow_dir, prompty_dir = tmp_path / "pf", tmp_path / "prompty"
+    export_flow(spec, "promptflow", flow_dir)
+    export_flow(spec, "prompty", prompty_dir)
+    pf = str(venv / "bin" / "pf")
+    _run([pf, "config", "set", "telemetry.enabled=false", "trace.destination=none"], env, tmp_path)
+    _run(
+        [pf, "connection", "create", "--file", str(flow_dir / "connection.yaml"),
+         "--set", "api_key=not-needed", f"base_url={llama_server}"],
+        env, tmp_path,
+    )  # fmt: skip
+    out = _run([pf, "flow", "test", "--flow", str(flow_dir)], env, tmp_path)
+    check = check_answer(str(_last_json(out)["answer"]), schema_format())
+    assert check is not None and check.valid, (out[-500:], check)
+    code = (
+        "import json, sys\n"
+        "from promptflow.core import Prompty\n"
+        "p = Prompty.load(source=sys.argv[1], model={'configuration': {'base_url': sys.argv[2]}})\n"
+        "print(json.dumps({'answer': p()}))\n"
+    )
+    prompty = prompty_dir / f"{spec.name}.prompty"
+    out = _run(
+        [str(venv / "bin" / "python"), "-c", code, str(prompty), llama_server], env, tmp_path
+    )
+    answer = _last_json(out)["answer"]
+    # Prompty parses a JSON answer itself when response_format asks for JSON
+    text = answer if isinstance(answer, str) else json.dumps(answer)
+    check = check_answer(text, schema_format())
+    assert check is not None and check.valid, (out[-500:], check)
