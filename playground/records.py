@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from playground.models.base import Message, ModelParams, Usage
+from playground.models.response_format import FormatCheck, ResponseFormat, check_answer
 
 
 def new_id() -> str:
@@ -57,15 +58,19 @@ def config_hash(
     system_template: str,
     user_template: str,
     retrieval: RetrievalSettings | None = None,
+    response_format: ResponseFormat | None = None,
 ) -> str:
-    """Stable id of a configuration: model + params + templates + retrieval settings."""
-    payload = {
+    """Stable id of a configuration: model + params + templates + retrieval + response format."""
+    payload: dict[str, Any] = {
         "model": model_id,
         "params": params.model_dump(mode="json"),
         "system": system_template,
         "user": user_template,
         "retrieval": retrieval.to_dict() if retrieval else None,
     }
+    if response_format is not None and response_format.structured:
+        # only when set: text configurations keep the hashes they were saved (and rated) under
+        payload["response_format"] = response_format.to_data()
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -92,6 +97,7 @@ class Result:
     chunk_ids: list[str] | None = None
     moderation: str | None = None  # the moderation endpoint's verdict as JSON, when checked
     retrieval: RetrievalSettings | None = None
+    response_format: ResponseFormat | None = None  # None: plain text
     id: str = field(default_factory=new_id)
     created_at: datetime = field(default_factory=utc_now)
 
@@ -99,8 +105,18 @@ class Result:
     def config_hash(self) -> str:
         """The hash of the configuration that produced this result."""
         return config_hash(
-            self.model_id, self.params, self.system_template, self.user_template, self.retrieval
+            self.model_id,
+            self.params,
+            self.system_template,
+            self.user_template,
+            self.retrieval,
+            self.response_format,
         )
+
+    @property
+    def format_check(self) -> FormatCheck | None:
+        """Valid or invalid against the response format (None for text answers)."""
+        return check_answer(self.text, self.response_format)
 
     @property
     def ok(self) -> bool:
@@ -130,6 +146,8 @@ class Result:
             "config_hash": self.config_hash,
             "params": self.params.model_dump(mode="json"),
             "messages": [m.model_dump() for m in self.messages],
+            "response_format": self.response_format.to_data() if self.response_format else None,
+            "format_check": check.to_json() if (check := self.format_check) else None,
         }
 
 
@@ -160,6 +178,7 @@ class Draft:
     params: dict[str, ModelParams] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
     retrieval: RetrievalSettings | None = None
+    response_format: ResponseFormat | None = None
     note: str = ""  # e.g. "loaded from run abc" or "model X is no longer available"
 
     @classmethod
@@ -187,5 +206,6 @@ class Draft:
             params=params,
             variables={k: str(v) for k, v in run.variables.items()},
             retrieval=run.retrieval,
+            response_format=next((r.response_format for r in run.results), None),
             note=f"Loaded run {run.id[:8]} from {run.created_at:%Y-%m-%d %H:%M}.",
         )

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from playground.config import Price, Settings
-from playground.errors import PlaygroundError
+from playground.errors import EndpointError, PlaygroundError
 from playground.models.base import ChatModel, Message, ModelParams, Usage
 from playground.models.registry import get_model
+from playground.models.response_format import ResponseFormat
 from playground.prompts import render_messages
 from playground.records import PromptVariant, Result, RetrievalSettings, Run
 from playground.redaction import clean_message
@@ -58,7 +59,7 @@ class MeasuredStream:
             if prepare is not None:
                 prepare()  # one-off loading is not latency
             start = time.perf_counter()
-            for item in self.model.stream(result.messages, result.params):
+            for item in _open_stream(self.model, result):
                 if isinstance(item, Usage):
                     usage = item
                     continue
@@ -106,6 +107,45 @@ class MeasuredStream:
         return self.result
 
 
+def can_honour(model: ChatModel) -> bool:
+    """True when the model constrains its answers to a response format."""
+    return bool(getattr(model, "supports_response_format", False))
+
+
+def cannot_honour_message(model_id: str, fmt: ResponseFormat) -> str:
+    """The sentence for a model that cannot be asked for a JSON answer."""
+    return (
+        f"{model_id} cannot honour a {fmt.label} response format; pick Text for it, "
+        "or a local or OpenAI-compatible model."
+    )
+
+
+def _open_stream(model: ChatModel, result: Result) -> Iterator[str | Usage]:
+    fmt = result.response_format
+    if fmt is None or not fmt.structured:
+        return model.stream(result.messages, result.params)
+    if not can_honour(model):
+        raise EndpointError(cannot_honour_message(result.model_id, fmt))
+    return model.stream(  # type: ignore[call-arg]  # see ChatModel: optional keyword
+        result.messages, result.params, response_format=fmt
+    )
+
+
+def apply_response_format(
+    cells: Sequence[Result], fmt: ResponseFormat | None, settings: Settings
+) -> None:
+    """Ask every cell for this response format; PlaygroundError before anything is sent if a
+    model cannot honour it (text, or None, asks for nothing)."""
+    if fmt is not None and not fmt.structured:
+        fmt = None
+    if fmt is not None:
+        for model_id in dict.fromkeys(c.model_id for c in cells):
+            if not can_honour(get_model(model_id, settings)):
+                raise PlaygroundError(cannot_honour_message(model_id, fmt))
+    for cell in cells:
+        cell.response_format = fmt
+
+
 def plan_cells(
     variants: Sequence[PromptVariant],
     model_ids: Sequence[str],
@@ -113,6 +153,7 @@ def plan_cells(
     variables: Mapping[str, object],
     settings: Settings,
     retrieval: RetrievalSettings | None = None,
+    response_format: ResponseFormat | None = None,
 ) -> list[Result]:
     """Validate ids and render every variant before anything is sent; one Result per cell.
 
@@ -144,6 +185,7 @@ def plan_cells(
                     retrieval=retrieval,
                 )
             )
+    apply_response_format(cells, response_format, settings)
     return cells
 
 
@@ -156,6 +198,7 @@ def prepare_run(
     retrieval: RetrievalSettings | None = None,
     source: str = "app",
     session_id: str | None = None,
+    response_format: ResponseFormat | None = None,
 ) -> Run:
     """A Run ready to stream: context retrieved once (if asked), every cell planned and checked.
 
@@ -170,7 +213,9 @@ def prepare_run(
         outcome = retrieve_for_run(settings, retrieval, filled)
         filled[retrieval.context_variable] = outcome.context
         run.retrieved = outcome.retrieved
-    run.results = plan_cells(variants, model_ids, params_by_model, filled, settings, retrieval)
+    run.results = plan_cells(
+        variants, model_ids, params_by_model, filled, settings, retrieval, response_format
+    )
     return run
 
 

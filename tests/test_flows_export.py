@@ -120,3 +120,13 @@ def test_secrets_never_land_in_a_file(
     leaked = [p for p in files if SECRET.encode() in p.read_bytes()]
     assert leaked == []
     assert "SERVE_KEY" in (out / "prompty" / "gear-support.prompty").read_text()
+
+
+def test_unicode_line_breaks_in_a_default_survive_the_promptflow_yaml() -> None:
+    """A NEL (\\x85) or line separator in a spec value reads back unchanged, not as a space."""
+    import yaml
+
+    from playground.flows.loader import dump_yaml
+
+    for text in ("cafe\x85", "a\u2028b", "end\u2029\n"):
+        assert yaml.safe_load(dump_yaml({"default": text}))["default"] == text

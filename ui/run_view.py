@@ -20,6 +20,7 @@ from playground.formatting import duration, metrics_line
 from playground.records import Result, Run
 from ui.answer_markdown import answer_markdown, plain_markdown, show_answer
 from ui.live_run import CellProgress, CellState, LiveRun, is_stopped
+from ui.response_format import show_result_answer
 
 _STATE_ICONS = {
     CellState.WAITING: ":material/schedule:",
@@ -159,7 +160,7 @@ def finished_cell(view: RunView, result: Result) -> None:
         else:  # a server's message is text from outside: nothing in it may be fetched
             st.error(answer_markdown(result.error), icon=":material/error:")
         return
-    show_answer(result.text, key=f"answer_{result.id}")
+    show_result_answer(result, key=f"answer_{result.id}")
     st.caption(blind_metrics_line(result) if view.hidden else metrics_line(result))
     if result.groundedness is not None:
         from playground.rag.retrieval import GROUNDEDNESS_HELP

@@ -18,7 +18,8 @@ from playground.history import (
     run_models,
 )
 from playground.records import Result, Run
-from ui.answer_markdown import answer_markdown, inline_markdown, plain_markdown, show_answer
+from ui.answer_markdown import answer_markdown, inline_markdown, plain_markdown
+from ui.response_format import show_result_answer
 from ui.text_diff import diff_markdown
 
 SHARED_PATH = "shared"
@@ -77,8 +78,8 @@ def answer_card(
             st.caption(f"Prompt template: {plain_markdown(result.user_template)}")
         if result.error:
             st.error(answer_markdown(result.error), icon=":material/error:")
-        else:  # rendered as in the Playground: small headings, a Raw tab
-            show_answer(result.text, key=f"{key}_{result.id}")
+        else:  # as in the Playground: small headings and a Raw tab, or JSON with its mark
+            show_result_answer(result, key=f"{key}_{result.id}")
         st.caption(metrics_line(result))
         summary = summary or RatingSummary()
         st.caption(summary.label())

@@ -7,7 +7,9 @@ import streamlit as st
 from playground.errors import PlaygroundError
 from playground.models.local import DEFAULT_MODEL_ID
 from playground.models.registry import list_models
+from playground.runner import apply_response_format
 from ui import playground_state as ps
+from ui import response_format as rf
 from ui.answer_markdown import answer_markdown
 from ui.cost_estimate import estimate_run_cost
 from ui.live_run import LiveRun
@@ -46,6 +48,7 @@ def start_run() -> RunView:
         save=store().runs.save_result,
         session_id=session_id(),
     )
+    apply_response_format(live.run.results, rf.format_from_state(state), config)
     view = RunView.start(live.run, blind=bool(state.get(ps.BLIND)), live=live.start())
     state["run_view"] = view
     return view
@@ -54,6 +57,7 @@ def start_run() -> RunView:
 draft = state.pop("pending_draft", None)
 if draft is not None:
     missing = ps.apply_draft(state, draft, set(ready))
+    rf.apply_format(state, draft.response_format)
     if draft.note:
         st.info(answer_markdown(draft.note), icon=":material/restore:")
     for model_id in missing:
@@ -196,6 +200,7 @@ with side:
                 st.text_input("Query template", key=ps.QUERY, persist_state=KEEP)
                 st.caption("Use `{{ context }}` in a message to place the retrieved chunks.")
 
+    rf.response_format_picker(state)
     st.toggle(
         "Blind mode",
         key=ps.BLIND,

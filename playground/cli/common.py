@@ -7,13 +7,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from playground.config import Settings, load_settings
 from playground.errors import PlaygroundError
 from playground.redaction import clean_message
+
+if TYPE_CHECKING:
+    from playground.records import Result
 
 
 class PlaygroundGroup(click.Group):
@@ -117,3 +120,10 @@ def write_output(path: Path, text: str, flag: str) -> None:
             f"Cannot write {path} ({exc.strerror or exc}); check the folder's permissions "
             f"or choose another {flag}."
         ) from None
+
+
+def echo_format_check(result: Result) -> None:
+    """Under a JSON answer, on stderr: whether it is valid against its format, and why not."""
+    check = result.format_check
+    if check is not None:
+        stderr(f"   {'valid' if check.valid else 'invalid'}: {check.reason}")

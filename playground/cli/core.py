@@ -8,12 +8,20 @@ from pathlib import Path
 
 import click
 
-from playground.cli.common import echo_json, parse_pairs, settings, split_pairs, stderr
+from playground.cli.common import (
+    echo_format_check,
+    echo_json,
+    parse_pairs,
+    settings,
+    split_pairs,
+    stderr,
+)
 from playground.errors import PlaygroundError
 from playground.files import read_bounded
 from playground.models.base import ModelParams
 from playground.models.local import DEFAULT_MODEL_ID, DEFAULT_N_CTX, embedded_gguf_path
 from playground.models.registry import list_models
+from playground.models.response_format import ResponseFormat, parse_format_option
 from playground.records import PromptVariant, Result, RetrievalSettings
 from playground.runner import assess, prepare_run, run_cells
 
@@ -110,6 +118,13 @@ def _parse_params(pairs: tuple[str, ...]) -> ModelParams:
         raise click.BadParameter(str(exc), param_hint="--param") from None
 
 
+def _parse_response_format(value: str) -> ResponseFormat | None:
+    try:
+        return parse_format_option(value)
+    except PlaygroundError as exc:  # a bad schema file is bad usage: exit 2, one sentence
+        raise click.BadParameter(str(exc), param_hint="--response-format") from None
+
+
 def _read_prompt_file(path: Path) -> str:
     try:
         data = read_bounded(path, MAX_PROMPT_FILE_BYTES)  # /dev/zero must not fill memory
@@ -143,6 +158,13 @@ def _read_prompt_file(path: Path) -> str:
 @click.option("--param", "param_pairs", multiple=True, help="Model parameter k=v; repeatable.")
 @click.option("--store", default=None, help="Knowledge store to retrieve {{ context }} from.")
 @click.option("--top-k", default=4, show_default=True, type=click.IntRange(1, 50))
+@click.option(
+    "--response-format",
+    "response_format",
+    default="text",
+    metavar="text|json|SCHEMA.json",
+    help="Answer as text, any JSON, or JSON matching the JSON Schema in this file.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def run(
     model_ids: tuple[str, ...],
@@ -153,11 +175,13 @@ def run(
     param_pairs: tuple[str, ...],
     store: str | None,
     top_k: int,
+    response_format: str,
     as_json: bool,
 ) -> None:
     """Run one prompt on one or more models at once and save the run."""
     if (prompt is None) == (prompt_file is None):
         raise click.UsageError("Give exactly one of --prompt or --prompt-file.")
+    fmt = _parse_response_format(response_format)
     if prompt_file is not None:
         prompt = _read_prompt_file(prompt_file)
     assert prompt is not None
@@ -171,6 +195,7 @@ def run(
         parse_pairs(var_pairs, "--var"),
         retrieval,
         source="cli",
+        response_format=fmt,
     )
     positions = {result.id: i for i, result in enumerate(the_run.results)}
 
@@ -195,6 +220,7 @@ def run(
                 click.echo(f"Error: {result.error}", err=True)
                 continue
             click.echo(result.text)
+            echo_format_check(result)
             click.echo(
                 click.style(
                     f"   ttft {result.ttft_ms or 0:.0f} ms · total {result.latency_ms or 0:.0f} ms"

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import click
 
-from playground.cli.common import PlaygroundGroup, echo_json, parse_pairs, settings
+from playground.cli.common import (
+    PlaygroundGroup,
+    echo_format_check,
+    echo_json,
+    parse_pairs,
+    settings,
+)
 from playground.flows.diff import diff_specs
 from playground.flows.exporters import FORMATS, export_flow
 from playground.flows.loader import dump_spec, read_spec_file
@@ -68,6 +74,7 @@ def run_flow(spec_ref: str, input_pairs: tuple[str, ...], as_json: bool, no_save
         echo_json({**result.to_json(), "flow": spec.ref, "run_id": the_run.id})
     elif result.error is None:
         click.echo(result.text)
+        echo_format_check(result)
     if result.error is not None:
         raise click.ClickException(result.error)
 

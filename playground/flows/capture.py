@@ -57,6 +57,8 @@ def spec_from_result(
         "id": result.model_id,
         "params": result.params.model_dump(mode="json"),
     }
+    if result.response_format is not None and result.response_format.structured:
+        model["response_format"] = result.response_format.to_data()
     provider, _ = split_model_id(result.model_id)
     endpoint = settings.endpoints.get(provider)
     if endpoint is not None:
@@ -110,5 +112,6 @@ def draft_from_spec(spec: FlowSpec, settings: Settings) -> Draft:
         params={spec.model.id: spec.model.params},
         variables={k: str(v.default) for k, v in spec.inputs.items() if v.default is not None},
         retrieval=RetrievalSettings(r.store, r.top_k, r.query, r.context_variable) if r else None,
+        response_format=spec.model.structured_format,
         note=" ".join(notes),
     )

@@ -65,7 +65,14 @@ class _SpecDumper(yaml.SafeDumper):
     """Block style, multi-line strings as literal blocks, keys in the order given."""
 
 
+# YAML 1.1 line breaks besides \n and \r: unescaped, a reader folds them into spaces.
+_UNICODE_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
 def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if any(mark in value for mark in _UNICODE_BREAKS):
+        # only a double-quoted scalar escapes them (\N, \L, \P), so the text reads back as is
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
     # Literal blocks keep templates readable; PyYAML cannot use them with trailing spaces.
     if "\n" in value and not any(line != line.rstrip() for line in value.splitlines()):
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
@@ -197,6 +204,9 @@ _CUSTOM_KINDS = {
     "python_keyword",
     "url_credentials",
     "url_host",
+    "schema_missing",  # model.response_format (playground.models.response_format)
+    "schema_invalid",
+    "schema_unused",
 }
 
 

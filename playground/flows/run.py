@@ -201,6 +201,7 @@ class Flow:
             user_template=user,
             retrieval=retrieval,
             chunk_ids=retrieved_ids,
+            response_format=self.spec.model.structured_format,
         )
         run.results = [result]
         return run, MeasuredStream(model, result, self.settings.price_for(result.model_id))

@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError
 from playground.errors import SpecError, TemplateError
 from playground.eval.spec import EvaluationSpec
 from playground.models.base import ModelParams
+from playground.models.response_format import ResponseFormat
 from playground.prompts import TemplateLimitError, check_syntax, find_variables, render
 
 SCHEMA_ID = "playground.flow/v1"
@@ -280,6 +281,16 @@ class ModelSpec(_Extensible):
     endpoint: EndpointRef | None = Field(
         None, description="For endpoint models: where the server lives, so the spec runs elsewhere."
     )
+    response_format: ResponseFormat | None = Field(
+        None,
+        description="Optional: answer as text (default), any JSON, or JSON matching a schema.",
+    )
+
+    @property
+    def structured_format(self) -> ResponseFormat | None:
+        """The response format when it asks for JSON; None for text (absent or type text)."""
+        fmt = self.response_format
+        return fmt if fmt is not None and fmt.structured else None
 
 
 class RetrievalSpec(_Extensible):

@@ -83,6 +83,9 @@ class ChatModel(Protocol):
 
     Providers only stream; timing, token fallback and cost are measured by playground.runner.
     A provider raises a PlaygroundError subclass (EndpointError, MissingKeyError) on failure.
+    A provider that can constrain its answer sets `supports_response_format = True` and takes
+    a keyword-only `response_format` (a playground.models.response_format.ResponseFormat);
+    the runner passes it only for JSON runs, so text-only providers need neither.
     """
 
     model_id: str

@@ -13,6 +13,7 @@ from typing import Any
 
 from playground.errors import EndpointError, PlaygroundError
 from playground.models.base import Message, ModelParams, Usage
+from playground.models.response_format import ResponseFormat, llama_response_format
 
 DEFAULT_LOCAL_NAME = "smollm2-135m-instruct"
 DEFAULT_MODEL_ID = f"local/{DEFAULT_LOCAL_NAME}"
@@ -79,6 +80,8 @@ def load_llama(path: Path, n_ctx: int = DEFAULT_N_CTX) -> tuple[Any, threading.L
 class LocalModel:
     """A GGUF model run in this process; one llama context, used by one caller at a time."""
 
+    supports_response_format = True  # llama.cpp grammars constrain decoding to the schema
+
     def __init__(self, model_id: str, path: Path, n_ctx: int = DEFAULT_N_CTX) -> None:
         self.model_id = model_id
         self.path = path
@@ -88,8 +91,19 @@ class LocalModel:
         """Load the weights now, so that loading is not counted as time to first token."""
         load_llama(self.path, self.n_ctx)
 
-    def stream(self, messages: Sequence[Message], params: ModelParams) -> Iterator[str | Usage]:
-        """Stream a chat completion from the local model, ending with exact token counts."""
+    def stream(
+        self,
+        messages: Sequence[Message],
+        params: ModelParams,
+        *,
+        response_format: ResponseFormat | None = None,
+    ) -> Iterator[str | Usage]:
+        """Stream a chat completion from the local model, ending with exact token counts.
+
+        A JSON response format becomes a llama.cpp grammar (built by create_chat_completion),
+        so every sampled token keeps the answer inside the schema.
+        """
+        structured = response_format is not None and response_format.structured
         llm, lock = load_llama(self.path, self.n_ctx)
         with lock:  # one llama context is not thread-safe
             # Reusing the cached prompt prefix changes the logits slightly, so the same prompt at
@@ -105,6 +119,9 @@ class LocalModel:
                     max_tokens=params.max_tokens,
                     seed=params.seed,
                     stop=params.stop or None,
+                    response_format=llama_response_format(response_format)
+                    if structured and response_format is not None
+                    else None,
                 )
                 completion_tokens = 0
                 for chunk in chunks:

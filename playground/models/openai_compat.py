@@ -11,6 +11,11 @@ from typing import Any
 
 from playground.errors import EndpointError
 from playground.models.base import Message, ModelParams, Usage
+from playground.models.response_format import (
+    ResponseFormat,
+    llama_response_format,
+    openai_response_format,
+)
 from playground.redaction import register_secrets
 
 NO_KEY = "not-needed"  # local servers accept any key; the SDK insists on one
@@ -52,6 +57,10 @@ class EndpointSpec:
 _clients: dict[EndpointSpec, Any] = {}
 _clients_lock = threading.Lock()
 _attempt = threading.local()  # when this thread last sent a request (retries send again)
+# Endpoints that refused OpenAI's json_schema type but took llama.cpp's json_object + schema,
+# and endpoints whose dialect is known (no need to probe them again).
+_llama_dialect: set[EndpointSpec] = set()
+_dialect_known: set[EndpointSpec] = set()
 
 
 def _note_request_sent(request: Any) -> None:
@@ -202,6 +211,8 @@ def explain(exc: Exception, model_id: str, spec: EndpointSpec) -> EndpointError:
 class OpenAICompatModel:
     """A model behind an OpenAI-style chat completions API."""
 
+    supports_response_format = True  # sent as `response_format`; the server constrains it
+
     def __init__(
         self,
         model_id: str,
@@ -238,7 +249,76 @@ class OpenAICompatModel:
         """Import the SDK and create the client now, so that neither counts as latency."""
         self._client_factory(self.spec)
 
-    def stream(self, messages: Sequence[Message], params: ModelParams) -> Iterator[str | Usage]:
+    def _create(
+        self,
+        client: Any,
+        messages: Sequence[Message],
+        params: ModelParams,
+        fmt: ResponseFormat | None,
+    ) -> Any:
+        """Send the request; a JSON format goes as `response_format` in the server's dialect.
+
+        OpenAI, vLLM and llama.cpp's C++ server take `json_schema`; llama-cpp-python's server
+        only knows `json_object` with a `schema` and refuses the other (with a 500 naming
+        response_format), so a compatible endpoint is first asked once without retries, then
+        in that dialect, and the answer is remembered per endpoint.
+        """
+        import openai
+
+        kwargs = self._request(messages, params)
+        if fmt is None or not fmt.structured:
+            return client.chat.completions.create(**kwargs)
+        refused = (
+            openai.BadRequestError,
+            openai.UnprocessableEntityError,
+            openai.InternalServerError,
+        )
+        probe = (
+            fmt.type == "json_schema"
+            and self.spec.kind == "compatible"
+            and self.spec not in _dialect_known
+        )
+        if self.spec in _llama_dialect:
+            kwargs["response_format"] = llama_response_format(fmt)
+        else:
+            kwargs["response_format"] = openai_response_format(fmt)
+            if probe:
+                try:
+                    response = client.with_options(max_retries=0).chat.completions.create(**kwargs)
+                except refused as exc:
+                    if not _about_format(exc):
+                        return client.chat.completions.create(**kwargs)  # a real 500: retry
+                    kwargs["response_format"] = llama_response_format(fmt)
+                    try:
+                        response = client.chat.completions.create(**kwargs)
+                    except refused as again:
+                        raise self._cannot_honour(again, fmt) from None
+                    _llama_dialect.add(self.spec)
+                _dialect_known.add(self.spec)
+                return response
+        try:
+            return client.chat.completions.create(**kwargs)
+        except refused as exc:
+            raise self._cannot_honour(exc, fmt) from None
+
+    def _cannot_honour(self, exc: Exception, fmt: ResponseFormat) -> EndpointError:
+        """One sentence for a server that refused the response format (others: `explain`)."""
+        if not _about_format(exc):
+            return explain(exc, self.model_id, self.spec)
+        detail = _server_message(exc)
+        return EndpointError(
+            f"{self.spec.label} cannot honour the {fmt.label} response format for "
+            f"{self.model_id} ({' '.join(detail.split())[:160]}); pick Text, or a model or "
+            "server that supports structured output."
+        )
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        params: ModelParams,
+        *,
+        response_format: ResponseFormat | None = None,
+    ) -> Iterator[str | Usage]:
         """Stream deltas; end with the server's usage when it reports one.
 
         Raises EndpointError when the call fails, passes its deadline, or the stream is cut
@@ -253,7 +333,7 @@ class OpenAICompatModel:
         deadline: _Deadline | None = None
         _attempt.sent_at = time.monotonic()
         try:
-            response = client.chat.completions.create(**self._request(messages, params))
+            response = self._create(client, messages, params, response_format)
             deadline = _Deadline(
                 _attempt.sent_at + self.spec.timeout, self.spec.idle_limit, response.close
             )
@@ -327,6 +407,12 @@ class OpenAICompatModel:
                 "run again for a full one."
             )
         return explain(exc, self.model_id, spec)
+
+
+def _about_format(exc: Exception) -> bool:
+    """True when a refusal names the response format (not the prompt, key or context)."""
+    words = _server_message(exc).lower()
+    return any(w in words for w in ("response_format", "json_schema", "json schema", "grammar"))
 
 
 def _tokens(count: int) -> str:

@@ -307,6 +307,12 @@ def m006_serve_traces(conn: Connection) -> None:
     )
 
 
+@migration
+def m007_results_response_format(conn: Connection) -> None:
+    """The response format each answer was asked for (NULL for plain text answers)."""
+    conn.exec_driver_sql("ALTER TABLE results ADD COLUMN response_format_json TEXT")
+
+
 # -- applying them ---------------------------------------------------------------------------
 
 

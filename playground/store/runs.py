@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select
 
 from playground.errors import AmbiguousIdError, NotFoundError, StoreError
 from playground.models.base import Message, ModelParams, Usage
+from playground.models.response_format import ResponseFormat
 from playground.records import Result, RetrievalSettings, Run
 from playground.store.schema import results, runs
 
@@ -116,6 +117,11 @@ def _result_row(
         "chunk_ids_json": json.dumps(result.chunk_ids) if result.chunk_ids is not None else None,
         "moderation": result.moderation,
         "config_hash": result.config_hash,
+        "response_format_json": (
+            result.response_format.model_dump_json(by_alias=True)
+            if result.response_format is not None
+            else None
+        ),
     }
 
 
@@ -142,7 +148,14 @@ def result_from_row(row: Any, retrieval: RetrievalSettings | None = None) -> Res
         chunk_ids=json.loads(row.chunk_ids_json) if row.chunk_ids_json else None,
         moderation=row.moderation,
         retrieval=retrieval,
+        response_format=_response_format(row),
     )
+
+
+def _response_format(row: Any) -> ResponseFormat | None:
+    # getattr: queries that select only some columns of results build Results too
+    stored = getattr(row, "response_format_json", None)
+    return ResponseFormat.model_validate_json(stored) if stored else None
 
 
 def run_from_row(row: Any) -> Run:

@@ -121,6 +121,8 @@ results = Table(
     Column("chunk_ids_json", Text, nullable=True),
     Column("moderation", Text, nullable=True),
     Column("config_hash", String(64), nullable=False),
+    # ResponseFormat as JSON ({"type": "json_schema", "name": ..., "schema": ...}); NULL: text
+    Column("response_format_json", Text, nullable=True),
 )
 
 ratings = Table(

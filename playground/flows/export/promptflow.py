@@ -103,7 +103,7 @@ def promptflow_files(spec: FlowSpec, settings: Settings | None = None) -> dict[s
         llm_inputs["deployment_name"] = target.model
     else:
         llm_inputs["model"] = target.model
-    llm_inputs.update(llm_params(spec))
+    llm_inputs.update(llm_params(spec, target))
     for name in spec.inputs:
         llm_inputs[name] = f"${{inputs.{name}}}"
     nodes: list[dict[str, object]] = []

@@ -50,7 +50,11 @@ def prompty_text(spec: FlowSpec, settings: Settings | None = None) -> str:
     front: dict[str, object] = {
         "name": spec.name,
         "description": spec.description or f"{spec.ref} exported from Prompt Playground",
-        "model": {"api": "chat", "configuration": configuration, "parameters": llm_params(spec)},
+        "model": {
+            "api": "chat",
+            "configuration": configuration,
+            "parameters": llm_params(spec, target),
+        },
         "inputs": inputs,
     }
     if sample:

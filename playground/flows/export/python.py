@@ -7,7 +7,7 @@ Every value from the spec enters the script as a checked Python literal (`py_lit
 from __future__ import annotations
 
 from playground.flows.export.safety import py_docstring, py_literal
-from playground.flows.export.target import Target
+from playground.flows.export.target import Target, response_format_for
 from playground.flows.spec import FlowSpec
 
 _SCRIPT = '''#!/usr/bin/env python3
@@ -134,6 +134,9 @@ def python_script(spec: FlowSpec, target: Target) -> str:
         call["seed"] = params.seed
     if params.stop:
         call["stop"] = list(params.stop)
+    response_format = response_format_for(spec, target)
+    if response_format is not None:  # the server constrains the answer to JSON (or the schema)
+        call["response_format"] = response_format
     retrieval = spec.retrieval.model_dump(mode="json") if spec.retrieval else None
     if retrieval:
         retrieval = {k: v for k, v in retrieval.items() if not k.startswith("x-")}
