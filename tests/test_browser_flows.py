@@ -193,7 +193,10 @@ def test_a_run_with_knowledge_shows_its_retrieved_context_and_groundedness(
     )
     expect(grounded).to_be_visible(timeout=RERUN_MS)
     context.locator("summary").click()
-    expect(context.get_by_test_id("stDataFrame")).to_be_visible()
+    # each chunk listed whole with its source, page (when it has one) and score
+    expect(context.get_by_text(re.compile(r"^1 · \S+\.\w+ · score 0\.\d+$"))).to_be_visible()
+    expect(context.locator("blockquote")).to_contain_text("waterproof")
+    expect(context).not_to_contain_text("None")
     screenshot(page, tmp_path, "playground-knowledge")
 
 

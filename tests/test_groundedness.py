@@ -85,3 +85,21 @@ def test_rules_read_numbers_negations_and_names() -> None:
     assert "tap" in polarity("the seams are not taped")[1]
     assert "tap" in polarity("the seams are taped")[0]
     assert {"boise", "sunday", "4s"} <= entities_in("The Boise store and the 4S are shut Sundays")
+
+
+def test_a_citation_marker_is_not_a_number_the_chunks_must_state() -> None:
+    """The embedded model often starts with "[1]" (the chunk it used): that is no figure."""
+    from playground.rag.groundedness import numbers_in
+
+    assert numbers_in("[1] Yes, the tent is waterproof [2, 3].") == set()
+    assert numbers_in("[1] It weighs 1.6 kg.") == {"1.6"}
+
+
+def test_an_answer_citing_its_chunk_is_still_grounded() -> None:
+    from playground.rag.groundedness import groundedness_score
+
+    chunk = (
+        "# Trail Tent 2P\n\nAll fly and floor seams are factory taped, so the tent is "
+        "waterproof out of the box and does not need seam sealing."
+    )
+    assert groundedness_score("[1] Yes, the trail tent is waterproof.", [chunk]) == 1.0

@@ -93,7 +93,7 @@ def test_a_shared_run_with_remote_images_fetches_nothing(listener: Listener, tmp
     SHOTS.mkdir(parents=True, exist_ok=True)
     with running_app(home) as url, chromium() as browser, fresh_page(browser) as page:
         open_app(page, f"{url}/shared?run={first}", "Shared run")
-        expect(page.get_by_text("Here it is:")).to_be_visible()
+        expect(page.get_by_text("Here it is:").first).to_be_visible()  # Answer tab; Raw too
         expect(page.get_by_text("Server said")).to_be_visible()
         page.wait_for_timeout(1500)  # give a fetch every chance to happen
         screenshot(page, SHOTS, "hostile-shared-run")

@@ -82,6 +82,7 @@ def test_monitor_shows_versions_charts_worst_calls_and_a_firing_alert(
     assert table["p50 ms"].iloc[0] == pytest.approx(215.0)
     worst = at.dataframe[1].value
     assert worst["run_id"].iloc[0] == runs[7].id and "Cannot reach" in worst["why"].iloc[0]
+    assert worst["created_at"].iloc[0].endswith(" UTC")  # a time for people, not ISO
     assert len(at.get("plotly_chart")) == 7
 
     at.selectbox(key="mon_window").set_value("Last 7 days").run()
@@ -159,16 +160,19 @@ def test_monitor_page_in_chromium_shows_the_alert_and_charts(tmp_path: Path) -> 
         open_app(page, f"{url}/monitor", "Monitor")
         expect(page.get_by_text("is firing: error_rate > 0.1 over 1h")).to_be_visible()
         expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
-        assert page.locator(".js-plotly-plot").count() == 7
+        expect(page.locator(".js-plotly-plot")).to_have_count(7)  # they draw one by one
         expect(page.get_by_text("no data in this window").first).to_be_visible()
         screenshot(page, tmp_path, "monitor")
 
         # Add to dataset: pick the failed call, add it, see where it went
         picker = page.get_by_role("combobox", name="Calls")
         picker.click()
+        picker.press_sequentially("Cannot")  # typing filters the calls and opens the list
         page.get_by_role("option").filter(has_text="Cannot reach").first.click()
         page.keyboard.press("Escape")
-        page.get_by_role("button", name="Add to dataset").click()
+        add = page.get_by_role("button", name="Add to dataset")
+        expect(add).to_be_enabled(timeout=30_000)  # after the rerun that the pick causes
+        add.click()
         expect(
             page.get_by_text("Added 1 call(s) to dataset gear-support-production@")
         ).to_be_visible(timeout=30_000)

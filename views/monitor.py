@@ -7,6 +7,7 @@ from dataclasses import asdict
 import streamlit as st
 
 from playground.errors import PlaygroundError
+from playground.formatting import when
 from playground.serve.charts import monitor_figures
 from playground.serve.monitor import calls_to_dataset, monitor_report, served_flow_names
 from ui.resources import settings, store
@@ -99,7 +100,10 @@ st.plotly_chart(figures["stars"], key="mon_chart_stars")
 
 st.subheader("Worst recent calls")
 st.dataframe(
-    [{**asdict(w), "open": f"/shared?run={w.run_id}"} for w in report.worst],
+    [
+        {**asdict(w), "created_at": when(w.created_at), "open": f"/shared?run={w.run_id}"}
+        for w in report.worst
+    ],
     hide_index=True,
     column_order=["created_at", "flow", "version", "why", "latency_ms", "inputs", "answer", "open"],
     column_config={
@@ -111,7 +115,9 @@ st.dataframe(
 
 with st.container(border=True):
     st.markdown("**Add to dataset**: turn calls into evaluation rows (inputs, answer, feedback).")
-    labels = {w.run_id: f"{w.created_at} · {w.flow} v{w.version} · {w.why}" for w in report.worst}
+    labels = {
+        w.run_id: f"{when(w.created_at)} · {w.flow} v{w.version} · {w.why}" for w in report.worst
+    }
     picked = st.multiselect("Calls", list(labels), format_func=labels.__getitem__, key="mon_pick")
     default_name = f"{report.worst[0].flow}-production" if report.worst else "production"
     name = st.text_input("Dataset", value=default_name, key="mon_dataset")
@@ -132,7 +138,7 @@ if report.events:
         st.dataframe(
             [
                 {
-                    "when": e["created_at"],
+                    "when": when(e["created_at"]),
                     "alert": e["name"],
                     "kind": e["kind"],
                     "message": e["message"],

@@ -105,8 +105,13 @@ def _stem(word: str) -> str:
     return word
 
 
+# "[1]" or "[2, 3]": a model citing the numbered chunks, not a figure it states
+_CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
+
+
 def numbers_in(text: str) -> set[str]:
     """The numbers a text states: digits (3,000 == 3000) and number words (five == 5)."""
+    text = _CITATION.sub(" ", text)
     found = {n.replace(",", "") for n in _NUMBER.findall(text)}
     for word in re.findall(r"[a-z]+", text.lower()):
         if word in _NUMBER_WORDS:
