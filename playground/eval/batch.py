@@ -26,6 +26,7 @@ from playground.eval.scorers import ScoreContext, Verdict, row_status, score_ans
 from playground.eval.spec import EvaluationSpec, FaithfulnessScorer, JudgeScorer
 from playground.models.base import ModelParams
 from playground.models.registry import get_model, split_model_id
+from playground.models.response_format import ResponseFormat
 from playground.prompts import find_variables
 from playground.records import PromptVariant, Result, RetrievalSettings, Run, new_id
 from playground.runner import assess, estimate_tokens, measured_stream, prepare_run
@@ -50,11 +51,14 @@ class EvalConfig:
     flow_name: str | None = None
     flow_version: int | None = None
     variant_name: str = "default"
+    response_format: ResponseFormat | None = None  # a flow's structured format (JSON only)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data kept in the batch record, so a resume runs exactly this."""
         data = dataclasses.asdict(self)
         data["params"] = self.params.model_dump(mode="json")
+        fmt = self.response_format
+        data["response_format"] = fmt.model_dump(mode="json", by_alias=True) if fmt else None
         data["retrieval"] = self.retrieval.to_dict() if self.retrieval else None
         return data
 
@@ -64,6 +68,8 @@ class EvalConfig:
         data = dict(data)
         data["params"] = ModelParams.model_validate(data["params"])
         data["retrieval"] = RetrievalSettings(**data["retrieval"]) if data["retrieval"] else None
+        fmt = data.get("response_format")  # batches recorded before formats have none
+        data["response_format"] = ResponseFormat.model_validate(fmt) if fmt else None
         return cls(**data)
 
     def variables_for(self, row: dict[str, Any], columns: dict[str, str]) -> dict[str, str]:
@@ -122,6 +128,7 @@ def configs_from_flow(spec: Any, model_ids: Sequence[str] = ()) -> list[EvalConf
                 flow_name=spec.name,
                 flow_version=spec.version,
                 variant_name=spec.ref,
+                response_format=spec.model.structured_format,
             )
         )
     return configs
@@ -228,6 +235,8 @@ def cache_key(result: Result, repeat_index: int) -> str:
         "params": result.params.model_dump(mode="json"),
         "repeat": repeat_index,
     }
+    if result.response_format is not None:  # a JSON answer is not the text one (text keys stay)
+        payload["format"] = result.response_format.model_dump(mode="json", by_alias=True)
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -380,6 +389,7 @@ class BatchRunner:
                 variables,
                 config.retrieval,
                 source="batch",
+                response_format=config.response_format,
             )
             planned = run.results[0]
         except PlaygroundError as exc:
