@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    Select,
     insert,
     select,
     update,
@@ -146,57 +147,22 @@ class TracesPart:
 
     def served_feedback(self, since: datetime, flow: str | None = None) -> list[FeedbackRow]:
         """Ratings given to served answers since a time, oldest first."""
-        query = (
-            select(
-                ratings.c.result_id,
-                ratings.c.stars,
-                ratings.c.comment,
-                ratings.c.created_at,
-                runs.c.flow_name,
-                runs.c.flow_version,
-            )
-            .select_from(
-                ratings.join(results, ratings.c.result_id == results.c.id).join(
-                    runs, results.c.run_id == runs.c.id
-                )
-            )
-            .where(runs.c.source == SERVE_SOURCE, ratings.c.created_at >= since)
-            .order_by(ratings.c.id)
+        query = _feedback_query().where(
+            runs.c.source == SERVE_SOURCE, ratings.c.created_at >= since
         )
         if flow is not None:
             query = query.where(runs.c.flow_name == flow)
-        with self.db.read() as conn:
-            rows = conn.execute(query).all()
-        return [
-            FeedbackRow(
-                r.result_id, r.flow_name, r.flow_version, r.stars, r.comment, _aware(r.created_at)
-            )
-            for r in rows
-        ]
+        return self._feedback(query)
 
     def feedback_for(self, result_ids: list[str]) -> list[FeedbackRow]:
         """Every rating of these results, oldest first (for "Add to dataset")."""
         if not result_ids:
             return []
-        query = (
-            select(
-                ratings.c.result_id,
-                ratings.c.stars,
-                ratings.c.comment,
-                ratings.c.created_at,
-                runs.c.flow_name,
-                runs.c.flow_version,
-            )
-            .select_from(
-                ratings.join(results, ratings.c.result_id == results.c.id).join(
-                    runs, results.c.run_id == runs.c.id
-                )
-            )
-            .where(ratings.c.result_id.in_(result_ids))
-            .order_by(ratings.c.id)
-        )
+        return self._feedback(_feedback_query().where(ratings.c.result_id.in_(result_ids)))
+
+    def _feedback(self, query: Select[Any]) -> list[FeedbackRow]:
         with self.db.read() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(query.order_by(ratings.c.id)).all()
         return [
             FeedbackRow(
                 r.result_id, r.flow_name, r.flow_version, r.stars, r.comment, _aware(r.created_at)
@@ -353,4 +319,20 @@ def _event(r: Any) -> AlertEvent:
         r.attempts,
         r.last_error,
         _aware(r.created_at),
+    )
+
+
+def _feedback_query() -> Select[Any]:
+    # ratings with the flow and version of the run whose answer they rate
+    return select(
+        ratings.c.result_id,
+        ratings.c.stars,
+        ratings.c.comment,
+        ratings.c.created_at,
+        runs.c.flow_name,
+        runs.c.flow_version,
+    ).select_from(
+        ratings.join(results, ratings.c.result_id == results.c.id).join(
+            runs, results.c.run_id == runs.c.id
+        )
     )
