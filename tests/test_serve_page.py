@@ -75,19 +75,24 @@ def test_monitor_shows_versions_charts_worst_calls_and_a_firing_alert(
     store.traces.flip_alert("errors", True, 0.2)
     at = AppTest.from_file(PAGE, default_timeout=30).run()
     assert not at.exception
-    assert "Alert **errors** is firing: error_rate > 0.1 over 1h (now 0.2" in texts(at)
+    assert "Alert **errors** is firing: error_rate > 0.1 over 1h (now 0.2, since " in texts(at)
+    assert texts(at).split("since ", 1)[1].split(")", 1)[0].endswith(" UTC")  # not ISO
     table = at.dataframe[0].value
-    assert list(table["version"]) == [2]  # the 24 h window leaves version 1 out
-    assert table["requests"].iloc[0] == 5 and table["error rate"].iloc[0] == pytest.approx(0.2)
-    assert table["p50 ms"].iloc[0] == pytest.approx(215.0)
+    assert list(table["version"]) == ["v2"]  # the 24 h window leaves version 1 out
+    assert table["requests"].iloc[0] == 5 and table["error rate"].iloc[0] == "20%"
+    assert table["p50"].iloc[0] == "215 ms"
+    # no feedback and no online scores yet: a dash, never "None" or NaN in front of people
+    assert table["mean stars"].iloc[0] == "—" and table["online pass rate"].iloc[0] == "—"
     worst = at.dataframe[1].value
     assert worst["run_id"].iloc[0] == runs[7].id and "Cannot reach" in worst["why"].iloc[0]
-    assert worst["created_at"].iloc[0].endswith(" UTC")  # a time for people, not ISO
+    assert worst["when"].iloc[0].endswith(" UTC")  # a time for people, not ISO
+    for frame in (table, worst):
+        assert not frame.isna().any().any(), frame[frame.isna().any(axis=1)]
     assert len(at.get("plotly_chart")) == 7
 
     at.selectbox(key="mon_window").set_value("Last 7 days").run()
     assert not at.exception
-    assert list(at.dataframe[0].value["version"]) == [1, 2]
+    assert list(at.dataframe[0].value["version"]) == ["v1", "v2"]
 
 
 def test_figures_have_a_series_per_version(store: Store) -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import streamlit as st
 
 from playground.errors import PlaygroundError
 from playground.formatting import when
 from playground.serve.charts import monitor_figures
-from playground.serve.monitor import calls_to_dataset, monitor_report, served_flow_names
+from playground.serve.monitor import (
+    call_label,
+    calls_to_dataset,
+    monitor_report,
+    served_flow_names,
+    versions_table,
+    worst_table,
+)
 from ui.resources import settings, store
 
 WINDOWS = {"Last hour": "1h", "Last 24 hours": "24h", "Last 7 days": "7d", "Last 30 days": "30d"}
@@ -44,7 +49,7 @@ for alert in firing:
     value = "no data" if alert["value"] is None else f"{alert['value']:.4g}"
     st.error(
         f"Alert **{alert['name']}** is firing: {alert['rule']} (now {value}, since "
-        f"{alert['since']}).",
+        f"{when(alert['since'])}).",
         icon=":material/notifications_active:",
     )
 if report.alerts and not firing:
@@ -60,33 +65,13 @@ if not report.versions:
 
 st.subheader("Per flow version")
 st.dataframe(
-    [
-        {
-            "flow": v.flow,
-            "version": v.version,
-            "requests": v.requests,
-            "error rate": v.error_rate,
-            "cut off": v.cut_off,
-            "p50 ms": v.latency_p50_ms,
-            "p95 ms": v.latency_p95_ms,
-            "tokens": v.tokens,
-            "cost USD": v.cost_usd,
-            "feedback": v.feedback,
-            "mean stars": v.mean_stars,
-            "online score": v.online_score,
-            "online pass rate": v.online_pass_rate,
-        }
-        for v in report.versions
-    ],
+    versions_table(report),
     hide_index=True,
     column_config={
-        "error rate": st.column_config.NumberColumn(format="percent"),
-        "online pass rate": st.column_config.NumberColumn(format="percent"),
-        "p50 ms": st.column_config.NumberColumn(format="%.0f"),
-        "p95 ms": st.column_config.NumberColumn(format="%.0f"),
-        "cost USD": st.column_config.NumberColumn(format="%.4f"),
-        "mean stars": st.column_config.NumberColumn(format="%.1f"),
-        "online score": st.column_config.NumberColumn(format="%.2f"),
+        "version": st.column_config.TextColumn(width="small"),
+        "p50": st.column_config.TextColumn("p50 latency"),
+        "p95": st.column_config.TextColumn("p95 latency"),
+        "online score": st.column_config.TextColumn(help="Mean score of the online scorers"),
     },
     key="mon_versions",
 )
@@ -100,24 +85,16 @@ st.plotly_chart(figures["stars"], key="mon_chart_stars")
 
 st.subheader("Worst recent calls")
 st.dataframe(
-    [
-        {**asdict(w), "created_at": when(w.created_at), "open": f"/shared?run={w.run_id}"}
-        for w in report.worst
-    ],
+    worst_table(report),
     hide_index=True,
-    column_order=["created_at", "flow", "version", "why", "latency_ms", "inputs", "answer", "open"],
-    column_config={
-        "open": st.column_config.LinkColumn("open", display_text="open run"),
-        "latency_ms": st.column_config.NumberColumn("latency ms", format="%.0f"),
-    },
+    column_order=["when", "flow", "version", "why", "latency", "open", "inputs", "answer"],
+    column_config={"open": st.column_config.LinkColumn("open", display_text="open run")},
     key="mon_worst",
 )
 
 with st.container(border=True):
     st.markdown("**Add to dataset**: turn calls into evaluation rows (inputs, answer, feedback).")
-    labels = {
-        w.run_id: f"{when(w.created_at)} · {w.flow} v{w.version} · {w.why}" for w in report.worst
-    }
+    labels = {w.run_id: call_label(w) for w in report.worst}
     picked = st.multiselect("Calls", list(labels), format_func=labels.__getitem__, key="mon_pick")
     default_name = f"{report.worst[0].flow}-production" if report.worst else "production"
     name = st.text_input("Dataset", value=default_name, key="mon_dataset")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from playground.config import Settings
 from playground.errors import PlaygroundError
+from playground.formatting import NONE_SHOWN, duration, usd, version_name, when
 from playground.records import Run, utc_now
 from playground.serve.settings import window_seconds
 from playground.store.traces import AlertEvent, FeedbackRow, OnlineScore, ServedCall, TracesPart
@@ -263,6 +264,55 @@ def worst_calls(
             )
         )
     return worst
+
+
+def _share(value: float | None) -> str:
+    return NONE_SHOWN if value is None else f"{value:.0%}"
+
+
+def versions_table(report: MonitorReport) -> list[dict[str, Any]]:
+    """The Monitor's per-version table as people read it ('—' where there is no value)."""
+    return [
+        {
+            "flow": v.flow,
+            "version": version_name(v.version),
+            "requests": v.requests,
+            "error rate": _share(v.error_rate),
+            "cut off": v.cut_off,
+            "p50": duration(v.latency_p50_ms),
+            "p95": duration(v.latency_p95_ms),
+            "tokens": v.tokens,
+            "cost": usd(v.cost_usd),
+            "feedback": v.feedback,
+            "mean stars": NONE_SHOWN if v.mean_stars is None else f"★ {v.mean_stars:.1f}",
+            "online score": NONE_SHOWN if v.online_score is None else f"{v.online_score:.2f}",
+            "online pass rate": _share(v.online_pass_rate),
+        }
+        for v in report.versions
+    ]
+
+
+def worst_table(report: MonitorReport) -> list[dict[str, Any]]:
+    """The worst recent calls as people read them, each with a link to open the run."""
+    return [
+        {
+            "when": when(w.created_at),
+            "flow": w.flow,
+            "version": version_name(w.version),
+            "why": w.why,
+            "latency": duration(w.latency_ms),
+            "inputs": w.inputs,
+            "answer": w.answer,
+            "open": f"/shared?run={w.run_id}",
+            "run_id": w.run_id,
+        }
+        for w in report.worst
+    ]
+
+
+def call_label(call: WorstCall) -> str:
+    """How a worst call is named in the 'Add to dataset' picker."""
+    return f"{when(call.created_at)} · {call.flow} {version_name(call.version)} · {call.why}"
 
 
 def _event_json(event: AlertEvent) -> dict[str, Any]:
