@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import jsonschema
 import pytest
@@ -261,6 +262,15 @@ def test_fuzz_text_raises_only_spec_error(text: str) -> None:
 @given(st.binary(max_size=300))
 def test_fuzz_bytes_raise_only_spec_error(data: bytes) -> None:
     _check(data)
+
+
+def test_odd_keys_under_inf_or_nul_are_named_on_one_line() -> None:
+    # hypothesis found {"\n": inf} under a field: the message carried the raw newline
+    for value in ({"\n": math.inf}, {"two words\n": "a\x00b"}):
+        with pytest.raises(SpecError) as caught:
+            load_spec(yaml.safe_dump({**_good, "name": value}))
+        assert "\n" not in str(caught.value)
+        assert "name[" in str(caught.value)
 
 
 @settings(max_examples=200, deadline=None)

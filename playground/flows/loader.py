@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from playground.errors import SpecError
 from playground.files import read_bounded
-from playground.flows.spec import SCHEMA_ID, FlowSpec
+from playground.flows.spec import SCHEMA_ID, FlowSpec, sub_path
 from playground.models.base import ModelParams
 
 MAX_SPEC_BYTES = 1_000_000  # a spec is a few KB; anything this big is not a spec
@@ -106,14 +106,8 @@ def _where(source: str | None) -> str:
 def _loc(parts: tuple[Any, ...]) -> str:
     text = ""
     for part in parts:
-        if part == "[key]":
-            continue
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif isinstance(part, str) and re.fullmatch(r"[\w-]+", part):
-            text += ("." if text else "") + part
-        else:
-            text += f"[{str(part)!r}]"  # keep odd keys (newlines, spaces) on one visible line
+        if part != "[key]":
+            text = sub_path(text, part)
     return text
 
 

@@ -63,6 +63,15 @@ def is_valid_name(name: str) -> bool:
     return isinstance(name, str) and re.fullmatch(NAME_PATTERN[1:-1], name) is not None
 
 
+def sub_path(path: str, key: Any) -> str:
+    """The path of `key` under `path`, odd keys (newlines, spaces) quoted on one line."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if isinstance(key, str) and re.fullmatch(r"[\w-]+", key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{str(key)!r}]"
+
+
 def _non_finite(value: Any, path: str = "") -> tuple[str, str] | None:
     """(field path, value) of the first inf/nan inside parsed spec data, if any."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -75,7 +84,7 @@ def _non_finite(value: Any, path: str = "") -> tuple[str, str] | None:
         else ()
     )
     for key, item in items:
-        sub = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key)
+        sub = sub_path(path, key)
         found = _non_finite(item, sub)
         if found is not None:
             return found
@@ -94,7 +103,7 @@ def _with_nul(value: Any, path: str = "") -> str | None:
         else ()
     )
     for key, item in items:
-        sub = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key)
+        sub = sub_path(path, key)
         if isinstance(key, str) and "\x00" in key:
             return sub
         found = _with_nul(item, sub)
