@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from playground.config import Settings, load_settings
 from playground.errors import PlaygroundError
 from playground.redaction import clean_message
 
 if TYPE_CHECKING:
+    from playground.config import Settings
     from playground.records import Result
 
 
@@ -53,8 +55,36 @@ class PlaygroundGroup(click.Group):
             ) from None
 
 
+class LazyGroup(PlaygroundGroup):
+    """A group whose subcommands are imported only when one runs (or help lists them).
+
+    `lazy_commands` maps a name to "module:attribute", so `playground run` never imports the
+    store, the flows or the evaluation code that other commands need.
+    """
+
+    def __init__(
+        self, *args: Any, lazy_commands: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every subcommand's name, loaded or not."""
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The subcommand, importing its module the first time it is asked for."""
+        target = self.lazy_commands.get(cmd_name)
+        if target is not None and cmd_name not in self.commands:
+            module, _, attribute = target.partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
 def settings() -> Settings:
     """Settings for this command (playground.toml + environment), loaded once per process."""
+    from playground.config import load_settings
+
     ctx = click.get_current_context()
     root = ctx.find_root()
     root.meta.setdefault("playground.settings", None)

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from playground.cli.common import (
-    PlaygroundGroup,
+    LazyGroup,
     echo_format_check,
     echo_json,
     parse_pairs,
@@ -35,7 +35,14 @@ def _load(path_or_ref: str) -> tuple[FlowSpec, str]:
     return _registry().resolve(path_or_ref)
 
 
-@click.group(cls=PlaygroundGroup)
+@click.group(
+    cls=LazyGroup,
+    lazy_commands={
+        "serve": "playground.cli.serve:serve_flow",
+        "build": "playground.cli.serve:build_flow",
+        "test": "playground.cli.eval:flow_test",
+    },
+)
 def flow() -> None:
     """Versioned flow specs: validate, run headless, export, save, label and diff."""
 
