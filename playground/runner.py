@@ -14,7 +14,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from playground.config import Price, Settings
 from playground.errors import EndpointError, PlaygroundError
@@ -309,8 +308,10 @@ def run_cells(
             on_done(done)
         return done
 
-    if not cells:
-        return []
+    if len(cells) <= 1:  # one call needs no pool (nor its import) on its way out
+        return [work(cell) for cell in cells]
+    from concurrent.futures import ThreadPoolExecutor
+
     # A fixed pool ran 24 models in two waves; waiting models cost a thread each, no more.
     with ThreadPoolExecutor(max_workers=len(cells)) as pool:
         return list(pool.map(work, cells))
