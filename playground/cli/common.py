@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import json
 import os
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +93,25 @@ def settings() -> Settings:
     if root.meta["playground.settings"] is None:
         root.meta["playground.settings"] = load_settings()
     return root.meta["playground.settings"]  # type: ignore[no-any-return]
+
+
+def open_store_once_sent(config: Settings) -> None:
+    """Import and open the store in the background once the first request has left.
+
+    SQLAlchemy and the migrations take a few hundred milliseconds: done while the model
+    thinks, they cost the user nothing; done before the send, they would delay every answer.
+    A failure here is left for the save to report, in its own words.
+    """
+    from playground.models.base import request_sent
+
+    def open_it() -> None:
+        request_sent.wait(timeout=10.0)  # a run that never sends still saves its errors
+        with contextlib.suppress(Exception):
+            from playground.store import open_store
+
+            open_store(config)
+
+    threading.Thread(target=open_it, name="open-store", daemon=True).start()
 
 
 def echo_json(document: Any) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +12,7 @@ import click
 from playground.cli.common import (
     echo_format_check,
     echo_json,
+    open_store_once_sent,
     parse_pairs,
     settings,
     split_pairs,
@@ -23,7 +22,6 @@ from playground.errors import PlaygroundError
 from playground.files import read_bounded
 
 if TYPE_CHECKING:
-    from playground.config import Settings
     from playground.models.base import ModelParams
     from playground.models.response_format import ResponseFormat
     from playground.records import Result
@@ -213,7 +211,7 @@ def run(
         response_format=fmt,
     )
     positions = {result.id: i for i, result in enumerate(the_run.results)}
-    _open_store_once_sent(config)
+    open_store_once_sent(config)
 
     def finish(result: Result) -> None:
         # score and save each cell as it completes: a killed run keeps every finished answer
@@ -248,25 +246,6 @@ def run(
         stderr(f"saved run {the_run.id}")
     if any(r.error for r in results):
         raise SystemExit(1)
-
-
-def _open_store_once_sent(config: Settings) -> None:
-    """Import and open the store in the background once the first request has left.
-
-    SQLAlchemy and the migrations take a few hundred milliseconds: done while the model
-    thinks, they cost the user nothing; done before the send, they would delay every answer.
-    A failure here is left for the save to report, in its own words.
-    """
-    from playground.models.base import request_sent
-
-    def open_it() -> None:
-        request_sent.wait(timeout=10.0)  # a run that never sends still saves its errors
-        with contextlib.suppress(Exception):
-            from playground.store import open_store
-
-            open_store(config)
-
-    threading.Thread(target=open_it, name="open-store", daemon=True).start()
 
 
 @click.command("serve-model")
