@@ -95,12 +95,13 @@ def settings() -> Settings:
     return root.meta["playground.settings"]  # type: ignore[no-any-return]
 
 
-def open_store_once_sent(config: Settings) -> None:
-    """Import and open the store in the background once the first request has left.
+def open_store_once_sent(config: Settings, create: bool = True) -> None:
+    """Import (and, with `create`, open) the store in the background once a request has left.
 
     SQLAlchemy and the migrations take a few hundred milliseconds: done while the model
     thinks, they cost the user nothing; done before the send, they would delay every answer.
-    A failure here is left for the save to report, in its own words.
+    Without `create` nothing is written (a failed `flow run` leaves no database behind). A
+    failure here is left for the save to report, in its own words.
     """
     from playground.models.base import request_sent
 
@@ -109,7 +110,8 @@ def open_store_once_sent(config: Settings) -> None:
         with contextlib.suppress(Exception):
             from playground.store import open_store
 
-            open_store(config)
+            if create:
+                open_store(config)
 
     threading.Thread(target=open_it, name="open-store", daemon=True).start()
 

@@ -72,8 +72,8 @@ def run_flow(spec_ref: str, input_pairs: tuple[str, ...], as_json: bool, no_save
     spec, source = _load(spec_ref)
     the_flow = Flow(spec, settings(), source)
     the_flow.check()
-    if not no_save:
-        open_store_once_sent(the_flow.settings)
+    if not no_save:  # only a successful run is saved: import the store, create nothing yet
+        open_store_once_sent(the_flow.settings, create=False)
     the_run = run_and_record(the_flow, inputs, source="flow", save=False)
     result = the_run.results[0]
     if result.error is None and not no_save:
