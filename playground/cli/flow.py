@@ -18,14 +18,15 @@ from playground.cli.common import (
     parse_pairs,
     settings,
 )
-from playground.flows.diff import diff_specs
-from playground.flows.exporters import FORMATS, export_flow
 from playground.flows.loader import dump_spec, read_spec_file
 from playground.flows.registry import FlowRegistry
 from playground.flows.run import Flow, run_and_record
 from playground.flows.spec import FlowSpec
 
 SPEC_ARG = "PATH|REF"
+# playground.flows.exporters.FORMATS, spelled out: importing the exporters (and their sandbox)
+# for --help or `flow run` cost more than the request itself (tests keep the two equal).
+EXPORT_FORMATS = ("promptflow", "prompty", "python")
 
 
 def _registry() -> FlowRegistry:
@@ -91,7 +92,9 @@ def run_flow(spec_ref: str, input_pairs: tuple[str, ...], as_json: bool, no_save
 
 @flow.command()
 @click.argument("spec_ref", metavar=SPEC_ARG)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Export format.")
+@click.option(
+    "--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True, help="Export format."
+)
 @click.option(
     "--out",
     "out_dir",
@@ -103,6 +106,8 @@ def export(spec_ref: str, fmt: str, out_dir: Path) -> None:
     """Export a flow for PromptFlow (DAG flow), Prompty, or as a standalone openai script."""
     spec, source = _load(spec_ref)
     Flow(spec, settings(), source).check()
+    from playground.flows.exporters import export_flow
+
     for path in export_flow(spec, fmt, out_dir, settings()):
         click.echo(str(path))
 
@@ -178,6 +183,8 @@ def diff(a: str, b: str) -> None:
     """Show what changed from spec A to spec B: a summary line, then a unified YAML diff."""
     spec_a, source_a = _load(a)
     spec_b, source_b = _load(b)
+    from playground.flows.diff import diff_specs
+
     result = diff_specs(spec_a, spec_b, source_a, source_b)
     click.echo(result.summary)
     if result.unified:
