@@ -3,8 +3,9 @@
 `plan_cells` validates everything before anything is sent; `MeasuredStream` wraps one
 model's stream and fills its Result (time to first token, latency, tokens/s, tokens, cost),
 timed from the moment the provider sent its request (imports and client set-up excluded);
-`run_cells` runs many cells concurrently for the CLI and headless flows, while the app
-iterates one MeasuredStream per parallel fragment.
+`run_cells` runs every cell at once for the CLI and headless flows, while the app iterates
+one MeasuredStream per cell in that cell's own thread (ui/live_run.py); both hold back only
+for an endpoint's `max_concurrency` (EndpointSlots).
 """
 
 from __future__ import annotations
