@@ -1,28 +1,37 @@
 """Fan one prompt out to many models and measure each answer: the one place for metrics.
 
 `plan_cells` validates everything before anything is sent; `MeasuredStream` wraps one
-model's stream and fills its Result (time to first token, latency, tokens/s, tokens, cost);
-`run_cells` runs many cells concurrently for the CLI and headless flows, while the app
-iterates one MeasuredStream per parallel fragment.
+model's stream and fills its Result (time to first token, latency, tokens/s, tokens, cost),
+timed from the moment the provider sent its request (imports and client set-up excluded);
+`run_cells` runs every cell at once for the CLI and headless flows, while the app iterates
+one MeasuredStream per cell in that cell's own thread (ui/live_run.py); both hold back only
+for an endpoint's `max_concurrency` (EndpointSlots).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from playground.config import Price, Settings
 from playground.errors import EndpointError, PlaygroundError
-from playground.models.base import ChatModel, Message, ModelParams, Usage
-from playground.models.registry import get_model
+from playground.models.base import (
+    ChatModel,
+    Message,
+    ModelParams,
+    Usage,
+    request_sent,
+    request_sent_at,
+    start_call,
+)
+from playground.models.registry import get_model, split_model_id
 from playground.models.response_format import ResponseFormat
 from playground.prompts import render_messages
 from playground.records import PromptVariant, Result, RetrievalSettings, Run
 from playground.redaction import clean_message
-
-MAX_PARALLEL = 16
 
 
 def estimate_tokens(text: str) -> int:
@@ -58,6 +67,7 @@ class MeasuredStream:
             prepare = getattr(self.model, "prepare", None)
             if prepare is not None:
                 prepare()  # one-off loading is not latency
+            start_call()
             start = time.perf_counter()
             for item in _open_stream(self.model, result):
                 if isinstance(item, Usage):
@@ -67,6 +77,9 @@ class MeasuredStream:
                     continue
                 if first is None:
                     first = time.perf_counter()
+                    # read on the thread that sent: the request went out in this same step
+                    start = _sent_since(start)
+                    request_sent.set()
                 chunks += 1
                 parts.append(item)
                 yield item
@@ -80,6 +93,8 @@ class MeasuredStream:
             )
         finally:
             end = time.perf_counter()
+            if first is None:  # no answer: the send and the failure happened in this step
+                start = _sent_since(start)
             result.text = "".join(parts)
             if usage is None or (usage.completion_tokens == 0 and chunks):
                 prompt = "\n".join(m.content for m in result.messages)
@@ -105,6 +120,12 @@ class MeasuredStream:
         for _ in self:
             pass
         return self.result
+
+
+def _sent_since(opened: float) -> float:
+    """When the call's request left (if its provider said so), else when the stream opened."""
+    sent = request_sent_at()
+    return sent if sent is not None and sent >= opened else opened
 
 
 def can_honour(model: ChatModel) -> bool:
@@ -240,23 +261,60 @@ class _FailingModel:
         yield ""  # pragma: no cover - makes this a generator
 
 
+def endpoint_limit(settings: Settings, model_id: str) -> int | None:
+    """The `max_concurrency` configured for the model's endpoint, or None (no limit of ours).
+
+    An in-process model needs none here: it runs one call at a time behind its own lock.
+    """
+    try:
+        provider, _ = split_model_id(model_id)
+    except PlaygroundError:
+        return None
+    endpoint = settings.endpoints.get(provider)
+    return endpoint.max_concurrency if endpoint is not None else None
+
+
+class EndpointSlots:
+    """Per-provider limits on calls in flight; a provider without a limit is never waited on."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._slots: dict[str, threading.Semaphore | None] = {}
+        self._lock = threading.Lock()
+
+    def hold(self, model_id: str) -> contextlib.AbstractContextManager[object]:
+        """A context that holds one of the model's provider's slots while a call runs."""
+        provider = model_id.partition("/")[0]
+        with self._lock:
+            if provider not in self._slots:
+                limit = endpoint_limit(self.settings, model_id)
+                self._slots[provider] = threading.Semaphore(limit) if limit else None
+            slot = self._slots[provider]
+        return slot if slot is not None else contextlib.nullcontext()
+
+
 def run_cells(
     cells: Sequence[Result],
     settings: Settings,
     on_done: Callable[[Result], None] | None = None,
-    max_workers: int = MAX_PARALLEL,
 ) -> list[Result]:
-    """Run every cell concurrently; returns results in cell order, errors recorded in each."""
+    """Run every cell at once (one worker per cell, within each endpoint's `max_concurrency`);
+    returns results in cell order, errors recorded in each."""
+    slots = EndpointSlots(settings)
 
     def work(result: Result) -> Result:
-        done = measured_stream(result, settings).drain()
+        with slots.hold(result.model_id):
+            done = measured_stream(result, settings).drain()
         if on_done is not None:
             on_done(done)
         return done
 
-    if not cells:
-        return []
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(cells))) as pool:
+    if len(cells) <= 1:  # one call needs no pool (nor its import) on its way out
+        return [work(cell) for cell in cells]
+    from concurrent.futures import ThreadPoolExecutor
+
+    # A fixed pool ran 24 models in two waves; waiting models cost a thread each, no more.
+    with ThreadPoolExecutor(max_workers=len(cells)) as pool:
         return list(pool.map(work, cells))
 
 

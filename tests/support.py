@@ -121,6 +121,7 @@ class _FaultHandler(BaseHTTPRequestHandler):
             return
         with self.server.lock:
             self.server.hits[mode] = self.server.hits.get(mode, 0) + 1
+            self.server.arrivals.append(time.time())  # wall clock: comparable across processes
         if mode == "500":
             self._send_json(500, {"error": {"message": "injected failure"}})
         elif mode == "429":
@@ -239,6 +240,9 @@ class FaultServer(ThreadingHTTPServer):
     """A loopback OpenAI-style server that fails on purpose; see _FaultHandler for the modes."""
 
     daemon_threads = True
+    # 48 models connect at once; the default backlog of 5 drops connections, and a dropped SYN
+    # is retried after a second, which would look like the client running in waves.
+    request_queue_size = 128
 
     def __init__(self, delay_s: float = 1.0, trickle_s: float = 0.2) -> None:
         super().__init__(("127.0.0.1", free_port()), _FaultHandler)
@@ -247,6 +251,7 @@ class FaultServer(ThreadingHTTPServer):
         self.release = threading.Event()
         self.lock = threading.Lock()
         self.hits: dict[str, int] = {}
+        self.arrivals: list[float] = []  # time.time() when each chat completion arrived
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     def url(self, mode: str) -> str:

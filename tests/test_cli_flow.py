@@ -176,3 +176,10 @@ def test_save_run_label_list_diff_and_export(home: Path) -> None:
     assert out == (
         "ok: gear-support@1 is a valid gear-support spec (local/smollm2-135m-instruct, 1 input)\n"
     )
+
+
+def test_export_offers_every_format_the_exporters_know() -> None:
+    from playground.cli.flow import EXPORT_FORMATS
+    from playground.flows.exporters import FORMATS
+
+    assert EXPORT_FORMATS == FORMATS

@@ -15,7 +15,10 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encodi
 def commands(group: click.Group, prefix: str = "playground") -> list[tuple[str, click.Command]]:
     """Every leaf command under the group, with its full name."""
     found: list[tuple[str, click.Command]] = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # commands load lazily: ask the group, as help does
+        command = group.get_command(ctx, name)
+        assert command is not None, f"{prefix} {name} does not load"
         full = f"{prefix} {name}"
         if isinstance(command, click.Group):
             found += commands(command, full)

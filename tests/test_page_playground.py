@@ -337,6 +337,29 @@ def test_twelve_models_stream_at_once_not_one_after_another(
     assert wall < 9, f"12 models answering after 1 s each took {wall:.1f} s"  # serial: 12+ s
 
 
+def test_twenty_four_models_answer_in_one_wave_with_their_own_parameters(
+    home: Path, write_config: Callable[[str], Path], fault_server: FaultServer
+) -> None:
+    names = [f"m{i}" for i in range(1, 25)]
+    write_config(
+        f'[endpoints.slow]\nbase_url = "{fault_server.url("slow")}"\n'
+        f"models = {names!r}\nmax_retries = 0\n".replace("'", '"')
+    )
+    at = page().run()
+    at.multiselect(key="pg_models").set_value([f"slow/{n}" for n in names]).run()
+    at.session_state["pg_p_slow/m7_max_tokens"] = 9  # its panel is closed: the value still counts
+
+    run_and_wait(at)
+
+    assert not at.exception and not at.error
+    assert len(metric_captions(at)) == 24
+    view = at.session_state["run_view"]
+    ends = [cell.ended - view.live_run.started for cell in view.live_run.progress.values()]
+    assert max(ends) < 2.0, f"24 answers after 1 s each ended {max(ends):.1f} s in: in waves"
+    params = {r.model_id: r.params.max_tokens for r in view.run.results}
+    assert params["slow/m7"] == 9 and params["slow/m8"] == 256
+
+
 def test_answers_show_their_moderation_verdict_when_an_endpoint_is_configured(
     home: Path, write_config: Callable[[str], Path], fault_server: FaultServer
 ) -> None:

@@ -151,6 +151,39 @@ def test_four_slow_models_run_at_once(faulty: Settings) -> None:
     assert wall < 2.5  # one 1 s delay, not four
 
 
+def test_forty_eight_slow_models_answer_in_one_wave(faulty: Settings) -> None:
+    names = [f"slow/m{i}" for i in range(48)]  # one endpoint lists any model it is asked for
+    cells = plan_cells([PromptVariant(user="hi")], names, {}, {}, faulty)
+
+    start = time.perf_counter()
+    results = run_cells(cells, faulty)
+    wall = time.perf_counter() - start
+
+    assert [r.error for r in results] == [None] * 48
+    assert wall < 2.0, f"48 models at 1 s each took {wall:.1f} s: they ran in waves"
+
+
+def test_an_endpoints_max_concurrency_still_holds_calls_back(
+    write_config: Any, fault_server: FaultServer
+) -> None:
+    write_config(
+        f'[endpoints.slow]\nbase_url = "{fault_server.url("slow")}"\nmax_retries = 0\n'
+        "max_concurrency = 2\n"
+    )
+    settings = load_settings()
+    cells = plan_cells(
+        [PromptVariant(user="hi")], [f"slow/m{i}" for i in range(4)], {}, {}, settings
+    )
+
+    start = time.perf_counter()
+    results = run_cells(cells, settings)
+    wall = time.perf_counter() - start
+
+    assert [r.error for r in results] == [None] * 4
+    assert wall >= 1.9  # two at a time: two rounds of 1 s
+    assert all(r.latency_ms is not None and r.latency_ms < 1500 for r in results)  # no queueing
+
+
 def test_metrics_are_filled_and_consistent(faulty: Settings) -> None:
     cells = plan_cells(
         [PromptVariant(user=FORTY_CHARS)],

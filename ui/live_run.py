@@ -21,7 +21,7 @@ from playground.config import Settings
 from playground.errors import PlaygroundError
 from playground.models.base import ModelParams
 from playground.records import PromptVariant, Result, RetrievalSettings, Run
-from playground.runner import MAX_PARALLEL, assess, measured_stream, plan_cells, prepare_run
+from playground.runner import EndpointSlots, assess, measured_stream, plan_cells, prepare_run
 
 # After Stop, a cell still waiting on a silent server is closed this long after the others.
 STOP_GRACE_S = 1.0
@@ -90,13 +90,13 @@ class LiveRun:
         settings: Settings,
         save: SaveResult,
         retrieval_inputs: tuple[Sequence[PromptVariant], Mapping[str, ModelParams]] | None = None,
-        max_parallel: int = MAX_PARALLEL,
     ) -> None:
         self.run = run
         self.settings = settings
         self._save = save
         self._retrieval_inputs = retrieval_inputs
-        self._slots = threading.Semaphore(max_parallel)
+        # every cell streams at once, within each endpoint's max_concurrency (48 cells, no waves)
+        self._slots = EndpointSlots(settings)
         self._cancel = threading.Event()
         self._retrieved = threading.Event()
         self._lock = threading.Lock()
@@ -211,7 +211,7 @@ class LiveRun:
                 cell.state, cell.ended = CellState.FAILED, time.monotonic()
             return
         self._move(result.id, CellState.WAITING)
-        with self._slots:
+        with self._slots.hold(result.model_id):
             if self._cancel.is_set():
                 self._finish(index, result, None)
                 return

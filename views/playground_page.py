@@ -19,6 +19,7 @@ from ui.run_view import RunView, scroll_to_run
 COLUMNS_PER_ROW = 4
 KEEP = ps.KEEP
 POLL_S = 0.4  # how often a streaming grid redraws
+EAGER_PARAMETER_PANELS = 8  # with more models, a Parameters panel is drawn once it is opened
 
 st.title("Playground")
 st.caption(
@@ -131,12 +132,21 @@ with side:
         )
     if unreachable:
         st.caption(f"Unreachable now: {', '.join(sorted(unreachable))} (see Settings).")
-    for model_id in state[ps.MODELS]:
-        with st.expander(f"Parameters · {model_id}"):
-            defaults = {"temperature": 0.7, "top_p": 1.0, "max_tokens": 256, "seed": None}
-            for param, value in defaults.items():
-                state.setdefault(ps.param_key(model_id, param), value)
-            state.setdefault(ps.param_key(model_id, "stop"), "")
+    chosen = state[ps.MODELS]
+    for model_id in chosen:
+        defaults = {"temperature": 0.7, "top_p": 1.0, "max_tokens": 256, "seed": None}
+        for param, value in defaults.items():
+            state.setdefault(ps.param_key(model_id, param), value)
+        state.setdefault(ps.param_key(model_id, "stop"), "")
+        if len(chosen) <= EAGER_PARAMETER_PANELS:
+            panel = st.expander(f"Parameters · {model_id}")
+        else:  # five widgets x 48 models made every rerun take a second: draw only open ones
+            panel = st.expander(
+                f"Parameters · {model_id}", key=f"pg_params_open_{model_id}", on_change="rerun"
+            )
+            if not panel.open:
+                continue
+        with panel:
             st.slider(
                 "temperature",
                 0.0,

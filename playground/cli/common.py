@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import importlib
 import json
 import os
 import sys
+import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from playground.config import Settings, load_settings
 from playground.errors import PlaygroundError
 from playground.redaction import clean_message
 
 if TYPE_CHECKING:
+    from playground.config import Settings
     from playground.records import Result
 
 
@@ -53,14 +57,63 @@ class PlaygroundGroup(click.Group):
             ) from None
 
 
+class LazyGroup(PlaygroundGroup):
+    """A group whose subcommands are imported only when one runs (or help lists them).
+
+    `lazy_commands` maps a name to "module:attribute", so `playground run` never imports the
+    store, the flows or the evaluation code that other commands need.
+    """
+
+    def __init__(
+        self, *args: Any, lazy_commands: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every subcommand's name, loaded or not."""
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The subcommand, importing its module the first time it is asked for."""
+        target = self.lazy_commands.get(cmd_name)
+        if target is not None and cmd_name not in self.commands:
+            module, _, attribute = target.partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
 def settings() -> Settings:
     """Settings for this command (playground.toml + environment), loaded once per process."""
+    from playground.config import load_settings
+
     ctx = click.get_current_context()
     root = ctx.find_root()
     root.meta.setdefault("playground.settings", None)
     if root.meta["playground.settings"] is None:
         root.meta["playground.settings"] = load_settings()
     return root.meta["playground.settings"]  # type: ignore[no-any-return]
+
+
+def open_store_once_sent(config: Settings, create: bool = True) -> None:
+    """Import (and, with `create`, open) the store in the background once a request has left.
+
+    SQLAlchemy and the migrations take a few hundred milliseconds: done while the model
+    thinks, they cost the user nothing; done before the send, they would delay every answer.
+    Without `create` nothing is written (a failed `flow run` leaves no database behind). A
+    failure here is left for the save to report, in its own words.
+    """
+    from playground.models.base import request_sent
+
+    def open_it() -> None:
+        request_sent.wait(timeout=10.0)  # a run that never sends still saves its errors
+        with contextlib.suppress(Exception):
+            from playground.store import open_store
+
+            if create:
+                open_store(config)
+
+    threading.Thread(target=open_it, name="open-store", daemon=True).start()
 
 
 def echo_json(document: Any) -> None:

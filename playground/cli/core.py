@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from playground.cli.common import (
     echo_format_check,
     echo_json,
+    open_store_once_sent,
     parse_pairs,
     settings,
     split_pairs,
@@ -18,12 +20,14 @@ from playground.cli.common import (
 )
 from playground.errors import PlaygroundError
 from playground.files import read_bounded
-from playground.models.base import ModelParams
-from playground.models.local import DEFAULT_MODEL_ID, DEFAULT_N_CTX, embedded_gguf_path
-from playground.models.registry import list_models
-from playground.models.response_format import ResponseFormat, parse_format_option
-from playground.records import PromptVariant, Result, RetrievalSettings
-from playground.runner import assess, prepare_run, run_cells
+
+if TYPE_CHECKING:
+    from playground.models.base import ModelParams
+    from playground.models.response_format import ResponseFormat
+    from playground.records import Result
+
+# What each command needs is imported inside it: `app` and `--help` stay quick, and `run`
+# reaches its first request without the store, which it opens while the request is in flight.
 
 APP_FILE = Path(__file__).resolve().parents[2] / "app.py"
 MAX_PROMPT_FILE_BYTES = 1_000_000  # a prompt is stored twice (template and rendered message)
@@ -82,6 +86,8 @@ def app(port: int | None, address: str, headless: bool, dev: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def models(as_json: bool) -> None:
     """List usable models and their status."""
+    from playground.models.registry import list_models
+
     infos = list_models(settings())
     if as_json:
         echo_json(
@@ -104,6 +110,8 @@ def models(as_json: bool) -> None:
 
 
 def _parse_params(pairs: tuple[str, ...]) -> ModelParams:
+    from playground.models.base import ModelParams
+
     data: dict[str, object] = {}
     stops: list[str] = []
     for key, value in split_pairs(pairs, "--param"):
@@ -119,6 +127,8 @@ def _parse_params(pairs: tuple[str, ...]) -> ModelParams:
 
 
 def _parse_response_format(value: str) -> ResponseFormat | None:
+    from playground.models.response_format import parse_format_option
+
     try:
         return parse_format_option(value)
     except PlaygroundError as exc:  # a bad schema file is bad usage: exit 2, one sentence
@@ -185,6 +195,9 @@ def run(
     if prompt_file is not None:
         prompt = _read_prompt_file(prompt_file)
     assert prompt is not None
+    from playground.records import PromptVariant, RetrievalSettings
+    from playground.runner import assess, prepare_run, run_cells
+
     config = settings()
     retrieval = RetrievalSettings(store=store, top_k=top_k) if store else None
     the_run = prepare_run(
@@ -198,6 +211,7 @@ def run(
         response_format=fmt,
     )
     positions = {result.id: i for i, result in enumerate(the_run.results)}
+    open_store_once_sent(config)
 
     def finish(result: Result) -> None:
         # score and save each cell as it completes: a killed run keeps every finished answer
@@ -237,9 +251,14 @@ def run(
 @click.command("serve-model")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--n-ctx", type=int, default=DEFAULT_N_CTX, show_default=True)
-def serve_model(port: int, host: str, n_ctx: int) -> None:
+@click.option(
+    "--n-ctx", type=int, default=None, help="Context window in tokens (default: the model's own)."
+)
+def serve_model(port: int, host: str, n_ctx: int | None) -> None:
     """Serve the embedded model as an OpenAI-compatible server (llama-cpp-python's server)."""
+    from playground.models.local import DEFAULT_MODEL_ID, DEFAULT_N_CTX, embedded_gguf_path
+
+    n_ctx = n_ctx or DEFAULT_N_CTX
     gguf = embedded_gguf_path()
     model_name = DEFAULT_MODEL_ID.split("/", 1)[1]
     stderr(f"serving {DEFAULT_MODEL_ID} at http://{host}:{port}/v1 (model name '{model_name}')")
@@ -265,9 +284,3 @@ def serve_model(port: int, host: str, n_ctx: int) -> None:
     sys.stdout.flush()
     # Replace this process so that signals (Ctrl-C, terminate) reach the server directly.
     os.execv(sys.executable, command)
-
-
-def register_core(group: click.Group) -> None:
-    """Add the core commands to the top-level group."""
-    for command in (app, models, run, serve_model):
-        group.add_command(command)

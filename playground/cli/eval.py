@@ -469,12 +469,4 @@ def flow_test(
         _usage_exit(str(exc))
 
 
-def register_eval(main: click.Group) -> None:
-    """Add `eval` to the top level and `test` to the flow group."""
-    main.add_command(eval_group)
-    flow = main.commands.get("flow")
-    if isinstance(flow, click.Group):
-        flow.add_command(flow_test)
-
-
-__all__ = ["PlaygroundError", "eval_group", "flow_test", "register_eval"]
+__all__ = ["PlaygroundError", "eval_group", "flow_test"]

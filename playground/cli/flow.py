@@ -11,20 +11,22 @@ from pathlib import Path
 import click
 
 from playground.cli.common import (
-    PlaygroundGroup,
+    LazyGroup,
     echo_format_check,
     echo_json,
+    open_store_once_sent,
     parse_pairs,
     settings,
 )
-from playground.flows.diff import diff_specs
-from playground.flows.exporters import FORMATS, export_flow
 from playground.flows.loader import dump_spec, read_spec_file
 from playground.flows.registry import FlowRegistry
 from playground.flows.run import Flow, run_and_record
 from playground.flows.spec import FlowSpec
 
 SPEC_ARG = "PATH|REF"
+# playground.flows.exporters.FORMATS, spelled out: importing the exporters (and their sandbox)
+# for --help or `flow run` cost more than the request itself (tests keep the two equal).
+EXPORT_FORMATS = ("promptflow", "prompty", "python")
 
 
 def _registry() -> FlowRegistry:
@@ -35,7 +37,14 @@ def _load(path_or_ref: str) -> tuple[FlowSpec, str]:
     return _registry().resolve(path_or_ref)
 
 
-@click.group(cls=PlaygroundGroup)
+@click.group(
+    cls=LazyGroup,
+    lazy_commands={
+        "serve": "playground.cli.serve:serve_flow",
+        "build": "playground.cli.serve:build_flow",
+        "test": "playground.cli.eval:flow_test",
+    },
+)
 def flow() -> None:
     """Versioned flow specs: validate, run headless, export, save, label and diff."""
 
@@ -64,6 +73,8 @@ def run_flow(spec_ref: str, input_pairs: tuple[str, ...], as_json: bool, no_save
     spec, source = _load(spec_ref)
     the_flow = Flow(spec, settings(), source)
     the_flow.check()
+    if not no_save:  # only a successful run is saved: import the store, create nothing yet
+        open_store_once_sent(the_flow.settings, create=False)
     the_run = run_and_record(the_flow, inputs, source="flow", save=False)
     result = the_run.results[0]
     if result.error is None and not no_save:
@@ -81,7 +92,9 @@ def run_flow(spec_ref: str, input_pairs: tuple[str, ...], as_json: bool, no_save
 
 @flow.command()
 @click.argument("spec_ref", metavar=SPEC_ARG)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Export format.")
+@click.option(
+    "--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True, help="Export format."
+)
 @click.option(
     "--out",
     "out_dir",
@@ -93,6 +106,8 @@ def export(spec_ref: str, fmt: str, out_dir: Path) -> None:
     """Export a flow for PromptFlow (DAG flow), Prompty, or as a standalone openai script."""
     spec, source = _load(spec_ref)
     Flow(spec, settings(), source).check()
+    from playground.flows.exporters import export_flow
+
     for path in export_flow(spec, fmt, out_dir, settings()):
         click.echo(str(path))
 
@@ -168,6 +183,8 @@ def diff(a: str, b: str) -> None:
     """Show what changed from spec A to spec B: a summary line, then a unified YAML diff."""
     spec_a, source_a = _load(a)
     spec_b, source_b = _load(b)
+    from playground.flows.diff import diff_specs
+
     result = diff_specs(spec_a, spec_b, source_a, source_b)
     click.echo(result.summary)
     if result.unified:

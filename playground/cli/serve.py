@@ -135,10 +135,3 @@ def monitor(window: str, flow_name: str | None, evaluate: bool, as_json: bool) -
     for alert in report.alerts:
         state = f"FIRING since {alert['since']}" if alert["firing"] else "ok"
         click.echo(f"alert {alert['name']}: {alert['rule']}: {state}")
-
-
-def register_serve(main: click.Group, flow: click.Group) -> None:
-    """Attach `flow serve`, `flow build` and `monitor`."""
-    flow.add_command(serve_flow)
-    flow.add_command(build_flow)
-    main.add_command(monitor)

@@ -21,10 +21,10 @@ from playground.config import Settings
 from playground.errors import NotFoundError, SpecError
 from playground.flows.loader import dump_spec, looks_like_path, parse_spec, read_spec_file
 from playground.flows.spec import FlowSpec, check_templates, is_valid_name
-from playground.store.flows import FlowVersionRow, LabelMove
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the store imports SQLAlchemy: `flow run PATH` must not wait for it
     from playground.store import Store
+    from playground.store.flows import FlowVersionRow, LabelMove
 
 LABEL_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,62}")
 REF_PATTERN = re.compile(r"(?P<name>[a-z0-9][a-z0-9-]{1,62})(?:@(?P<ref>[a-z0-9][a-z0-9-]{0,62}))?")
@@ -176,6 +176,8 @@ class FlowRegistry:
 
     def _index(self, spec: FlowSpec, path: Path, text: str) -> None:
         assert spec.version is not None and spec.created_at is not None
+        from playground.store.flows import FlowVersionRow
+
         self.store.flows.index_flow_version(
             FlowVersionRow(
                 name=spec.name,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
@@ -77,11 +79,39 @@ class Usage:
     estimated: bool = False
 
 
+_call = threading.local()  # when this thread's current call first sent its request
+# Set once any request has left this process: work that can wait (opening the store) waits for it.
+request_sent = threading.Event()
+
+
+def start_call() -> None:
+    """The runner starts measuring a call on this thread: no request has been sent yet."""
+    _call.sent_at = None
+
+
+def note_request_sent() -> None:
+    """A provider's request (or its first retry) is leaving now; the clock starts here.
+
+    Called on the thread that sends, so that importing an SDK, creating a client or building
+    the request before it never counts as latency. Retries keep the first send's time.
+    """
+    if getattr(_call, "sent_at", None) is None:
+        _call.sent_at = time.perf_counter()
+    request_sent.set()
+
+
+def request_sent_at() -> float | None:
+    """time.perf_counter() when this thread's current call first sent, if a provider said so."""
+    return getattr(_call, "sent_at", None)
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     """A chat model: stream text chunks for messages and params, optionally ending with Usage.
 
-    Providers only stream; timing, token fallback and cost are measured by playground.runner.
+    Providers only stream; timing, token fallback and cost are measured by playground.runner,
+    from the moment the provider calls `note_request_sent` (or, if it never does, from when
+    the stream is opened).
     A provider raises a PlaygroundError subclass (EndpointError, MissingKeyError) on failure.
     A provider that can constrain its answer sets `supports_response_format = True` and takes
     a keyword-only `response_format` (a playground.models.response_format.ResponseFormat);

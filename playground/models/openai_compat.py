@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from playground.errors import EndpointError
-from playground.models.base import Message, ModelParams, Usage
+from playground.models.base import Message, ModelParams, Usage, note_request_sent
 from playground.models.response_format import (
     ResponseFormat,
     llama_response_format,
@@ -65,6 +65,7 @@ _dialect_known: set[EndpointSpec] = set()
 
 def _note_request_sent(request: Any) -> None:
     _attempt.sent_at = time.monotonic()
+    note_request_sent()  # the runner's latency clock starts when the bytes go out
 
 
 def client_for(spec: EndpointSpec) -> Any:
@@ -101,7 +102,8 @@ class _Deadline:
     """Closes a stream that runs past its total deadline or goes quiet between two chunks.
 
     The SDK's timeout applies to each read, so a server that trickles SSE comments would keep
-    a call open forever; this watcher thread cuts it at the deadline and says which one.
+    a call open forever; one watcher thread (shared by every stream, so 48 streams do not
+    start 48 more threads) cuts it at the deadline and says which one.
     """
 
     def __init__(self, total_at: float, idle_s: float, close: Callable[[], None]) -> None:
@@ -110,38 +112,83 @@ class _Deadline:
         self.expired: str | None = None  # "total" or "idle" once it fired
         self._close = close
         self._last_chunk: float | None = None  # idle time counts once the answer started
-        self._stopped = False
-        self._changed = threading.Condition()
-        threading.Thread(target=self._watch, name="stream-deadline", daemon=True).start()
+        _watcher.add(self)
+
+    def due(self) -> tuple[float, str]:
+        """When this stream is given up, and why."""
+        last = self._last_chunk
+        if last is not None and last + self.idle_s < self.total_at:
+            return last + self.idle_s, "idle"
+        return self.total_at, "total"
 
     def chunk_arrived(self) -> None:
         """Note a chunk: the idle clock starts again."""
         first = self._last_chunk is None
         self._last_chunk = time.monotonic()
         if first:  # later chunks only move the idle deadline later: no need to wake the watcher
-            with self._changed:
-                self._changed.notify()
+            _watcher.wake()
 
     def stop(self) -> None:
         """The stream ended: stop watching."""
+        _watcher.remove(self)
+
+    def fire(self, kind: str) -> None:
+        """The deadline passed: say which, and close the stream."""
+        self.expired = kind
+        with contextlib.suppress(Exception):
+            self._close()
+
+
+class _Watcher:
+    """The one thread that watches every open stream's deadline."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._open: set[_Deadline] = set()
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: _Deadline) -> None:
+        """Watch a new stream."""
         with self._changed:
-            self._stopped = True
+            self._open.add(deadline)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._watch, name="stream-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify()
+
+    def remove(self, deadline: _Deadline) -> None:
+        """Stop watching a stream (its watcher need not wake for it)."""
+        with self._changed:
+            self._open.discard(deadline)
+
+    def wake(self) -> None:
+        """A deadline moved earlier: look again."""
+        with self._changed:
             self._changed.notify()
 
     def _watch(self) -> None:
-        with self._changed:
-            while not self._stopped:
-                due, kind = self.total_at, "total"
-                last = self._last_chunk
-                if last is not None and last + self.idle_s < due:
-                    due, kind = last + self.idle_s, "idle"
-                wait = due - time.monotonic()
-                if wait <= 0:
-                    self.expired = kind
-                    with contextlib.suppress(Exception):
-                        self._close()
-                    return
-                self._changed.wait(wait)
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                expired = []
+                soonest: float | None = None
+                for deadline in list(self._open):
+                    due, kind = deadline.due()
+                    if due <= now:
+                        self._open.discard(deadline)
+                        expired.append((deadline, kind))
+                    elif soonest is None or due < soonest:
+                        soonest = due
+                if not expired:
+                    self._changed.wait(None if soonest is None else soonest - now)
+                    continue
+            for deadline, kind in expired:  # closing may block: never under the lock
+                deadline.fire(kind)
+
+
+_watcher = _Watcher()
 
 
 def _server_message(exc: Any) -> str:
@@ -246,8 +293,10 @@ class OpenAICompatModel:
         return kwargs
 
     def prepare(self) -> None:
-        """Import the SDK and create the client now, so that neither counts as latency."""
-        self._client_factory(self.spec)
+        """Import the SDK and create the client now, so that the request leaves sooner."""
+        client = self._client_factory(self.spec)
+        # The SDK imports its resource modules on first use: do that before the send too.
+        _ = client.chat.completions
 
     def _create(
         self,

@@ -6,8 +6,6 @@ import json
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +96,9 @@ def discover_endpoint(name: str, endpoint: EndpointConfig, refresh: bool = False
         api_key_env=endpoint.api_key_env,
         key_present=endpoint.api_key_env is None or bool(_endpoint_key(endpoint)),
     )
+    import urllib.error  # only discovery needs it: `playground run` sends without it
+    import urllib.request
+
     request = urllib.request.Request(endpoint.base_url + "/models")
     key = _endpoint_key(endpoint)
     if key:

@@ -1,0 +1,138 @@
+"""Start-up of the command line: when does the first request of a fresh process reach the server?
+
+A loopback OpenAI-compatible server (tests/support.py FaultServer, `/slow` mode, 1 s) records
+the wall-clock arrival of every chat completion. Each command is started as a fresh process,
+alternating with a bare script that imports the openai SDK and sends the same request, and
+the time from spawning the process to the request's arrival is compared (medians, ratio; goal
+<= 1.15). The latency each command reports for the 1 s server is printed as well (goal: about
+1 s, since imports and client creation are not the server's latency).
+
+Run: python bench/bench_cli_start.py [--reps 7] [--commands run,flow,eval]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support import FaultServer  # noqa: E402
+
+BARE = """
+import sys
+import openai
+client = openai.OpenAI(base_url=sys.argv[1], api_key="not-needed", max_retries=0)
+stream = client.chat.completions.create(
+    model="m1", messages=[{"role": "user", "content": "hi"}], stream=True,
+    stream_options={"include_usage": True}, temperature=0.7, top_p=1.0, max_tokens=256,
+)
+for chunk in stream:
+    pass
+"""
+
+FLOW = """\
+schema: playground.flow/v1
+name: start-up
+inputs:
+  question: {type: string, default: "hi"}
+prompt:
+  messages:
+    - {role: user, content: "{{ question }}"}
+model:
+  id: slow/m1
+  params: {temperature: 0.7, max_tokens: 256}
+"""
+
+EVAL = """\
+evaluation:
+  dataset: questions.jsonl
+  scorers:
+    - {type: contains, value: "Hello"}
+  gate: {pass_rate: 0.5}
+"""
+
+
+def configure(server: FaultServer, work: Path) -> dict[str, str]:
+    """playground.toml with an endpoint `slow` on the 1 s server; a flow and an eval file."""
+    (work / "playground.toml").write_text(
+        f'[endpoints.slow]\nbase_url = "{server.url("slow")}"\nmodels = ["m1"]\nmax_retries = 0\n'
+    )
+    (work / "flow.yaml").write_text(FLOW)
+    (work / "eval.yaml").write_text(FLOW + EVAL)
+    (work / "questions.jsonl").write_text('{"question": "hi"}\n')
+    env = {k: v for k, v in os.environ.items() if k != "PLAYGROUND_CONFIG"}
+    env.update(PYTHONPATH=str(ROOT), PLAYGROUND_HOME=str(work / "home"))
+    return env
+
+
+COMMANDS = {
+    "run": ["run", "--model", "slow/m1", "--prompt", "hi", "--json"],
+    "flow": ["flow", "run", "flow.yaml", "--json"],
+    "eval": ["eval", "run", "eval.yaml", "--no-cache", "--json"],
+}
+
+
+def first_request(
+    server: FaultServer, argv: list[str], env: dict[str, str], work: Path
+) -> tuple[float, str]:
+    """Seconds from spawning `argv` to its first request's arrival, and what it printed."""
+    before = len(server.arrivals)
+    spawned = time.time()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=work, timeout=120)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return server.arrivals[before] - spawned, proc.stdout
+
+
+def reported_latency(name: str, stdout: str) -> float | None:
+    """The latency in seconds the command reported for its (only) call."""
+    document = json.loads(stdout)
+    if name == "run":
+        return document["results"][0]["latency_ms"] / 1000
+    if name == "flow":
+        return document["latency_ms"] / 1000
+    return None  # eval reports per configuration; its rows carry no single call's figure
+
+
+def main() -> None:
+    """Print, per command, the median time to the first request against the bare script."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--commands", default="run,flow,eval")
+    args = parser.parse_args()
+    print(f"load average: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+    with tempfile.TemporaryDirectory() as tmp, FaultServer(delay_s=1.0) as server:
+        work = Path(tmp)
+        env = configure(server, work)
+        bare = [sys.executable, "-c", BARE, server.url("slow")]
+        for name in args.commands.split(","):
+            ours = [sys.executable, "-m", "playground.cli", *COMMANDS[name]]
+            first_request(server, ours, env, work)  # warm the page cache and the store's file
+            mine, theirs, latencies = [], [], []
+            for _ in range(args.reps):  # alternate so drift hits both sides alike
+                seconds, stdout = first_request(server, ours, env, work)
+                mine.append(seconds)
+                latency = reported_latency(name, stdout)
+                if latency is not None:
+                    latencies.append(latency)
+                theirs.append(first_request(server, bare, env, work)[0])
+            ours_s, bare_s = statistics.median(mine), statistics.median(theirs)
+            shown = f"  reported latency {statistics.median(latencies):.3f} s" if latencies else ""
+            print(
+                f"{name:5s} first request {ours_s:.3f} s  bare openai {bare_s:.3f} s  "
+                f"ratio {ours_s / bare_s:.3f} (goal <= 1.15){shown} (1 s server)"
+            )
+    print(f"load average: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
