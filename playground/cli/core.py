@@ -16,13 +16,14 @@ from playground.cli.common import (
     split_pairs,
     stderr,
 )
+from playground.config import Settings
 from playground.errors import PlaygroundError
 from playground.files import read_bounded
 from playground.models.base import ModelParams
 from playground.models.local import DEFAULT_MODEL_ID, DEFAULT_N_CTX, embedded_gguf_path
 from playground.models.registry import list_models
 from playground.models.response_format import ResponseFormat, parse_format_option
-from playground.records import PromptVariant, Result, RetrievalSettings
+from playground.records import PromptVariant, Result, RetrievalSettings, Run
 from playground.runner import assess, prepare_run, run_cells
 
 APP_FILE = Path(__file__).resolve().parents[2] / "app.py"
@@ -125,6 +126,48 @@ def _parse_response_format(value: str) -> ResponseFormat | None:
         raise click.BadParameter(str(exc), param_hint="--response-format") from None
 
 
+def execute_and_print(config: Settings, the_run: Run, as_json: bool) -> None:
+    """Run every cell, scoring and saving each as it ends; print; exit 1 if one failed."""
+    positions = {result.id: i for i, result in enumerate(the_run.results)}
+
+    def finish(result: Result) -> None:
+        # score and save each cell as it completes: a killed run keeps every finished answer
+        for problem in assess(config, the_run, [result]):
+            stderr(problem)
+        from playground.store import open_store
+
+        open_store(config).runs.save_result(the_run, result, positions[result.id])
+
+    results = run_cells(the_run.results, config, on_done=finish)
+    the_run.results = results
+    if as_json:
+        document: dict[str, object] = {"run_id": the_run.id}
+        if the_run.parent_run_id is not None:
+            document["parent_run_id"] = the_run.parent_run_id
+        echo_json({**document, "results": [r.to_json() for r in results]})
+    else:
+        for result in results:
+            click.echo(click.style(f"== {result.model_id}", bold=True))
+            if result.error:
+                if result.text:  # a cut-off answer keeps what arrived
+                    click.echo(result.text)
+                click.echo(f"Error: {result.error}", err=True)
+                continue
+            click.echo(result.text)
+            echo_format_check(result)
+            click.echo(
+                click.style(
+                    f"   ttft {result.ttft_ms or 0:.0f} ms · total {result.latency_ms or 0:.0f} ms"
+                    f" · {result.tokens_per_s or 0:.1f} tok/s · {result.usage.prompt_tokens}+"
+                    f"{result.usage.completion_tokens} tokens · ${result.cost_usd:.6f}",
+                    dim=True,
+                )
+            )
+        stderr(f"saved run {the_run.id}")
+    if any(r.error for r in results):
+        raise SystemExit(1)
+
+
 def _read_prompt_file(path: Path) -> str:
     try:
         data = read_bounded(path, MAX_PROMPT_FILE_BYTES)  # /dev/zero must not fill memory
@@ -197,41 +240,7 @@ def run(
         source="cli",
         response_format=fmt,
     )
-    positions = {result.id: i for i, result in enumerate(the_run.results)}
-
-    def finish(result: Result) -> None:
-        # score and save each cell as it completes: a killed run keeps every finished answer
-        for problem in assess(config, the_run, [result]):
-            stderr(problem)
-        from playground.store import open_store
-
-        open_store(config).runs.save_result(the_run, result, positions[result.id])
-
-    results = run_cells(the_run.results, config, on_done=finish)
-    the_run.results = results
-    if as_json:
-        echo_json({"run_id": the_run.id, "results": [r.to_json() for r in results]})
-    else:
-        for result in results:
-            click.echo(click.style(f"== {result.model_id}", bold=True))
-            if result.error:
-                if result.text:  # a cut-off answer keeps what arrived
-                    click.echo(result.text)
-                click.echo(f"Error: {result.error}", err=True)
-                continue
-            click.echo(result.text)
-            echo_format_check(result)
-            click.echo(
-                click.style(
-                    f"   ttft {result.ttft_ms or 0:.0f} ms · total {result.latency_ms or 0:.0f} ms"
-                    f" · {result.tokens_per_s or 0:.1f} tok/s · {result.usage.prompt_tokens}+"
-                    f"{result.usage.completion_tokens} tokens · ${result.cost_usd:.6f}",
-                    dim=True,
-                )
-            )
-        stderr(f"saved run {the_run.id}")
-    if any(r.error for r in results):
-        raise SystemExit(1)
+    execute_and_print(config, the_run, as_json)
 
 
 @click.command("serve-model")
