@@ -106,7 +106,8 @@ def test_threads_of_the_embedded_model_and_llama_server_are_kept_apart_and_store
     for result in third.results:
         assert result.ok, result.error
         assert result.turn == 3
-        assert result.messages[-2] == Message(role="assistant", content=before[result.model_id].text)
+        own = before[result.model_id].text
+        assert result.messages[-2] == Message(role="assistant", content=own)
         assert [e.user for e in exchanges(result)] == ["Name a fruit.", "Say it again in one word."]
     store = open_store(real_models)
     assert [run.id for run in store.runs.conversation(third.id)] == [
@@ -181,9 +182,7 @@ def test_bad_few_shot_lists_are_one_sentence_and_nothing_is_sent(
     home: Path, examples: list[Message], message: str
 ) -> None:
     with pytest.raises(TemplateError) as caught:
-        prepare_run(
-            load_settings(), [PromptVariant(user="hi", examples=examples)], [LOCAL], {}, {}
-        )
+        prepare_run(load_settings(), [PromptVariant(user="hi", examples=examples)], [LOCAL], {}, {})
     assert str(caught.value) == message
     assert open_store(load_settings()).runs.count_runs() == 0
 
@@ -191,7 +190,11 @@ def test_bad_few_shot_lists_are_one_sentence_and_nothing_is_sent(
 @pytest.mark.parametrize(
     ("previous", "text", "message"),
     [
-        (None, "more?", "Nothing has run yet, so there is no answer to follow up; press Run first."),
+        (
+            None,
+            "more?",
+            "Nothing has run yet, so there is no answer to follow up; press Run first.",
+        ),
         ("answered", "   ", "The follow-up is empty; write a message and send it again."),
         (
             "failed",
@@ -234,7 +237,7 @@ def test_a_follow_up_exports_to_a_flow_spec_that_replays_the_same_messages(
     result = turn.results[0]
     spec = spec_from_result(result, turn, "fruit-chat", "two turns", real_models)
     roles = [m.role for m in spec.prompt.messages]
-    assert roles == ["system", "user", "assistant", "user", "assistant", "user", "assistant", "user"]
+    assert roles == ["system"] + ["user", "assistant"] * 3 + ["user"]
     replayed = Flow(spec, real_models).execute({}).results[0]
     assert replayed.messages == result.messages
     # the command line replays it too, from the YAML an engineer receives
