@@ -212,7 +212,12 @@ class PromptSpec(_Extensible):
     """The message templates sent to the model, in order."""
 
     messages: list[PromptMessage] = Field(
-        min_length=1, description="Chat messages; at least one must have role user."
+        min_length=1,
+        description=(
+            "Chat messages in order: an optional system message, then user and assistant "
+            "messages (few-shot examples or the earlier turns of a conversation, sent as "
+            "they are), ending with the user message; at least one must have role user."
+        ),
     )
 
     @field_validator("messages")
