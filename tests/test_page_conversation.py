@@ -133,3 +133,19 @@ def test_a_follow_up_turn_opens_on_the_shared_page_with_its_thread(store) -> Non
     assert "Because local/a." in markdown
     captions = [c.value for c in at.caption]
     assert any(c.startswith(":material/forum: Turn 2 · follow-up: Why those?") for c in captions)
+
+
+def test_loading_a_run_with_few_shot_examples_restores_them_in_the_editor(home: Path) -> None:
+    from playground.models.base import Message
+    from playground.records import Draft, PromptVariant
+
+    examples = [Message(role="user", content="2+2?"), Message(role="assistant", content="4")]
+    draft = Draft(variants=[PromptVariant(user="3+3?", examples=examples)], model_ids=[LOCAL])
+    at = page()
+    at.session_state["pending_draft"] = draft
+    at.run()
+    assert not at.exception
+    assert at.text_area(key="pg_v0_ex0_content").value == "2+2?"
+    assert at.selectbox(key="pg_v0_ex1_role").value == "assistant"
+    at.button(key="btn_add_variant").click().run()  # a new variant starts as a copy
+    assert at.text_area(key="pg_v1_ex1_content").value == "4"
