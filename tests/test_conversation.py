@@ -273,3 +273,24 @@ def test_runs_continue_with_an_empty_message_is_one_error_line(real_models: Sett
     ran = CliRunner().invoke(main, ["runs", "continue", previous.id, " "])
     assert ran.exit_code == 1
     assert ran.output == "Error: The follow-up is empty; write a message and send it again.\n"
+
+
+def test_turns_and_few_shot_examples_round_trip_on_every_backend(backend_store: Any) -> None:
+    from tests.history_fixtures import make_run
+
+    first = make_run(models=("local/a", "local/b"), texts=("Apples.", "Pears."))
+    first.results[0].examples = FEW_SHOT[:2]
+    backend_store.runs.save_run(first)
+    second = plan_follow_up(backend_store.runs.get_run(first.id), "Why?")
+    for result in second.results:
+        result.text = "Because."
+        backend_store.runs.save_result(second, result, second.results.index(result))
+    third = plan_follow_up(backend_store.runs.get_run(second.id), "Sure?")
+    backend_store.runs.save_run(third)
+    turns = backend_store.runs.conversation(third.id)
+    assert [t.id for t in turns] == [first.id, second.id, third.id]
+    stored = turns[1].results[0]
+    assert stored.examples == FEW_SHOT[:2] and stored.parent_id == first.results[0].id
+    assert stored.messages[-2] == Message(role="assistant", content="Apples.")
+    assert backend_store.runs.follow_ups(second.id) == [third.id]
+    assert turns[2].results[1].turn == 3
