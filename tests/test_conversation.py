@@ -294,3 +294,34 @@ def test_turns_and_few_shot_examples_round_trip_on_every_backend(backend_store: 
     assert stored.messages[-2] == Message(role="assistant", content="Apples.")
     assert backend_store.runs.follow_ups(second.id) == [third.id]
     assert turns[2].results[1].turn == 3
+
+
+def test_a_flow_with_few_shot_examples_is_evaluated_with_them(
+    two_parrots: Settings, fault_server: FaultServer, tmp_path: Path
+) -> None:
+    from playground.eval.batch import BatchRunner, check_plan, plan_from_paths
+    from playground.eval.results import load_report
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"question": "A red fruit?"}\n', encoding="utf-8")
+    flow = tmp_path / "few-shot.yaml"
+    flow.write_text(
+        "schema: playground.flow/v1\nname: few-shot\n"
+        "inputs:\n  question: {type: string}\n"
+        "prompt:\n  messages:\n"
+        "    - {role: system, content: One word.}\n"
+        '    - {role: user, content: "A yellow fruit?"}\n'
+        "    - {role: assistant, content: Banana.}\n"
+        '    - {role: user, content: "{{ question }}"}\n'
+        f"model:\n  id: apple/{FAULT_MODEL}\n"
+        f"evaluation:\n  dataset: {rows}\n  scorers:\n    - {{type: contains, value: apple}}\n",
+        encoding="utf-8",
+    )
+    plan = plan_from_paths(two_parrots, [str(flow)])
+    check_plan(two_parrots, plan)
+    assert BatchRunner(two_parrots, plan, concurrency=1, use_cache=False).run() == "done"
+    report = load_report(two_parrots, plan.batch_id)
+    assert report.configs[0].passed == 1
+    sent = fault_server.chat_requests("say-apple")[-1]["messages"]
+    expected = ["One word.", "A yellow fruit?", "Banana.", "A red fruit?"]
+    assert [m["content"] for m in sent] == expected
