@@ -100,3 +100,10 @@ def test_a_follow_up_continues_each_models_own_thread(
     expect(pear_thread).to_contain_text("pear")
     for result in second.results:
         assert result.messages[-2].content == earlier[result.model_id]
+
+    # the permalink of the second turn shows both threads, read-only
+    open_app(page, f"{app_url}/shared?run={second.id[:8]}", "Shared run")
+    shared = page.get_by_test_id("stExpander").filter(has_text="Conversation so far")
+    expect(shared).to_have_count(2)
+    expect(page.get_by_text("Turn 2 · follow-up: Now answer in one word.")).to_be_visible()
+    screenshot(page, tmp_path, "shared-second-turn")

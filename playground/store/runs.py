@@ -49,6 +49,7 @@ def _label(text: str, limit: int) -> str:
 
 def _check_prompt(run: Run, result: Result) -> None:
     size = len(result.system_template) + len(result.user_template)
+    size += sum(len(m.content) for m in result.examples)
     size += sum(len(m.content) for m in result.messages)
     size += sum(len(str(k)) + len(str(v)) for k, v in run.variables.items())
     if size > MAX_PROMPT_CHARS:
