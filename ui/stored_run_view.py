@@ -50,7 +50,8 @@ def run_header(run: Run, notes: dict[str, str]) -> None:
     if run.parent_run_id is not None:
         turn = run.results[0].turn if run.results else 2
         st.caption(
-            f":material/forum: {turn_caption(run, turn)} (follows run `{run.parent_run_id[:8]}`)"
+            f":material/forum: {turn_caption(run, turn)} (follows run "
+            f"[{run.parent_run_id[:8]}]({permalink(run.parent_run_id)}))"
         )
     if run.variables:
         st.caption(
