@@ -149,3 +149,25 @@ def test_loading_a_run_with_few_shot_examples_restores_them_in_the_editor(home: 
     assert at.selectbox(key="pg_v0_ex1_role").value == "assistant"
     at.button(key="btn_add_variant").click().run()  # a new variant starts as a copy
     assert at.text_area(key="pg_v1_ex1_content").value == "4"
+
+
+def test_a_stored_run_opened_from_history_can_be_followed_up(store) -> None:
+    from playground.models.base import Message
+
+    first = make_run(models=(LOCAL,), texts=("Blue light scatters more.",))
+    first.results[0].messages = [Message(role="user", content="Why is the sky blue?")]
+    first.results[0].params = first.results[0].params.model_copy(update={"max_tokens": 8})
+    store.runs.save_run(first)
+    at = page()
+    at.session_state["pending_conversation"] = first.id
+    at.run()
+    assert not at.exception
+    assert "Blue light scatters more." in [m.value for m in at.markdown]
+    send_follow_up(at, "Shorter?")
+    assert not at.exception
+    turn = next(r for r in store.runs.recent_runs(limit=5) if r.parent_run_id == first.id)
+    assert turn.results[0].messages[-2:] == [
+        Message(role="assistant", content="Blue light scatters more."),
+        Message(role="user", content="Shorter?"),
+    ]
+    assert "Conversation so far · 1 earlier turn" in expander_labels(at)

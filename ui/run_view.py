@@ -60,6 +60,14 @@ class RunView:
             (rng or random.Random()).shuffle(order)
         return cls(run=run, live_run=live, model_order=order, blind=blind)
 
+    @classmethod
+    def continuing(cls, run: Run) -> RunView:
+        """A stored run shown finished in the Playground, ready for a follow-up."""
+        view = cls.start(run, blind=False)
+        view.turn = run.results[0].turn if run.results else 1
+        view.scrolled.add("live")  # scroll to it once, as if it had just finished
+        return view
+
     def follow(self, run: Run, live: LiveRun) -> RunView:
         """The view of this run's next turn: same columns, same blind labels, same reveal."""
         order = [m for m in self.model_order if any(r.model_id == m for r in run.results)]

@@ -139,6 +139,17 @@ if draft is not None:
             "configure it on the Settings page to run it again.",
             icon=":material/warning:",
         )
+continued = state.pop("pending_conversation", None)  # from History: follow up a stored run
+if continued is not None:
+    shown: RunView | None = state.get("run_view")
+    if shown is not None and shown.live:
+        st.info(
+            "A run is still going here; stop it or let it finish, then continue the "
+            "conversation from History.",
+            icon=":material/info:",
+        )
+    else:
+        state["run_view"] = RunView.continuing(store().runs.get_run(continued))
 autorun = bool(state.pop("pending_autorun", False))
 state[ps.MODELS] = [m for m in state.get(ps.MODELS, []) if m in ready]
 
