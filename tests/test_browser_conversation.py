@@ -107,3 +107,22 @@ def test_a_follow_up_continues_each_models_own_thread(
     expect(shared).to_have_count(2)
     expect(page.get_by_text("Turn 2 · follow-up: Now answer in one word.")).to_be_visible()
     screenshot(page, tmp_path, "shared-second-turn")
+
+
+def test_few_shot_messages_are_edited_as_a_list(app_url: str, page: Page, tmp_path: Path) -> None:
+    """Add an example pair between the system and the user message, then remove one."""
+    open_app(page, app_url, "Playground")
+    add = by_key(page, "btn_add_example_0").get_by_role("button")
+    rerun_after(page, add.click)
+    rerun_after(page, add.click)
+    set_text(page, "Few-shot message 1", "Why is grass green?")
+    set_text(page, "Few-shot message 2", "Chlorophyll.")
+    roles = page.get_by_role("combobox", name="Role of few-shot message 2")
+    expect(roles).to_have_value("assistant")
+    screenshot(page, tmp_path, "few-shot-editor")
+    remove = page.get_by_role("button", name="Remove few-shot message 2")
+    if not remove.count():  # the help text is a tooltip: find the button by its key instead
+        remove = by_key(page, "btn_remove_example_0_1").get_by_role("button")
+    rerun_after(page, remove.click)
+    expect(page.get_by_label("Few-shot message 2", exact=True)).to_have_count(0)
+    expect(page.get_by_label("Few-shot message 1", exact=True)).to_have_value("Why is grass green?")

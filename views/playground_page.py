@@ -58,8 +58,11 @@ def start_run() -> RunView:
 
 def few_shot_editor(vid: int, edited: dict[str, object]) -> None:
     """Few-shot messages between the system and the user message: role, text, remove."""
-    for number, eid in enumerate(ps.example_ids(state, vid), start=1):
-        role_col, text_col, remove_col = st.columns([1, 5, 0.6], vertical_alignment="center")
+    ids = ps.example_ids(state, vid)
+    if ids:
+        st.caption("Few-shot examples, sent in this order between the system and user message")
+    for number, eid in enumerate(ids, start=1):
+        role_col, text_col, remove_col = st.columns([2.3, 5, 0.7], vertical_alignment="center")
         role_col.selectbox(
             f"Role of few-shot message {number}",
             ["user", "assistant"],
