@@ -325,3 +325,47 @@ def test_a_flow_with_few_shot_examples_is_evaluated_with_them(
     sent = fault_server.chat_requests("say-apple")[-1]["messages"]
     expected = ["One word.", "A yellow fruit?", "Banana.", "A red fruit?"]
     assert [m["content"] for m in sent] == expected
+
+
+def test_playground_run_sends_few_shot_examples_from_the_command_line(
+    two_parrots: Settings, fault_server: FaultServer
+) -> None:
+    ran = CliRunner().invoke(
+        main,
+        [
+            "run", "--model", f"apple/{FAULT_MODEL}", "--prompt", "Capital of Spain?",
+            "--example", "user=Capital of France?", "--example", "assistant=Paris.", "--json",
+        ],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    sent = fault_server.chat_requests("say-apple")[-1]["messages"]
+    assert [m["content"] for m in sent] == ["Capital of France?", "Paris.", "Capital of Spain?"]
+
+
+@pytest.mark.parametrize(
+    ("examples", "code", "message"),
+    [
+        (
+            ["system=x"],
+            2,
+            "Error: Invalid value for --example: 'system' is not a few-shot role; start each "
+            "example with user= or assistant=.",
+        ),
+        (
+            ["user=a"],
+            1,
+            "Error: The last few-shot message of the prompt is a user message with no "
+            "assistant answer after it; add the answer or remove the message.",
+        ),
+    ],
+)
+def test_bad_few_shot_options_are_one_line(
+    two_parrots: Settings, examples: list[str], code: int, message: str
+) -> None:
+    args = ["run", "--model", f"apple/{FAULT_MODEL}", "--prompt", "hi"]
+    for example in examples:
+        args += ["--example", example]
+    ran = CliRunner().invoke(main, args)
+    assert ran.exit_code == code
+    assert message in ran.output

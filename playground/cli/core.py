@@ -19,7 +19,7 @@ from playground.cli.common import (
 from playground.config import Settings
 from playground.errors import PlaygroundError
 from playground.files import read_bounded
-from playground.models.base import ModelParams
+from playground.models.base import Message, ModelParams
 from playground.models.local import DEFAULT_MODEL_ID, DEFAULT_N_CTX, embedded_gguf_path
 from playground.models.registry import list_models
 from playground.models.response_format import ResponseFormat, parse_format_option
@@ -119,6 +119,18 @@ def _parse_params(pairs: tuple[str, ...]) -> ModelParams:
         raise click.BadParameter(str(exc), param_hint="--param") from None
 
 
+def _parse_examples(pairs: tuple[str, ...]) -> list[Message]:
+    examples = []
+    for role, text in split_pairs(pairs, "--example"):
+        if role not in ("user", "assistant"):
+            raise click.BadParameter(
+                f"'{role}' is not a few-shot role; start each example with user= or assistant=.",
+                param_hint="--example",
+            )
+        examples.append(Message(role=role, content=text))  # type: ignore[arg-type]
+    return examples
+
+
 def _parse_response_format(value: str) -> ResponseFormat | None:
     try:
         return parse_format_option(value)
@@ -197,6 +209,13 @@ def _read_prompt_file(path: Path) -> str:
     help="Read the user message from a file.",
 )
 @click.option("--system", default="", help="The system message (a Jinja2 template).")
+@click.option(
+    "--example",
+    "example_pairs",
+    multiple=True,
+    metavar="user=TEXT|assistant=TEXT",
+    help="A few-shot message sent before the prompt; repeatable, alternating user and assistant.",
+)
 @click.option("--var", "var_pairs", multiple=True, help="Template variable k=v; repeatable.")
 @click.option("--param", "param_pairs", multiple=True, help="Model parameter k=v; repeatable.")
 @click.option("--store", default=None, help="Knowledge store to retrieve {{ context }} from.")
@@ -214,6 +233,7 @@ def run(
     prompt: str | None,
     prompt_file: Path | None,
     system: str,
+    example_pairs: tuple[str, ...],
     var_pairs: tuple[str, ...],
     param_pairs: tuple[str, ...],
     store: str | None,
@@ -232,7 +252,7 @@ def run(
     retrieval = RetrievalSettings(store=store, top_k=top_k) if store else None
     the_run = prepare_run(
         config,
-        [PromptVariant(system=system, user=prompt)],
+        [PromptVariant(system=system, user=prompt, examples=_parse_examples(example_pairs))],
         list(model_ids),
         dict.fromkeys(model_ids, _parse_params(param_pairs)),
         parse_pairs(var_pairs, "--var"),
