@@ -105,7 +105,8 @@ def history_table(page: HistoryPage) -> list[dict[str, Any]]:
                 "when": when(run.created_at),
                 "source": run.source,
                 "models": ", ".join(run_models(run)),
-                "prompt": excerpt(run_prompt(run)),
+                # a follow-up turn shows what was asked in that turn
+                "prompt": excerpt(("follow-up: " if run.parent_run_id else "") + run_prompt(run)),
                 "answers": len(run.results),
                 "errors": sum(1 for r in run.results if r.error),
                 "best stars": f"★ {max(means):.1f}" if means else "not rated",

@@ -13,7 +13,7 @@ import functools
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -343,16 +343,49 @@ def render(source: str, variables: Mapping[str, object], name: str = "") -> str:
         ) from None
 
 
-def render_messages(
-    system: str, user: str, variables: Mapping[str, object], variant: str = ""
-) -> list[Message]:
-    """Render a system and a user template into chat messages (an empty system is skipped)."""
+def check_examples(examples: Sequence[Message], variant: str = "") -> None:
+    """Raise TemplateError unless few-shot examples alternate user, assistant, ... assistant."""
     prefix = f"variant '{variant}' " if variant and variant != "default" else ""
+    for index, message in enumerate(examples):
+        expected = "user" if index % 2 == 0 else "assistant"
+        if message.role != expected:
+            raise TemplateError(
+                f"Few-shot message {index + 1} of the {prefix}prompt is a {message.role} "
+                f"message where a {expected} message belongs; examples alternate user and "
+                "assistant, so change its role or remove it."
+            )
+        if not message.content.strip():
+            raise TemplateError(
+                f"Few-shot message {index + 1} of the {prefix}prompt is empty; write it "
+                "or remove it."
+            )
+    if examples and len(examples) % 2:
+        raise TemplateError(
+            f"The last few-shot message of the {prefix}prompt is a user message with no "
+            "assistant answer after it; add the answer or remove the message."
+        )
+
+
+def render_messages(
+    system: str,
+    user: str,
+    variables: Mapping[str, object],
+    variant: str = "",
+    examples: Sequence[Message] = (),
+) -> list[Message]:
+    """Render a system template, few-shot examples and a user template into chat messages
+    (an empty system is skipped)."""
+    prefix = f"variant '{variant}' " if variant and variant != "default" else ""
+    check_examples(examples, variant)
     messages: list[Message] = []
     if system.strip():
         messages.append(
             Message(role="system", content=render(system, variables, f"{prefix}system message"))
         )
+    for index, example in enumerate(examples, start=1):
+        where = f"{prefix}few-shot message {index} ({example.role})"
+        content = render(example.content, variables, where)
+        messages.append(Message(role=example.role, content=content))
     if not user.strip():
         raise TemplateError(f"The {prefix}user message is empty; write a prompt and run again.")
     messages.append(Message(role="user", content=render(user, variables, f"{prefix}user message")))

@@ -50,6 +50,9 @@ class PromptVariant:
     system: str = ""
     user: str = ""
     note: str = ""
+    # Few-shot turns between the system and the user message: user, assistant, user, ...,
+    # assistant (templates too); checked to alternate when rendered.
+    examples: list[Message] = field(default_factory=list)
 
 
 def config_hash(
@@ -59,8 +62,11 @@ def config_hash(
     user_template: str,
     retrieval: RetrievalSettings | None = None,
     response_format: ResponseFormat | None = None,
+    examples: list[Message] | None = None,
+    history: list[Message] | None = None,
 ) -> str:
-    """Stable id of a configuration: model + params + templates + retrieval + response format."""
+    """Stable id of a configuration: model + params + templates + retrieval + response format
+    (+ few-shot examples and, for a follow-up turn, the conversation before it)."""
     payload: dict[str, Any] = {
         "model": model_id,
         "params": params.model_dump(mode="json"),
@@ -71,6 +77,11 @@ def config_hash(
     if response_format is not None and response_format.structured:
         # only when set: text configurations keep the hashes they were saved (and rated) under
         payload["response_format"] = response_format.to_data()
+    # Like the response format, only when present: single-turn hashes stay as they were.
+    if examples:
+        payload["examples"] = [m.model_dump() for m in examples]
+    if history:
+        payload["history"] = [m.model_dump() for m in history]
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -98,6 +109,8 @@ class Result:
     moderation: str | None = None  # the moderation endpoint's verdict as JSON, when checked
     retrieval: RetrievalSettings | None = None
     response_format: ResponseFormat | None = None  # None: plain text
+    examples: list[Message] = field(default_factory=list)  # few-shot templates of the variant
+    parent_id: str | None = None  # the answer this one follows up (same model, same variant)
     id: str = field(default_factory=new_id)
     created_at: datetime = field(default_factory=utc_now)
 
@@ -111,7 +124,26 @@ class Result:
             self.user_template,
             self.retrieval,
             self.response_format,
+            self.examples,
+            self.history if self.parent_id else None,
         )
+
+    @property
+    def template_count(self) -> int:
+        """How many of `messages` come from the variant's templates (the first turn)."""
+        if not self.user_template.strip():
+            return len(self.messages)
+        return int(bool(self.system_template.strip())) + len(self.examples) + 1
+
+    @property
+    def history(self) -> list[Message]:
+        """The earlier turns of a follow-up: what came after the templates, but the last message."""
+        return list(self.messages[self.template_count : -1])
+
+    @property
+    def turn(self) -> int:
+        """1 for a first answer, 2 for the answer to the first follow-up, and so on."""
+        return 1 + max(0, len(self.messages) - self.template_count) // 2
 
     @property
     def format_check(self) -> FormatCheck | None:
@@ -146,6 +178,9 @@ class Result:
             "config_hash": self.config_hash,
             "params": self.params.model_dump(mode="json"),
             "messages": [m.model_dump() for m in self.messages],
+            "examples": [m.model_dump() for m in self.examples],
+            "parent_id": self.parent_id,
+            "turn": self.turn,
             "response_format": self.response_format.to_data() if self.response_format else None,
             "format_check": check.to_json() if (check := self.format_check) else None,
         }
@@ -165,8 +200,16 @@ class Run:
     flow_name: str | None = None
     flow_version: int | None = None
     session_id: str | None = None
+    parent_run_id: str | None = None  # the run this one follows up (a conversation's last turn)
     id: str = field(default_factory=new_id)
     created_at: datetime = field(default_factory=utc_now)
+
+    @property
+    def follow_up(self) -> str | None:
+        """The follow-up message this run answers (None for a conversation's first turn)."""
+        if self.parent_run_id is None or not self.results:
+            return None
+        return self.results[0].messages[-1].content
 
 
 @dataclass
@@ -195,6 +238,7 @@ class Draft:
                         result.system_template,
                         result.user_template,
                         result.variant_note,
+                        list(result.examples),
                     )
                 )
             if result.model_id not in models:
@@ -207,5 +251,10 @@ class Draft:
             variables={k: str(v) for k, v in run.variables.items()},
             retrieval=run.retrieval,
             response_format=next((r.response_format for r in run.results), None),
-            note=f"Loaded run {run.id[:8]} from {run.created_at:%Y-%m-%d %H:%M}.",
+            note=f"Loaded run {run.id[:8]} from {run.created_at:%Y-%m-%d %H:%M}."
+            + (
+                " It is a follow-up turn: the editor holds the conversation's first prompt."
+                if run.parent_run_id
+                else ""
+            ),
         )

@@ -188,7 +188,12 @@ def plan_cells(
     for model_id in model_ids:
         get_model(model_id, settings)
     rendered = [
-        (variant, render_messages(variant.system, variant.user, variables, variant.name))
+        (
+            variant,
+            render_messages(
+                variant.system, variant.user, variables, variant.name, variant.examples
+            ),
+        )
         for variant in variants
     ]
     cells: list[Result] = []
@@ -203,6 +208,7 @@ def plan_cells(
                     variant_note=variant.note,
                     system_template=variant.system,
                     user_template=variant.user,
+                    examples=list(variant.examples),
                     retrieval=retrieval,
                 )
             )

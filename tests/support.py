@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 FAULT_MODEL = "fault-model"
 
@@ -122,7 +123,10 @@ class _FaultHandler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.hits[mode] = self.server.hits.get(mode, 0) + 1
             self.server.arrivals.append(time.time())  # wall clock: comparable across processes
-        if mode == "500":
+            self.server.requests.append((mode, request))
+        if mode.startswith("say-"):  # answers with its own words: tells two endpoints apart
+            self._stream(request, 0.0, [f"{w} " for w in mode.removeprefix("say-").split("-")])
+        elif mode == "500":
             self._send_json(500, {"error": {"message": "injected failure"}})
         elif mode == "429":
             self.send_response(429)
@@ -198,10 +202,12 @@ class _FaultHandler(BaseHTTPRequestHandler):
     def _event(self, request: dict[str, object], delta: dict[str, str], finish: str | None) -> None:
         self.wfile.write(self._event_bytes(request, delta, finish))
 
-    def _stream(self, request: dict[str, object], delay: float) -> None:
+    def _stream(
+        self, request: dict[str, object], delay: float, words: list[str] | None = None
+    ) -> None:
         time.sleep(delay)
         self._start_events()
-        for word in WORDS:
+        for word in words or WORDS:
             self._event(request, {"content": word}, None)
         self._event(request, {}, "stop")
         self.wfile.write(b"data: [DONE]\n\n")
@@ -252,7 +258,13 @@ class FaultServer(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.hits: dict[str, int] = {}
         self.arrivals: list[float] = []  # time.time() when each chat completion arrived
+        self.requests: list[tuple[str, dict[str, Any]]] = []  # (mode, chat request body)
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def chat_requests(self, mode: str) -> list[dict[str, Any]]:
+        """The chat request bodies this server received for a mode, oldest first."""
+        with self.lock:
+            return [body for m, body in self.requests if m == mode]
 
     def url(self, mode: str) -> str:
         """The /v1 base URL for a behaviour."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from playground.models.base import ModelParams
+from playground.models.base import Message, ModelParams
 from playground.prompts import find_variables
 from playground.records import Draft, PromptVariant, RetrievalSettings
 
@@ -35,6 +35,60 @@ DEFAULT_QUESTION = "Why is the sky blue?"
 def variant_key(vid: int, part: str) -> str:
     """Widget key of one part (name, note, system, user) of variant `vid`."""
     return f"pg_v{vid}_{part}"
+
+
+def example_key(vid: int, eid: int, part: str) -> str:
+    """Widget key of one part (role, content) of few-shot message `eid` of variant `vid`."""
+    return f"pg_v{vid}_ex{eid}_{part}"
+
+
+def example_ids(state: Mapping[str, Any], vid: int) -> list[int]:
+    """Ids of variant `vid`'s few-shot messages, in order."""
+    return list(state.get(variant_key(vid, "examples")) or [])
+
+
+def _set_examples(state: MutableMapping[str, Any], vid: int, examples: list[Message]) -> None:
+    for eid in example_ids(state, vid):
+        state.pop(example_key(vid, eid, "role"), None)
+        state.pop(example_key(vid, eid, "content"), None)
+    for eid, message in enumerate(examples):
+        state[example_key(vid, eid, "role")] = message.role
+        state[example_key(vid, eid, "content")] = message.content
+    state[variant_key(vid, "examples")] = list(range(len(examples)))
+    state[variant_key(vid, "next_example")] = len(examples)
+
+
+def add_example(state: MutableMapping[str, Any], vid: int) -> int:
+    """Add a few-shot message to variant `vid`: a user message, or an assistant one after a
+    user message (so that adding twice makes one example pair); return its id."""
+    ids = example_ids(state, vid)
+    eid = int(state.get(variant_key(vid, "next_example")) or len(ids))
+    last_role = state.get(example_key(vid, ids[-1], "role")) if ids else "assistant"
+    state[example_key(vid, eid, "role")] = "assistant" if last_role == "user" else "user"
+    state[example_key(vid, eid, "content")] = ""
+    state[variant_key(vid, "examples")] = [*ids, eid]
+    state[variant_key(vid, "next_example")] = eid + 1
+    state[ACTIVE_VARIANT] = vid
+    return eid
+
+
+def remove_example(state: MutableMapping[str, Any], vid: int, eid: int) -> None:
+    """Remove one few-shot message of variant `vid`."""
+    state[variant_key(vid, "examples")] = [i for i in example_ids(state, vid) if i != eid]
+    state.pop(example_key(vid, eid, "role"), None)
+    state.pop(example_key(vid, eid, "content"), None)
+    state[ACTIVE_VARIANT] = vid
+
+
+def examples_from_state(state: Mapping[str, Any], vid: int) -> list[Message]:
+    """Variant `vid`'s few-shot messages as the editor holds them (unchecked)."""
+    return [
+        Message(
+            role=str(state.get(example_key(vid, eid, "role")) or "user"),  # type: ignore[arg-type]
+            content=str(state.get(example_key(vid, eid, "content")) or ""),
+        )
+        for eid in example_ids(state, vid)
+    ]
 
 
 def var_key(name: str) -> str:
@@ -70,6 +124,7 @@ def add_variant(state: MutableMapping[str, Any]) -> int:
     state[variant_key(vid, "note")] = ""
     state[variant_key(vid, "system")] = state.get(variant_key(last, "system"), "")
     state[variant_key(vid, "user")] = state.get(variant_key(last, "user"), "")
+    _set_examples(state, vid, examples_from_state(state, last))
     state[VARIANT_IDS] = [*ids, vid]
     state[NEXT_VARIANT] = vid + 1
     state[ACTIVE_VARIANT] = vid  # a new variant opens in its own tab
@@ -125,6 +180,7 @@ def variants_from_state(state: Mapping[str, Any]) -> list[PromptVariant]:
                 system=str(state.get(variant_key(vid, "system")) or ""),
                 user=str(state.get(variant_key(vid, "user")) or ""),
                 note=str(state.get(variant_key(vid, "note")) or ""),
+                examples=examples_from_state(state, vid),
             )
         )
     return variants
@@ -134,7 +190,7 @@ def template_variables(state: Mapping[str, Any]) -> list[str]:
     """Variables used by any variant's templates (and the retrieval query), in order."""
     sources: list[str] = []
     for variant in variants_from_state(state):
-        sources += [variant.system, variant.user]
+        sources += [variant.system, *(m.content for m in variant.examples), variant.user]
     if state.get(USE_RAG):
         sources.append(str(state.get(QUERY) or ""))
     return find_variables(*sources)
@@ -147,13 +203,19 @@ def broken_template_notes(state: Mapping[str, Any]) -> list[str]:
 
     notes: list[str] = []
     for variant in variants_from_state(state):
-        for part, source in (("system", variant.system), ("user", variant.user)):
+        parts = [("system message", variant.system)]
+        parts += [
+            (f"few-shot message {i} ({m.role})", m.content)
+            for i, m in enumerate(variant.examples, start=1)
+        ]
+        parts.append(("user message", variant.user))
+        for part, source in parts:
             try:
-                check_syntax(source, f"{part} message")
+                check_syntax(source, part)
             except TemplateError as exc:
                 notes.append(
                     f"The variables of variant “{variant.name}” are not shown while its {part} "
-                    f"message is broken. {exc}"
+                    f"is broken. {exc}"
                 )
     return notes
 
@@ -200,12 +262,14 @@ def apply_draft(
     for vid in state.get(VARIANT_IDS, []):
         for part in ("name", "note", "system", "user"):
             state.pop(variant_key(vid, part), None)
+        _set_examples(state, vid, [])
     ids = list(range(len(draft.variants)))
     for vid, variant in zip(ids, draft.variants, strict=True):
         state[variant_key(vid, "name")] = variant.name
         state[variant_key(vid, "note")] = variant.note
         state[variant_key(vid, "system")] = variant.system
         state[variant_key(vid, "user")] = variant.user
+        _set_examples(state, vid, list(variant.examples))
     state[VARIANT_IDS] = ids or [0]
     state[NEXT_VARIANT] = len(ids)
     for name, value in draft.variables.items():

@@ -19,6 +19,7 @@ import streamlit as st
 from playground.formatting import duration, metrics_line
 from playground.records import Result, Run
 from ui.answer_markdown import answer_markdown, plain_markdown, show_answer
+from ui.conversation_view import thread
 from ui.live_run import CellProgress, CellState, LiveRun, is_stopped
 from ui.response_format import show_result_answer
 
@@ -44,6 +45,7 @@ class RunView:
     blind: bool = False
     revealed: bool = False
     scrolled: set[str] = field(default_factory=set)  # "live", "done": scrolled to it then
+    turn: int = 1  # 2 and up: a follow-up of the run shown before
 
     @classmethod
     def start(
@@ -57,6 +59,26 @@ class RunView:
         if blind:
             (rng or random.Random()).shuffle(order)
         return cls(run=run, live_run=live, model_order=order, blind=blind)
+
+    @classmethod
+    def continuing(cls, run: Run) -> RunView:
+        """A stored run shown finished in the Playground, ready for a follow-up."""
+        view = cls.start(run, blind=False)
+        view.turn = run.results[0].turn if run.results else 1
+        view.scrolled.add("live")  # scroll to it once, as if it had just finished
+        return view
+
+    def follow(self, run: Run, live: LiveRun) -> RunView:
+        """The view of this run's next turn: same columns, same blind labels, same reveal."""
+        order = [m for m in self.model_order if any(r.model_id == m for r in run.results)]
+        return RunView(
+            run=run,
+            live_run=live,
+            model_order=order,
+            blind=self.blind,
+            revealed=self.revealed,
+            turn=self.turn + 1,
+        )
 
     @property
     def live(self) -> bool:
@@ -133,6 +155,7 @@ def live_cell(view: RunView, result: Result) -> None:
     """A cell still running: heading, state and elapsed time, the text so far."""
     progress = view.progress(result.id)
     st.markdown(f"**{view.label(result)}**")
+    thread(result)
     if progress is None:
         return
     st.caption(state_line(progress, view.hidden))
@@ -144,6 +167,7 @@ def finished_cell(view: RunView, result: Result) -> None:
     """A cell that ended: answer (formatted and raw), error card, metrics, rating."""
     progress = view.progress(result.id)
     st.markdown(f"**{view.label(result)}**")
+    thread(result)
     for note in progress.notes if progress else []:
         st.caption(f":material/info: {note}")
     if is_stopped(result):

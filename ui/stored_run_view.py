@@ -19,6 +19,7 @@ from playground.history import (
 )
 from playground.records import Result, Run
 from ui.answer_markdown import answer_markdown, inline_markdown, plain_markdown
+from ui.conversation_view import examples_note, thread, turn_caption
 from ui.response_format import show_result_answer
 from ui.text_diff import diff_markdown
 
@@ -46,6 +47,12 @@ def run_header(run: Run, notes: dict[str, str]) -> None:
     )
     models = ", ".join(inline_markdown(m) for m in run_models(run))
     st.caption(f"Run `{run.id}` · {when(run.created_at)} · {where} · {models}")
+    if run.parent_run_id is not None:
+        turn = run.results[0].turn if run.results else 2
+        st.caption(
+            f":material/forum: {turn_caption(run, turn)} (follows run "
+            f"[{run.parent_run_id[:8]}]({permalink(run.parent_run_id)}))"
+        )
     if run.variables:
         st.caption(
             "Variables: "
@@ -76,6 +83,8 @@ def answer_card(
         )
         if show_prompt and result.user_template:
             st.caption(f"Prompt template: {plain_markdown(result.user_template)}")
+        examples_note(result)
+        thread(result, expanded=True)
         if result.error:
             st.error(answer_markdown(result.error), icon=":material/error:")
         else:  # as in the Playground: small headings and a Raw tab, or JSON with its mark

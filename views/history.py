@@ -40,6 +40,7 @@ def _reset_page() -> None:
 
 
 EDITOR_KEY = "pg_variant_ids"  # present once the Playground's editor holds something
+PENDING_CONVERSATION = "pending_conversation"  # a run id the Playground shows to follow up
 
 
 def _open_in_playground(run: Run, notes: dict[str, str], autorun: bool) -> None:
@@ -137,7 +138,7 @@ if len(selected) == 1:
     run = selected[0]
     notes = unavailable_models([r.model_id for r in run.results], settings())
     st.subheader(f"Run {run.id[:8]}")
-    open_col, rerun_col, _ = st.columns([1, 1, 2])
+    open_col, rerun_col, continue_col, _ = st.columns([1, 1, 1, 1])
     # What the Playground's editor holds would be lost: ask first (a fresh session has none).
     go = _ask if EDITOR_KEY in st.session_state else _open_in_playground
     if open_col.button("Open in Playground", key="hist_open", icon=":material/edit:"):
@@ -149,6 +150,18 @@ if len(selected) == 1:
         help="Run the same prompt, models and parameters again in the Playground.",
     ):
         go(run, notes, autorun=True)
+    if continue_col.button(
+        "Continue the conversation",
+        key="hist_continue",
+        icon=":material/forum:",
+        disabled=not any(r.ok for r in run.results),  # no answer: no thread to continue
+        help="Show these answers in the Playground with a follow-up box; the editor stays.",
+    ):
+        st.session_state[PENDING_CONVERSATION] = run.id
+        try:
+            st.switch_page("views/playground_page.py")
+        except StreamlitAPIException:  # page not routed (e.g. this page opened alone)
+            st.info("Open the Playground page to continue the conversation.")
     asking = st.session_state.get(ASKING)
     if asking is not None and asking[0] == run.id:
         _confirm_replace(run, notes, autorun=asking[1])

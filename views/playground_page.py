@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from playground.conversation import plan_follow_up
 from playground.errors import PlaygroundError
 from playground.models.local import DEFAULT_MODEL_ID
 from playground.models.registry import list_models
@@ -20,6 +21,7 @@ COLUMNS_PER_ROW = 4
 KEEP = ps.KEEP
 POLL_S = 0.4  # how often a streaming grid redraws
 EAGER_PARAMETER_PANELS = 8  # with more models, a Parameters panel is drawn once it is opened
+FOLLOW_UP = "pg_follow_up"
 
 st.title("Playground")
 st.caption(
@@ -55,6 +57,80 @@ def start_run() -> RunView:
     return view
 
 
+def few_shot_editor(vid: int, edited: dict[str, object]) -> None:
+    """Few-shot messages between the system and the user message: role, text, remove."""
+    ids = ps.example_ids(state, vid)
+    if ids:
+        st.caption("Few-shot examples, sent in this order between the system and user message")
+    for number, eid in enumerate(ids, start=1):
+        role_col, text_col, remove_col = st.columns([2.3, 5, 0.7], vertical_alignment="center")
+        role_col.selectbox(
+            f"Role of few-shot message {number}",
+            ["user", "assistant"],
+            key=ps.example_key(vid, eid, "role"),
+            label_visibility="collapsed",
+            **edited,  # type: ignore[arg-type]
+        )
+        text_col.text_area(
+            f"Few-shot message {number}",
+            key=ps.example_key(vid, eid, "content"),
+            height=68,
+            label_visibility="collapsed",
+            placeholder="An example user question" if number % 2 else "The answer you want",
+            **edited,  # type: ignore[arg-type]
+        )
+        remove_col.button(
+            "",
+            key=f"btn_remove_example_{vid}_{eid}",
+            icon=":material/close:",
+            on_click=ps.remove_example,
+            args=(state, vid, eid),
+            help=f"Remove few-shot message {number}",
+        )
+    st.button(
+        "Add a few-shot message",
+        key=f"btn_add_example_{vid}",
+        on_click=ps.add_example,
+        args=(state, vid),
+        icon=":material/add_comment:",
+        help="Examples go between the system and the user message: user, assistant, user, ...",
+    )
+
+
+def send_follow_up() -> None:
+    """The Send button: every answered cell of the shown run answers in its own thread."""
+    current: RunView | None = state.get("run_view")
+    try:
+        turn = plan_follow_up(current.run if current else None, state.get(FOLLOW_UP) or "")
+    except PlaygroundError as exc:
+        state["follow_up_error"] = str(exc)
+        return
+    assert current is not None  # plan_follow_up refuses a follow-up with no run
+    live = LiveRun(turn, config, save=store().runs.save_result).start()
+    state["run_view"] = current.follow(turn, live)
+    state[FOLLOW_UP] = ""
+
+
+def follow_up_box(view: RunView) -> None:
+    """Under a finished run: a follow-up that every model answers with its own history."""
+    st.text_area(
+        "Follow-up",
+        key=FOLLOW_UP,
+        height=68,
+        placeholder="Ask every model a follow-up; each one sees its own earlier answers.",
+    )
+    st.button(
+        "Send follow-up",
+        key="btn_follow_up",
+        icon=":material/send:",
+        on_click=send_follow_up,
+        help="Each column continues its own conversation (rows and columns stay as they are).",
+    )
+    problem = state.pop("follow_up_error", None)
+    if problem:
+        st.error(problem, icon=":material/error:")
+
+
 draft = state.pop("pending_draft", None)
 if draft is not None:
     missing = ps.apply_draft(state, draft, set(ready))
@@ -67,6 +143,17 @@ if draft is not None:
             "configure it on the Settings page to run it again.",
             icon=":material/warning:",
         )
+continued = state.pop("pending_conversation", None)  # from History: follow up a stored run
+if continued is not None:
+    shown: RunView | None = state.get("run_view")
+    if shown is not None and shown.live:
+        st.info(
+            "A run is still going here; stop it or let it finish, then continue the "
+            "conversation from History.",
+            icon=":material/info:",
+        )
+    else:
+        state["run_view"] = RunView.continuing(store().runs.get_run(continued))
 autorun = bool(state.pop("pending_autorun", False))
 state[ps.MODELS] = [m for m in state.get(ps.MODELS, []) if m in ready]
 
@@ -84,6 +171,7 @@ with editor:
             name_col.text_input("Variant name", key=ps.variant_key(vid, "name"), **edited)
             note_col.text_input("Note (optional)", key=ps.variant_key(vid, "note"), **edited)
             st.text_area("System message", key=ps.variant_key(vid, "system"), height=80, **edited)
+            few_shot_editor(vid, edited)
             st.text_area("User message", key=ps.variant_key(vid, "user"), height=120, **edited)
             if len(variant_ids) > 1:
                 st.button(
@@ -300,6 +388,10 @@ if view is not None:
     st.divider()
     head, actions = st.columns([4, 1], vertical_alignment="bottom")
     head.subheader(f"Run {view.run.id[:8]}", anchor="run")
+    if view.turn > 1:
+        from ui.conversation_view import turn_caption
+
+        head.caption(f":material/forum: {turn_caption(view.run, view.turn)}")
     if view.live:
         actions.button(
             "Stop",
@@ -327,3 +419,4 @@ if view is not None:
         live_grid()
     else:
         run_grid(view)
+        follow_up_box(view)

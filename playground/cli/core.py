@@ -22,9 +22,10 @@ from playground.errors import PlaygroundError
 from playground.files import read_bounded
 
 if TYPE_CHECKING:
-    from playground.models.base import ModelParams
+    from playground.config import Settings
+    from playground.models.base import Message, ModelParams
     from playground.models.response_format import ResponseFormat
-    from playground.records import Result
+    from playground.records import Result, Run
 
 # What each command needs is imported inside it: `app` and `--help` stay quick, and `run`
 # reaches its first request without the store, which it opens while the request is in flight.
@@ -126,6 +127,20 @@ def _parse_params(pairs: tuple[str, ...]) -> ModelParams:
         raise click.BadParameter(str(exc), param_hint="--param") from None
 
 
+def _parse_examples(pairs: tuple[str, ...]) -> list[Message]:
+    from playground.models.base import Message
+
+    examples = []
+    for role, text in split_pairs(pairs, "--example"):
+        if role not in ("user", "assistant"):
+            raise click.BadParameter(
+                f"'{role}' is not a few-shot role; start each example with user= or assistant=.",
+                param_hint="--example",
+            )
+        examples.append(Message(role=role, content=text))  # type: ignore[arg-type]
+    return examples
+
+
 def _parse_response_format(value: str) -> ResponseFormat | None:
     from playground.models.response_format import parse_format_option
 
@@ -133,6 +148,51 @@ def _parse_response_format(value: str) -> ResponseFormat | None:
         return parse_format_option(value)
     except PlaygroundError as exc:  # a bad schema file is bad usage: exit 2, one sentence
         raise click.BadParameter(str(exc), param_hint="--response-format") from None
+
+
+def execute_and_print(config: Settings, the_run: Run, as_json: bool) -> None:
+    """Run every cell, scoring and saving each as it ends; print; exit 1 if one failed."""
+    from playground.runner import assess, run_cells
+
+    positions = {result.id: i for i, result in enumerate(the_run.results)}
+    open_store_once_sent(config)
+
+    def finish(result: Result) -> None:
+        # score and save each cell as it completes: a killed run keeps every finished answer
+        for problem in assess(config, the_run, [result]):
+            stderr(problem)
+        from playground.store import open_store
+
+        open_store(config).runs.save_result(the_run, result, positions[result.id])
+
+    results = run_cells(the_run.results, config, on_done=finish)
+    the_run.results = results
+    if as_json:
+        document: dict[str, object] = {"run_id": the_run.id}
+        if the_run.parent_run_id is not None:
+            document["parent_run_id"] = the_run.parent_run_id
+        echo_json({**document, "results": [r.to_json() for r in results]})
+    else:
+        for result in results:
+            click.echo(click.style(f"== {result.model_id}", bold=True))
+            if result.error:
+                if result.text:  # a cut-off answer keeps what arrived
+                    click.echo(result.text)
+                click.echo(f"Error: {result.error}", err=True)
+                continue
+            click.echo(result.text)
+            echo_format_check(result)
+            click.echo(
+                click.style(
+                    f"   ttft {result.ttft_ms or 0:.0f} ms · total {result.latency_ms or 0:.0f} ms"
+                    f" · {result.tokens_per_s or 0:.1f} tok/s · {result.usage.prompt_tokens}+"
+                    f"{result.usage.completion_tokens} tokens · ${result.cost_usd:.6f}",
+                    dim=True,
+                )
+            )
+        stderr(f"saved run {the_run.id}")
+    if any(r.error for r in results):
+        raise SystemExit(1)
 
 
 def _read_prompt_file(path: Path) -> str:
@@ -164,6 +224,13 @@ def _read_prompt_file(path: Path) -> str:
     help="Read the user message from a file.",
 )
 @click.option("--system", default="", help="The system message (a Jinja2 template).")
+@click.option(
+    "--example",
+    "example_pairs",
+    multiple=True,
+    metavar="user=TEXT|assistant=TEXT",
+    help="A few-shot message sent before the prompt; repeatable, alternating user and assistant.",
+)
 @click.option("--var", "var_pairs", multiple=True, help="Template variable k=v; repeatable.")
 @click.option("--param", "param_pairs", multiple=True, help="Model parameter k=v; repeatable.")
 @click.option("--store", default=None, help="Knowledge store to retrieve {{ context }} from.")
@@ -181,6 +248,7 @@ def run(
     prompt: str | None,
     prompt_file: Path | None,
     system: str,
+    example_pairs: tuple[str, ...],
     var_pairs: tuple[str, ...],
     param_pairs: tuple[str, ...],
     store: str | None,
@@ -196,13 +264,13 @@ def run(
         prompt = _read_prompt_file(prompt_file)
     assert prompt is not None
     from playground.records import PromptVariant, RetrievalSettings
-    from playground.runner import assess, prepare_run, run_cells
+    from playground.runner import prepare_run
 
     config = settings()
     retrieval = RetrievalSettings(store=store, top_k=top_k) if store else None
     the_run = prepare_run(
         config,
-        [PromptVariant(system=system, user=prompt)],
+        [PromptVariant(system=system, user=prompt, examples=_parse_examples(example_pairs))],
         list(model_ids),
         dict.fromkeys(model_ids, _parse_params(param_pairs)),
         parse_pairs(var_pairs, "--var"),
@@ -210,42 +278,7 @@ def run(
         source="cli",
         response_format=fmt,
     )
-    positions = {result.id: i for i, result in enumerate(the_run.results)}
-    open_store_once_sent(config)
-
-    def finish(result: Result) -> None:
-        # score and save each cell as it completes: a killed run keeps every finished answer
-        for problem in assess(config, the_run, [result]):
-            stderr(problem)
-        from playground.store import open_store
-
-        open_store(config).runs.save_result(the_run, result, positions[result.id])
-
-    results = run_cells(the_run.results, config, on_done=finish)
-    the_run.results = results
-    if as_json:
-        echo_json({"run_id": the_run.id, "results": [r.to_json() for r in results]})
-    else:
-        for result in results:
-            click.echo(click.style(f"== {result.model_id}", bold=True))
-            if result.error:
-                if result.text:  # a cut-off answer keeps what arrived
-                    click.echo(result.text)
-                click.echo(f"Error: {result.error}", err=True)
-                continue
-            click.echo(result.text)
-            echo_format_check(result)
-            click.echo(
-                click.style(
-                    f"   ttft {result.ttft_ms or 0:.0f} ms · total {result.latency_ms or 0:.0f} ms"
-                    f" · {result.tokens_per_s or 0:.1f} tok/s · {result.usage.prompt_tokens}+"
-                    f"{result.usage.completion_tokens} tokens · ${result.cost_usd:.6f}",
-                    dim=True,
-                )
-            )
-        stderr(f"saved run {the_run.id}")
-    if any(r.error for r in results):
-        raise SystemExit(1)
+    execute_and_print(config, the_run, as_json)
 
 
 @click.command("serve-model")

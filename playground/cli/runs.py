@@ -44,6 +44,8 @@ def _run_json(run: Run, store: Store) -> dict[str, Any]:
         "variables": run.variables,
         "retrieval": run.retrieval.to_dict() if run.retrieval else None,
         "flow": {"name": run.flow_name, "version": run.flow_version} if run.flow_name else None,
+        "parent_run_id": run.parent_run_id,
+        "follow_ups": store.runs.follow_ups(run.id),
         "results": answers,
     }
 
@@ -101,6 +103,24 @@ def show_run(run_id: str, as_json: bool) -> None:
         echo_json(_run_json(run, store))
         return
     _echo_run(run, store.ratings.rating_summaries([r.id for r in run.results]))
+
+
+@runs.command("continue")
+@click.argument("run_id")
+@click.argument("message")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def continue_run(run_id: str, message: str, as_json: bool) -> None:
+    """Send a follow-up MESSAGE that every answer of RUN_ID answers in its own thread.
+
+    Each model gets its own earlier answers as history; the new turn is saved as a run that
+    follows up RUN_ID (continue it in turn with the id it prints).
+    """
+    from playground.cli.core import execute_and_print
+    from playground.conversation import plan_follow_up
+
+    store = _store()
+    previous = store.runs.get_run(store.runs.resolve_id(run_id))
+    execute_and_print(settings(), plan_follow_up(previous, message, source="cli"), as_json)
 
 
 @runs.command("export")

@@ -24,7 +24,7 @@ from playground.errors import PlaygroundError, SpecError
 from playground.eval.datasets import DatasetError, DatasetInfo, Datasets, iter_rows
 from playground.eval.scorers import ScoreContext, Verdict, row_status, score_answer
 from playground.eval.spec import EvaluationSpec, FaithfulnessScorer, JudgeScorer
-from playground.models.base import ModelParams
+from playground.models.base import Message, ModelParams
 from playground.models.registry import get_model, split_model_id
 from playground.models.response_format import ResponseFormat
 from playground.prompts import find_variables
@@ -52,6 +52,12 @@ class EvalConfig:
     flow_version: int | None = None
     variant_name: str = "default"
     response_format: ResponseFormat | None = None  # a flow's structured format (JSON only)
+    examples: list[dict[str, str]] = field(default_factory=list)  # few-shot {role, content}
+
+    @property
+    def few_shot(self) -> list[Message]:
+        """The few-shot example templates as messages."""
+        return [Message.model_validate(m) for m in self.examples]
 
     def to_json(self) -> dict[str, Any]:
         """Plain data kept in the batch record, so a resume runs exactly this."""
@@ -92,19 +98,23 @@ class EvalConfig:
         """Variables the templates use that the row (or a default) must give."""
         context = self.retrieval.context_variable if self.retrieval else None
         query = [self.retrieval.query] if self.retrieval else []
-        names = find_variables(self.system, self.user, *query)
+        examples = [m["content"] for m in self.examples]
+        names = find_variables(self.system, *examples, self.user, *query)
         return [n for n in names if n != context and n not in self.defaults]
 
 
 def configs_from_flow(spec: Any, model_ids: Sequence[str] = ()) -> list[EvalConfig]:
     """One configuration per model (the spec's own when none are given) for a flow spec."""
     from playground.flows.run import template_fields
+    from playground.flows.spec import few_shot_of
 
     roles = [m.role for m in spec.prompt.messages]
-    if roles.count("user") != 1 or roles.count("system") > 1 or "assistant" in roles:
+    examples = few_shot_of(spec)
+    if examples is None:
         raise SpecError(
             f"Flow {spec.ref} has {len(roles)} messages ({', '.join(roles)}); batch evaluation "
-            "runs flows with one system and one user message."
+            "runs flows with one system message, alternating user and assistant examples and "
+            "one user message."
         )
     system, user = template_fields(spec)
     retrieval = None
@@ -128,6 +138,7 @@ def configs_from_flow(spec: Any, model_ids: Sequence[str] = ()) -> list[EvalConf
                 flow_name=spec.name,
                 flow_version=spec.version,
                 variant_name=spec.ref,
+                examples=[m.model_dump() for m in examples],
                 response_format=spec.model.structured_format,
             )
         )
@@ -150,6 +161,7 @@ def configs_from_variants(
             user=v.user,
             retrieval=retrieval,
             variant_name=v.name,
+            examples=[m.model_dump() for m in v.examples],
         )
         for v in variants
         for m in model_ids
@@ -285,7 +297,8 @@ def estimate(
         lengths = []
         for row in sample:
             variables = config.variables_for(row, plan.evaluation.columns)
-            text = config.system + config.user + " ".join(variables.values())
+            examples = "".join(m["content"] for m in config.examples)
+            text = config.system + examples + config.user + " ".join(variables.values())
             lengths.append(estimate_tokens(text) + (300 if config.retrieval else 0))
         mean_prompt = sum(lengths) / max(len(lengths), 1)
         calls = plan.dataset.rows * plan.repeat
@@ -379,7 +392,9 @@ class BatchRunner:
         """Plan, answer (or take from the cache), assess, score and save one cell."""
         config = self.plan.configs[config_index]
         variables = config.variables_for(row, self.plan.evaluation.columns)
-        variant = PromptVariant(config.variant_name, config.system, config.user)
+        variant = PromptVariant(
+            config.variant_name, config.system, config.user, examples=config.few_shot
+        )
         try:
             run = prepare_run(
                 self.settings,
@@ -401,6 +416,7 @@ class BatchRunner:
                 variant_name=config.variant_name,
                 system_template=config.system,
                 user_template=config.user,
+                examples=config.few_shot,
                 retrieval=config.retrieval,
                 error=f"Row {row_index + 1}: {exc}",
             )

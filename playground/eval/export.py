@@ -160,6 +160,7 @@ def to_promptfoo(report: BatchReport, settings: Any) -> str:
         messages = []
         if config.system.strip():
             messages.append({"role": "system", "content": config.system})
+        messages += config.examples  # few-shot turns, in order
         messages.append({"role": "user", "content": config.user})
         prompt = {"id": config.variant_name, "raw": json.dumps(messages), "label": config.label}
         if prompt["raw"] not in [p["raw"] for p in prompts]:

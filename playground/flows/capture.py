@@ -7,9 +7,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from playground.config import Settings
+from playground.conversation import literal_template
 from playground.errors import SpecError
 from playground.flows.loader import validation_message
-from playground.flows.spec import SCHEMA_ID, Evidence, FlowSpec, template_fields
+from playground.flows.spec import SCHEMA_ID, Evidence, FlowSpec, few_shot_of, template_fields
 from playground.models.registry import split_model_id
 from playground.prompts import find_variables
 from playground.records import Draft, PromptVariant, Result, RetrievalSettings, Run
@@ -20,7 +21,14 @@ def _messages(result: Result) -> list[dict[str, str]]:
         messages = []
         if result.system_template.strip():
             messages.append({"role": "system", "content": result.system_template})
+        messages += [{"role": m.role, "content": m.content} for m in result.examples]
         messages.append({"role": "user", "content": result.user_template})
+        # A follow-up turn: the earlier answers and follow-ups, sent as they were (literal
+        # text, so an answer that happens to contain `{{` is not read as a template).
+        messages += [
+            {"role": m.role, "content": literal_template(m.content)}
+            for m in result.messages[result.template_count :]
+        ]
         return messages
     # A result without templates (e.g. from an older store): its rendered messages are the prompt.
     return [{"role": m.role, "content": m.content} for m in result.messages]
@@ -91,13 +99,15 @@ def spec_from_result(
 
 
 def draft_from_spec(spec: FlowSpec, settings: Settings) -> Draft:
-    """The Playground editor state for a spec (its system and last user template)."""
+    """The Playground editor state for a spec (system, few-shot examples, last user template)."""
     system, user = template_fields(spec)
     notes = [f"Loaded flow {spec.ref}."]
-    shape = [m.role for m in spec.prompt.messages]
-    if shape not in (["user"], ["system", "user"]):
+    examples = few_shot_of(spec)
+    if examples is None:
+        examples = []
         notes.append(
-            "The Playground edits one system and one user message; the others were left out."
+            "The Playground edits a system message, alternating user and assistant examples "
+            "and one user message; the other messages were left out."
         )
     provider, _ = split_model_id(spec.model.id)
     if spec.model.endpoint is not None and provider not in settings.endpoints:
@@ -107,7 +117,15 @@ def draft_from_spec(spec: FlowSpec, settings: Settings) -> Draft:
         )
     r = spec.retrieval
     return Draft(
-        variants=[PromptVariant(name="default", system=system, user=user, note=spec.description)],
+        variants=[
+            PromptVariant(
+                name="default",
+                system=system,
+                user=user,
+                note=spec.description,
+                examples=examples,
+            )
+        ],
         model_ids=[spec.model.id],
         params={spec.model.id: spec.model.params},
         variables={k: str(v.default) for k, v in spec.inputs.items() if v.default is not None},

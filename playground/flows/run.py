@@ -12,7 +12,13 @@ from typing import Any
 from playground.config import Settings, load_settings
 from playground.errors import TemplateError
 from playground.flows.endpoints import endpoint_access, same_endpoint
-from playground.flows.spec import FlowSpec, InputSpec, check_templates, template_fields
+from playground.flows.spec import (
+    FlowSpec,
+    InputSpec,
+    check_templates,
+    few_shot_of,
+    template_fields,
+)
 from playground.models.base import ChatModel, Message, ModelParams
 from playground.models.registry import get_model, model_for_endpoint_url, split_model_id
 from playground.prompts import render
@@ -199,6 +205,7 @@ class Flow:
             variant_name=self.spec.ref,
             system_template=system,
             user_template=user,
+            examples=few_shot_of(self.spec) or [],
             retrieval=retrieval,
             chunk_ids=retrieved_ids,
             response_format=self.spec.model.structured_format,

@@ -30,9 +30,15 @@ from pydantic_core import PydanticCustomError
 
 from playground.errors import SpecError, TemplateError
 from playground.eval.spec import EvaluationSpec
-from playground.models.base import ModelParams
+from playground.models.base import Message, ModelParams
 from playground.models.response_format import ResponseFormat
-from playground.prompts import TemplateLimitError, check_syntax, find_variables, render
+from playground.prompts import (
+    TemplateLimitError,
+    check_examples,
+    check_syntax,
+    find_variables,
+    render,
+)
 
 SCHEMA_ID = "playground.flow/v1"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
@@ -215,7 +221,12 @@ class PromptSpec(_Extensible):
     """The message templates sent to the model, in order."""
 
     messages: list[PromptMessage] = Field(
-        min_length=1, description="Chat messages; at least one must have role user."
+        min_length=1,
+        description=(
+            "Chat messages in order: an optional system message, then user and assistant "
+            "messages (few-shot examples or the earlier turns of a conversation, sent as "
+            "they are), ending with the user message; at least one must have role user."
+        ),
     )
 
     @field_validator("messages")
@@ -532,6 +543,22 @@ def template_fields(spec: FlowSpec) -> tuple[str, str]:
     system = next((m.content for m in spec.prompt.messages if m.role == "system"), "")
     user = next((m.content for m in reversed(spec.prompt.messages) if m.role == "user"), "")
     return system, user
+
+
+def few_shot_of(spec: FlowSpec) -> list[Message] | None:
+    """The spec's messages between system and last user as few-shot examples; None when they
+    do not have that shape (the editor then keeps only the system and last user message)."""
+    roles = [m.role for m in spec.prompt.messages]
+    start = 1 if roles and roles[0] == "system" else 0
+    middle = spec.prompt.messages[start:-1]
+    if roles[-1] != "user" or "system" in roles[start:]:
+        return None
+    examples = [Message(role=m.role, content=m.content) for m in middle]
+    try:
+        check_examples(examples)
+    except TemplateError:
+        return None
+    return examples
 
 
 def check_templates(spec: FlowSpec) -> None:

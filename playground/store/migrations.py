@@ -313,6 +313,15 @@ def m007_results_response_format(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE results ADD COLUMN response_format_json TEXT")
 
 
+@migration
+def m009_conversations(conn: Connection) -> None:
+    """Conversations: a run may follow up another; answers keep few-shot examples and parent."""
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN parent_run_id VARCHAR(32)")
+    conn.exec_driver_sql("ALTER TABLE results ADD COLUMN examples_json TEXT")
+    conn.exec_driver_sql("ALTER TABLE results ADD COLUMN parent_result_id VARCHAR(32)")
+    _create_indexes(conn, "ix_runs_parent ON runs (parent_run_id)")
+
+
 # -- applying them ---------------------------------------------------------------------------
 
 

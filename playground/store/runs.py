@@ -49,6 +49,7 @@ def _label(text: str, limit: int) -> str:
 
 def _check_prompt(run: Run, result: Result) -> None:
     size = len(result.system_template) + len(result.user_template)
+    size += sum(len(m.content) for m in result.examples)
     size += sum(len(m.content) for m in result.messages)
     size += sum(len(str(k)) + len(str(v)) for k, v in run.variables.items())
     if size > MAX_PROMPT_CHARS:
@@ -85,6 +86,7 @@ def _run_row(run: Run) -> dict[str, Any]:
         "flow_name": run.flow_name,
         "flow_version": run.flow_version,
         "session_id": run.session_id,
+        "parent_run_id": run.parent_run_id,
     }
 
 
@@ -122,6 +124,10 @@ def _result_row(
             if result.response_format is not None
             else None
         ),
+        "examples_json": (
+            json.dumps([m.model_dump() for m in result.examples]) if result.examples else None
+        ),
+        "parent_result_id": result.parent_id,
     }
 
 
@@ -149,6 +155,8 @@ def result_from_row(row: Any, retrieval: RetrievalSettings | None = None) -> Res
         moderation=row.moderation,
         retrieval=retrieval,
         response_format=_response_format(row),
+        examples=[Message(**m) for m in json.loads(getattr(row, "examples_json", None) or "[]")],
+        parent_id=getattr(row, "parent_result_id", None),
     )
 
 
@@ -178,6 +186,7 @@ def run_from_row(row: Any) -> Run:
         flow_name=row.flow_name,
         flow_version=row.flow_version,
         session_id=row.session_id,
+        parent_run_id=getattr(row, "parent_run_id", None),
     )
 
 
@@ -356,6 +365,29 @@ class Runs:
             if run_id not in by_id:
                 raise NotFoundError(f"No run with id {run_id}; check the id on the History page.")
         return [by_id[run_id] for run_id in run_ids]
+
+    def conversation(self, run_id: str) -> list[Run]:
+        """Every turn of the conversation that ends with `run_id`, first turn first."""
+        turns = [self.get_run(run_id)]
+        seen = {run_id}
+        while (parent := turns[0].parent_run_id) is not None and parent not in seen:
+            seen.add(parent)
+            try:
+                turns.insert(0, self.get_run(parent))
+            except NotFoundError:  # an earlier turn was deleted: its messages are still here
+                break
+        return turns
+
+    def follow_ups(self, run_id: str) -> list[str]:
+        """Ids of the runs that follow up `run_id` (later turns), oldest first."""
+        with self.db.read() as conn:
+            return list(
+                conn.execute(
+                    select(runs.c.id)
+                    .where(runs.c.parent_run_id == run_id)
+                    .order_by(runs.c.created_at, runs.c.id)
+                ).scalars()
+            )
 
     def count_runs(self) -> int:
         """How many runs are stored."""

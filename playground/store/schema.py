@@ -92,6 +92,8 @@ runs = Table(
     Column("flow_name", String(100), nullable=True),
     Column("flow_version", Integer, nullable=True),
     Column("session_id", String(64), nullable=True),
+    # the run this one follows up (a conversation's next turn); NULL for a first turn
+    Column("parent_run_id", String(32), nullable=True),
 )
 
 results = Table(
@@ -123,6 +125,9 @@ results = Table(
     Column("config_hash", String(64), nullable=False),
     # ResponseFormat as JSON ({"type": "json_schema", "name": ..., "schema": ...}); NULL: text
     Column("response_format_json", Text, nullable=True),
+    # few-shot example templates [{"role", "content"}, ...]; NULL: none
+    Column("examples_json", Text, nullable=True),
+    Column("parent_result_id", String(32), nullable=True),  # the answer this one follows up
 )
 
 ratings = Table(
@@ -190,6 +195,8 @@ Index("ix_results_created_at", results.c.created_at)
 Index("ix_ratings_result", ratings.c.result_id)
 Index("ix_preferences_run", preferences.c.run_id)
 Index("ix_label_history", flow_label_history.c.name, flow_label_history.c.label)
+# A conversation is read from its last turn back, and a turn's follow-ups looked up by parent.
+Index("ix_runs_parent", runs.c.parent_run_id)
 
 # Covering indexes for the History and Compare pages: the leaderboard and history filters read
 # only these columns, so with 10,000+ runs SQLite walks the index instead of the wide rows.
