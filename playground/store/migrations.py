@@ -313,6 +313,103 @@ def m007_results_response_format(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE results ADD COLUMN response_format_json TEXT")
 
 
+def _sqlite_has_trigram(conn: Connection) -> bool:
+    # FTS5's trigram tokenizer came with SQLite 3.34; without it search stays on LIKE scans.
+    try:
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE temp.trigram_probe USING fts5(x, tokenize='trigram')"
+        )
+    except Exception:  # any failure means "no trigram FTS5 in this SQLite"
+        return False
+    conn.exec_driver_sql("DROP TABLE temp.trigram_probe")
+    return True
+
+
+@migration
+def m008_search_index_and_counts(conn: Connection) -> None:
+    """Full-text search in the engine's own index, a maintained run count, a keyset index.
+
+    SQLite: FTS5 tables with the trigram tokenizer over the answers, templates and variables
+    (external content, kept in sync by triggers). PostgreSQL: pg_trgm GIN indexes, which serve
+    the same ILIKE '%text%' the search already runs. Both: `store_counts` holds the number of
+    runs, kept by triggers, so History does not count a million rows on every rerun.
+    """
+    conn.exec_driver_sql(
+        "CREATE TABLE store_counts (name VARCHAR(40) NOT NULL, value BIGINT NOT NULL, "
+        "PRIMARY KEY (name))"
+    )
+    conn.exec_driver_sql("INSERT INTO store_counts (name, value) SELECT 'runs', count(*) FROM runs")
+    _create_indexes(conn, "ix_runs_created_id ON runs (created_at, id)")
+    if conn.dialect.name == "postgresql":
+        # Statement-level triggers with transition tables: a bulk insert updates the counter
+        # once, not once per row.
+        conn.exec_driver_sql(
+            """
+            CREATE FUNCTION playground_count_runs() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF TG_OP = 'INSERT' THEN
+                UPDATE store_counts SET value = value + (SELECT count(*) FROM new_rows)
+                WHERE name = 'runs';
+              ELSE
+                UPDATE store_counts SET value = value - (SELECT count(*) FROM old_rows)
+                WHERE name = 'runs';
+              END IF;
+              RETURN NULL;
+            END $$
+            """
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER runs_count_insert AFTER INSERT ON runs REFERENCING NEW TABLE AS "
+            "new_rows FOR EACH STATEMENT EXECUTE FUNCTION playground_count_runs()"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER runs_count_delete AFTER DELETE ON runs REFERENCING OLD TABLE AS "
+            "old_rows FOR EACH STATEMENT EXECUTE FUNCTION playground_count_runs()"
+        )
+        # pg_trgm is a trusted extension (PostgreSQL 13+): a database owner may create it.
+        conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        for name, table, column in (
+            ("ix_results_text_trgm", "results", "text"),
+            ("ix_results_user_template_trgm", "results", "user_template"),
+            ("ix_results_system_template_trgm", "results", "system_template"),
+            ("ix_runs_variables_trgm", "runs", "variables_json"),
+        ):
+            conn.exec_driver_sql(
+                f"CREATE INDEX {name} ON {table} USING gin ({column} gin_trgm_ops)"
+            )
+        return
+    for ddl in (
+        "CREATE TRIGGER runs_count_insert AFTER INSERT ON runs BEGIN "
+        "UPDATE store_counts SET value = value + 1 WHERE name = 'runs'; END",
+        "CREATE TRIGGER runs_count_delete AFTER DELETE ON runs BEGIN "
+        "UPDATE store_counts SET value = value - 1 WHERE name = 'runs'; END",
+    ):
+        conn.exec_driver_sql(ddl)
+    if not _sqlite_has_trigram(conn):
+        return
+    for ddl in (
+        "CREATE VIRTUAL TABLE results_fts USING fts5(text, user_template, system_template, "
+        "content='results', content_rowid='rowid', tokenize='trigram')",
+        "CREATE VIRTUAL TABLE runs_fts USING fts5(variables_json, content='runs', "
+        "content_rowid='rowid', tokenize='trigram')",
+        "INSERT INTO results_fts (results_fts) VALUES ('rebuild')",
+        "INSERT INTO runs_fts (runs_fts) VALUES ('rebuild')",
+        # Answers and runs are never updated, only inserted and deleted (with their run).
+        "CREATE TRIGGER results_fts_insert AFTER INSERT ON results BEGIN "
+        "INSERT INTO results_fts (rowid, text, user_template, system_template) "
+        "VALUES (new.rowid, new.text, new.user_template, new.system_template); END",
+        "CREATE TRIGGER results_fts_delete AFTER DELETE ON results BEGIN "
+        "INSERT INTO results_fts (results_fts, rowid, text, user_template, system_template) "
+        "VALUES ('delete', old.rowid, old.text, old.user_template, old.system_template); END",
+        "CREATE TRIGGER runs_fts_insert AFTER INSERT ON runs BEGIN "
+        "INSERT INTO runs_fts (rowid, variables_json) VALUES (new.rowid, new.variables_json); END",
+        "CREATE TRIGGER runs_fts_delete AFTER DELETE ON runs BEGIN "
+        "INSERT INTO runs_fts (runs_fts, rowid, variables_json) "
+        "VALUES ('delete', old.rowid, old.variables_json); END",
+    ):
+        conn.exec_driver_sql(ddl)
+
+
 # -- applying them ---------------------------------------------------------------------------
 
 
