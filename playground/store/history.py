@@ -10,7 +10,14 @@ from sqlalchemy import ColumnElement, Connection, func, literal, select, tuple_
 from playground.history import PAGE_SIZE, HistoryFilters, HistoryPage
 from playground.store.filters import run_conditions
 from playground.store.runs import assemble_runs
-from playground.store.schema import preferences, ratings, results, runs, store_counts
+from playground.store.schema import (
+    config_counts,
+    preferences,
+    ratings,
+    results,
+    runs,
+    store_counts,
+)
 
 # A filtered count stops here (past the rows already paged through): beyond it the page says
 # "1,000+ runs match" instead of counting every match of a common word on every rerun.
@@ -46,26 +53,37 @@ class History:
         self.ratings = ratings
 
     def data_version(self) -> DataVersion:
-        """The current DataVersion: five index lookups in one statement."""
+        """The current DataVersion: the trigger-kept counters and two index lookups."""
         with self.db.read() as conn:
-            row = conn.execute(
+            counted = dict(conn.execute(select(store_counts.c.name, store_counts.c.value)).all())
+            last = conn.execute(
                 select(
-                    select(func.count()).select_from(results).scalar_subquery(),
-                    select(func.count()).select_from(ratings).scalar_subquery(),
                     select(func.max(ratings.c.id)).scalar_subquery(),
-                    select(func.count()).select_from(preferences).scalar_subquery(),
                     select(func.max(preferences.c.id)).scalar_subquery(),
                 )
             ).one()
-        return DataVersion(*(int(value or 0) for value in row))
+            missing = [t for t in (results, ratings, preferences) if t.name not in counted]
+            for table in missing:  # a database built without m009's counters
+                counted[table.name] = conn.execute(
+                    select(func.count()).select_from(table)
+                ).scalar_one()
+        return DataVersion(
+            int(counted["results"]),
+            int(counted["ratings"]),
+            int(last[0] or 0),
+            int(counted["preferences"]),
+            int(last[1] or 0),
+        )
 
     def model_ids(self) -> list[str]:
         """Every model id that has an answer stored, sorted."""
         with self.db.read() as conn:
+            if conn.dialect.has_table(conn, config_counts.name):  # m009: one row per config
+                query = select(config_counts.c.model_id).where(config_counts.c.n_results > 0)
+            else:
+                query = select(results.c.model_id)
             return list(
-                conn.execute(
-                    select(results.c.model_id).distinct().order_by(results.c.model_id)
-                ).scalars()
+                conn.execute(query.distinct().order_by(query.selected_columns[0])).scalars()
             )
 
     def count_runs(self) -> int:

@@ -410,6 +410,99 @@ def m008_search_index_and_counts(conn: Connection) -> None:
         conn.exec_driver_sql(ddl)
 
 
+@migration
+def m009_row_counts_and_config_counts(conn: Connection) -> None:
+    """Counters of answers, ratings and votes, and answers per configuration, kept by triggers.
+
+    Pages key their caches by what is stored; counting 2.5 million answers to learn that
+    took longer than the page. Compare finds the configurations a new answer touched from
+    `config_counts` instead of grouping every answer by configuration.
+    """
+    for name in ("results", "ratings", "preferences"):
+        conn.exec_driver_sql(
+            f"INSERT INTO store_counts (name, value) SELECT '{name}', count(*) FROM {name}"
+        )
+    conn.exec_driver_sql(
+        "CREATE TABLE config_counts (config_hash VARCHAR(64) NOT NULL, "
+        "model_id VARCHAR(300) NOT NULL, n_results BIGINT NOT NULL, PRIMARY KEY (config_hash))"
+    )
+    conn.exec_driver_sql(
+        "INSERT INTO config_counts (config_hash, model_id, n_results) "
+        "SELECT config_hash, min(model_id), count(*) FROM results GROUP BY config_hash"
+    )
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            """
+            CREATE FUNCTION playground_count_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF TG_OP = 'INSERT' THEN
+                UPDATE store_counts SET value = value + (SELECT count(*) FROM new_rows)
+                WHERE name = TG_ARGV[0];
+              ELSE
+                UPDATE store_counts SET value = value - (SELECT count(*) FROM old_rows)
+                WHERE name = TG_ARGV[0];
+              END IF;
+              RETURN NULL;
+            END $$
+            """
+        )
+        conn.exec_driver_sql(
+            """
+            CREATE FUNCTION playground_count_configs() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF TG_OP = 'INSERT' THEN
+                INSERT INTO config_counts (config_hash, model_id, n_results)
+                SELECT config_hash, min(model_id), count(*) FROM new_rows GROUP BY config_hash
+                ON CONFLICT (config_hash)
+                DO UPDATE SET n_results = config_counts.n_results + excluded.n_results;
+              ELSE
+                UPDATE config_counts SET n_results = n_results - gone.n
+                FROM (SELECT config_hash, count(*) AS n FROM old_rows GROUP BY config_hash) gone
+                WHERE config_counts.config_hash = gone.config_hash;
+              END IF;
+              RETURN NULL;
+            END $$
+            """
+        )
+        for table in ("results", "ratings", "preferences"):
+            for op, ref in (
+                ("INSERT", "NEW TABLE AS new_rows"),
+                ("DELETE", "OLD TABLE AS old_rows"),
+            ):
+                conn.exec_driver_sql(
+                    f"CREATE TRIGGER {table}_count_{op.lower()} AFTER {op} ON {table} "
+                    f"REFERENCING {ref} FOR EACH STATEMENT "
+                    f"EXECUTE FUNCTION playground_count_rows('{table}')"
+                )
+        for op, ref in (("INSERT", "NEW TABLE AS new_rows"), ("DELETE", "OLD TABLE AS old_rows")):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER results_config_{op.lower()} AFTER {op} ON results "
+                f"REFERENCING {ref} FOR EACH STATEMENT "
+                "EXECUTE FUNCTION playground_count_configs()"
+            )
+        return
+    for table in ("results", "ratings", "preferences"):
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER {table}_count_insert AFTER INSERT ON {table} BEGIN "
+            f"UPDATE store_counts SET value = value + 1 WHERE name = '{table}'; END"
+        )
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER {table}_count_delete AFTER DELETE ON {table} BEGIN "
+            f"UPDATE store_counts SET value = value - 1 WHERE name = '{table}'; END"
+        )
+    conn.exec_driver_sql(
+        "CREATE TRIGGER results_config_insert AFTER INSERT ON results BEGIN "
+        "INSERT INTO config_counts (config_hash, model_id, n_results) "
+        "VALUES (new.config_hash, new.model_id, 1) "
+        "ON CONFLICT (config_hash) DO UPDATE SET n_results = n_results + 1; END"
+    )
+    conn.exec_driver_sql(
+        "CREATE TRIGGER results_config_delete AFTER DELETE ON results BEGIN "
+        "UPDATE config_counts SET n_results = n_results - 1 "
+        "WHERE config_hash = old.config_hash; END"
+    )
+
+
 # -- applying them ---------------------------------------------------------------------------
 
 

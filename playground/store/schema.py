@@ -299,6 +299,16 @@ store_counts = Table(
     Column("value", BigInteger, nullable=False),
 )
 
+# Answers per configuration, kept by triggers (m009): Compare finds which configurations a
+# new answer touched without grouping every answer.
+config_counts = Table(
+    "config_counts",
+    metadata,
+    Column("config_hash", String(64), primary_key=True),
+    Column("model_id", String(300), nullable=False),  # a configuration has one model
+    Column("n_results", BigInteger, nullable=False),
+)
+
 # Keyset pagination: History pages continue after the (created_at, id) of the last row shown.
 ix_runs_created_id = Index("ix_runs_created_id", runs.c.created_at, runs.c.id)
 
@@ -342,6 +352,24 @@ SQLITE_SEARCH_DDL = [
     "CREATE TRIGGER runs_count_delete AFTER DELETE ON runs BEGIN "
     "UPDATE store_counts SET value = value - 1 WHERE name = 'runs'; END",
     "INSERT INTO store_counts (name, value) VALUES ('runs', 0)",
+    *(
+        ddl
+        for table in ("results", "ratings", "preferences")
+        for ddl in (
+            f"CREATE TRIGGER {table}_count_insert AFTER INSERT ON {table} BEGIN "
+            f"UPDATE store_counts SET value = value + 1 WHERE name = '{table}'; END",
+            f"CREATE TRIGGER {table}_count_delete AFTER DELETE ON {table} BEGIN "
+            f"UPDATE store_counts SET value = value - 1 WHERE name = '{table}'; END",
+            f"INSERT INTO store_counts (name, value) VALUES ('{table}', 0)",
+        )
+    ),
+    "CREATE TRIGGER results_config_insert AFTER INSERT ON results BEGIN "
+    "INSERT INTO config_counts (config_hash, model_id, n_results) "
+    "VALUES (new.config_hash, new.model_id, 1) "
+    "ON CONFLICT (config_hash) DO UPDATE SET n_results = n_results + 1; END",
+    "CREATE TRIGGER results_config_delete AFTER DELETE ON results BEGIN "
+    "UPDATE config_counts SET n_results = n_results - 1 "
+    "WHERE config_hash = old.config_hash; END",
 ]
 
 
