@@ -410,27 +410,59 @@ def m008_search_index_and_counts(conn: Connection) -> None:
         conn.exec_driver_sql(ddl)
 
 
-@migration
-def m009_row_counts_and_config_counts(conn: Connection) -> None:
-    """Counters of answers, ratings and votes, and answers per configuration, kept by triggers.
+# What one answer adds to its configuration's row in config_counts (SQLite and PostgreSQL).
+_CONFIG_COLUMNS = "n_results, n_errors, sum_cost, n_grounded, sum_grounded, n_ttft, n_latency"
+_CONFIG_TERMS = (
+    "1",
+    "CASE WHEN {r}.error IS NULL THEN 0 ELSE 1 END",
+    "{r}.cost_usd",
+    "CASE WHEN {r}.groundedness IS NULL THEN 0 ELSE 1 END",
+    "COALESCE({r}.groundedness, 0)",
+    "CASE WHEN {r}.error IS NULL AND {r}.ttft_ms IS NOT NULL THEN 1 ELSE 0 END",
+    "CASE WHEN {r}.error IS NULL AND {r}.latency_ms IS NOT NULL THEN 1 ELSE 0 END",
+)
 
-    Pages key their caches by what is stored; counting 2.5 million answers to learn that
-    took longer than the page. Compare finds the configurations a new answer touched from
-    `config_counts` instead of grouping every answer by configuration.
+
+def _config_terms(row: str, aggregate: str = "") -> str:
+    return ", ".join(
+        f"{aggregate}({term.format(r=row)})" if aggregate else term.format(r=row)
+        for term in _CONFIG_TERMS
+    )
+
+
+@migration
+def m009_row_counts_and_config_aggregates(conn: Connection) -> None:
+    """Counters of answers, ratings and votes, and per-configuration sums, kept by triggers.
+
+    Pages key their caches by what is stored; counting 2.5 million answers to learn that took
+    longer than the page. Compare reads answers, errors, cost and honesty per configuration
+    from `config_counts` (updated in the transaction that stores the answer) and takes exact
+    medians from two partial indexes, instead of re-reading every answer of a configuration.
     """
+    pg = conn.dialect.name == "postgresql"
     for name in ("results", "ratings", "preferences"):
         conn.exec_driver_sql(
             f"INSERT INTO store_counts (name, value) SELECT '{name}', count(*) FROM {name}"
         )
+    real = "DOUBLE PRECISION" if pg else "FLOAT"
     conn.exec_driver_sql(
         "CREATE TABLE config_counts (config_hash VARCHAR(64) NOT NULL, "
-        "model_id VARCHAR(300) NOT NULL, n_results BIGINT NOT NULL, PRIMARY KEY (config_hash))"
+        "model_id VARCHAR(300) NOT NULL, n_results BIGINT NOT NULL, n_errors BIGINT NOT NULL, "
+        f"sum_cost {real} NOT NULL, n_grounded BIGINT NOT NULL, sum_grounded {real} NOT NULL, "
+        "n_ttft BIGINT NOT NULL, n_latency BIGINT NOT NULL, PRIMARY KEY (config_hash))"
     )
     conn.exec_driver_sql(
-        "INSERT INTO config_counts (config_hash, model_id, n_results) "
-        "SELECT config_hash, min(model_id), count(*) FROM results GROUP BY config_hash"
+        f"INSERT INTO config_counts (config_hash, model_id, {_CONFIG_COLUMNS}) "
+        f"SELECT config_hash, min(model_id), {_config_terms('results', 'sum')} "
+        "FROM results GROUP BY config_hash"
     )
-    if conn.dialect.name == "postgresql":
+    for metric in ("ttft", "latency"):
+        conn.exec_driver_sql(
+            f"CREATE INDEX ix_results_config_{metric} ON results (config_hash, {metric}_ms) "
+            "WHERE error IS NULL"
+        )
+    add = ", ".join(f"{c} = config_counts.{c} + excluded.{c}" for c in _CONFIG_COLUMNS.split(", "))
+    if pg:
         conn.exec_driver_sql(
             """
             CREATE FUNCTION playground_count_rows() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -446,18 +478,26 @@ def m009_row_counts_and_config_counts(conn: Connection) -> None:
             END $$
             """
         )
+        subtract = ", ".join(
+            f"{c} = config_counts.{c} - gone.{c}" for c in _CONFIG_COLUMNS.split(", ")
+        )
         conn.exec_driver_sql(
-            """
+            f"""
             CREATE FUNCTION playground_count_configs() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
               IF TG_OP = 'INSERT' THEN
-                INSERT INTO config_counts (config_hash, model_id, n_results)
-                SELECT config_hash, min(model_id), count(*) FROM new_rows GROUP BY config_hash
-                ON CONFLICT (config_hash)
-                DO UPDATE SET n_results = config_counts.n_results + excluded.n_results;
+                INSERT INTO config_counts (config_hash, model_id, {_CONFIG_COLUMNS})
+                SELECT config_hash, min(model_id), {_config_terms("new_rows", "sum")}
+                FROM new_rows GROUP BY config_hash
+                ON CONFLICT (config_hash) DO UPDATE SET {add};
               ELSE
-                UPDATE config_counts SET n_results = n_results - gone.n
-                FROM (SELECT config_hash, count(*) AS n FROM old_rows GROUP BY config_hash) gone
+                UPDATE config_counts SET {subtract}
+                FROM (SELECT config_hash, {
+                ", ".join(
+                    f"sum({t.format(r='old_rows')}) AS {c}"
+                    for t, c in zip(_CONFIG_TERMS, _CONFIG_COLUMNS.split(", "), strict=True)
+                )
+            } FROM old_rows GROUP BY config_hash) gone
                 WHERE config_counts.config_hash = gone.config_hash;
               END IF;
               RETURN NULL;
@@ -481,26 +521,36 @@ def m009_row_counts_and_config_counts(conn: Connection) -> None:
                 "EXECUTE FUNCTION playground_count_configs()"
             )
         return
-    for table in ("results", "ratings", "preferences"):
-        conn.exec_driver_sql(
+    for ddl in SQLITE_M009_TRIGGERS:
+        conn.exec_driver_sql(ddl)
+
+
+# Frozen here; schema.SQLITE_SEARCH_DDL carries today's copy.
+SQLITE_M009_TRIGGERS = [
+    *(
+        ddl
+        for table in ("results", "ratings", "preferences")
+        for ddl in (
             f"CREATE TRIGGER {table}_count_insert AFTER INSERT ON {table} BEGIN "
-            f"UPDATE store_counts SET value = value + 1 WHERE name = '{table}'; END"
-        )
-        conn.exec_driver_sql(
+            f"UPDATE store_counts SET value = value + 1 WHERE name = '{table}'; END",
             f"CREATE TRIGGER {table}_count_delete AFTER DELETE ON {table} BEGIN "
-            f"UPDATE store_counts SET value = value - 1 WHERE name = '{table}'; END"
+            f"UPDATE store_counts SET value = value - 1 WHERE name = '{table}'; END",
         )
-    conn.exec_driver_sql(
-        "CREATE TRIGGER results_config_insert AFTER INSERT ON results BEGIN "
-        "INSERT INTO config_counts (config_hash, model_id, n_results) "
-        "VALUES (new.config_hash, new.model_id, 1) "
-        "ON CONFLICT (config_hash) DO UPDATE SET n_results = n_results + 1; END"
+    ),
+    "CREATE TRIGGER results_config_insert AFTER INSERT ON results BEGIN "
+    f"INSERT INTO config_counts (config_hash, model_id, {_CONFIG_COLUMNS}) "
+    f"VALUES (new.config_hash, new.model_id, {_config_terms('new')}) "
+    "ON CONFLICT (config_hash) DO UPDATE SET "
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c in _CONFIG_COLUMNS.split(", "))
+    + "; END",
+    "CREATE TRIGGER results_config_delete AFTER DELETE ON results BEGIN "
+    "UPDATE config_counts SET "
+    + ", ".join(
+        f"{c} = {c} - ({t.format(r='old')})"
+        for t, c in zip(_CONFIG_TERMS, _CONFIG_COLUMNS.split(", "), strict=True)
     )
-    conn.exec_driver_sql(
-        "CREATE TRIGGER results_config_delete AFTER DELETE ON results BEGIN "
-        "UPDATE config_counts SET n_results = n_results - 1 "
-        "WHERE config_hash = old.config_hash; END"
-    )
+    + " WHERE config_hash = old.config_hash; END",
+]
 
 
 # -- applying them ---------------------------------------------------------------------------

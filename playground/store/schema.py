@@ -307,6 +307,28 @@ config_counts = Table(
     Column("config_hash", String(64), primary_key=True),
     Column("model_id", String(300), nullable=False),  # a configuration has one model
     Column("n_results", BigInteger, nullable=False),
+    Column("n_errors", BigInteger, nullable=False),
+    Column("sum_cost", Float, nullable=False),  # over every answer, as avg(cost_usd) was
+    Column("n_grounded", BigInteger, nullable=False),
+    Column("sum_grounded", Float, nullable=False),
+    Column("n_ttft", BigInteger, nullable=False),  # answers without an error that have one
+    Column("n_latency", BigInteger, nullable=False),
+)
+
+# Exact medians of a configuration's TTFT and latency: a walk to the middle of its range.
+ix_results_config_ttft = Index(
+    "ix_results_config_ttft",
+    results.c.config_hash,
+    results.c.ttft_ms,
+    sqlite_where=results.c.error.is_(None),
+    postgresql_where=results.c.error.is_(None),
+)
+ix_results_config_latency = Index(
+    "ix_results_config_latency",
+    results.c.config_hash,
+    results.c.latency_ms,
+    sqlite_where=results.c.error.is_(None),
+    postgresql_where=results.c.error.is_(None),
 )
 
 # Keyset pagination: History pages continue after the (created_at, id) of the last row shown.
@@ -353,29 +375,18 @@ SQLITE_SEARCH_DDL = [
     "UPDATE store_counts SET value = value - 1 WHERE name = 'runs'; END",
     "INSERT INTO store_counts (name, value) VALUES ('runs', 0)",
     *(
-        ddl
+        f"INSERT INTO store_counts (name, value) VALUES ('{table}', 0)"
         for table in ("results", "ratings", "preferences")
-        for ddl in (
-            f"CREATE TRIGGER {table}_count_insert AFTER INSERT ON {table} BEGIN "
-            f"UPDATE store_counts SET value = value + 1 WHERE name = '{table}'; END",
-            f"CREATE TRIGGER {table}_count_delete AFTER DELETE ON {table} BEGIN "
-            f"UPDATE store_counts SET value = value - 1 WHERE name = '{table}'; END",
-            f"INSERT INTO store_counts (name, value) VALUES ('{table}', 0)",
-        )
     ),
-    "CREATE TRIGGER results_config_insert AFTER INSERT ON results BEGIN "
-    "INSERT INTO config_counts (config_hash, model_id, n_results) "
-    "VALUES (new.config_hash, new.model_id, 1) "
-    "ON CONFLICT (config_hash) DO UPDATE SET n_results = n_results + 1; END",
-    "CREATE TRIGGER results_config_delete AFTER DELETE ON results BEGIN "
-    "UPDATE config_counts SET n_results = n_results - 1 "
-    "WHERE config_hash = old.config_hash; END",
 ]
 
 
 def _sqlite_search(target: Any, connection: Any, **_kw: Any) -> None:
     if connection.dialect.name == "sqlite":
-        for ddl in SQLITE_SEARCH_DDL:
+        # the triggers of m009 are spelled out once, next to their migration
+        from playground.store.migrations import SQLITE_M009_TRIGGERS
+
+        for ddl in [*SQLITE_SEARCH_DDL, *SQLITE_M009_TRIGGERS]:
             connection.exec_driver_sql(ddl)
 
 
