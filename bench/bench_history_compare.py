@@ -145,6 +145,8 @@ def bulk_mode(store: object) -> Iterator[None]:
     Building an index (or the FTS5 index) once over sorted data is several times faster than
     keeping it row by row; the triggers' counters are recounted once at the end.
     """
+    from playground.store.migrations import _CONFIG_COLUMNS, _config_terms
+
     engine = store.db.engine  # type: ignore[attr-defined]
     sqlite = store.backend == "sqlite"  # type: ignore[attr-defined]
     with engine.begin() as conn:
@@ -160,7 +162,7 @@ def bulk_mode(store: object) -> Iterator[None]:
             saved = conn.exec_driver_sql(
                 "SELECT 'index', indexname, indexdef FROM pg_indexes WHERE schemaname = "
                 "current_schema() AND tablename IN ('runs', 'results', 'ratings', "
-                "'preferences') AND indexname NOT LIKE '%pkey'"
+                "'preferences') AND indexname NOT LIKE '%%pkey'"
             ).all()
             for _kind, name, _sql in saved:
                 conn.exec_driver_sql(f"DROP INDEX {name}")
@@ -180,8 +182,9 @@ def bulk_mode(store: object) -> Iterator[None]:
                 )
             conn.exec_driver_sql("DELETE FROM config_counts")
             conn.exec_driver_sql(
-                "INSERT INTO config_counts (config_hash, model_id, n_results) "
-                "SELECT config_hash, min(model_id), count(*) FROM results GROUP BY config_hash"
+                f"INSERT INTO config_counts (config_hash, model_id, {_CONFIG_COLUMNS}) "
+                f"SELECT config_hash, min(model_id), {_config_terms('results', 'sum')} "
+                "FROM results GROUP BY config_hash"
             )
         if not sqlite:
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -189,6 +192,27 @@ def bulk_mode(store: object) -> Iterator[None]:
         else:
             with engine.begin() as conn:
                 conn.exec_driver_sql("ANALYZE")
+
+
+def _insert_raw(conn: object, table: object, rows: list[dict[str, object]]) -> None:
+    """Rows straight to the driver: executemany on SQLite, COPY on PostgreSQL."""
+    names = [c for c in rows[0] if c in table.c]  # type: ignore[attr-defined]
+    columns = ", ".join(names)
+    if conn.dialect.name == "postgresql":  # type: ignore[attr-defined]
+        raw = conn.connection.driver_connection  # type: ignore[attr-defined]
+        with raw.cursor().copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            for row in rows:
+                copy.write_row([row[n] for n in names])
+        return
+    stamp = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's DateTime stores a time in SQLite
+
+    def value(item: object) -> object:
+        return item.strftime(stamp) if isinstance(item, datetime) else item
+
+    conn.exec_driver_sql(  # type: ignore[attr-defined]
+        f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join('?' * len(names))})",  # type: ignore[attr-defined]
+        [tuple(value(row[n]) for n in names) for row in rows],
+    )
 
 
 def bulk_seed(
@@ -199,8 +223,6 @@ def bulk_seed(
     Returns (answers, ratings, vote rows) added. Call inside bulk_mode() for speed.
     """
     import json
-
-    from sqlalchemy import insert
 
     from playground.store.schema import preferences, ratings, results, runs
 
@@ -263,7 +285,7 @@ def bulk_seed(
             for table, rows in ((runs, run_rows), (results, result_rows),
                                 (ratings, rating_rows), (preferences, vote_rows)):  # fmt: skip
                 if rows:
-                    conn.execute(insert(table), rows)
+                    _insert_raw(conn, table, rows)
         added[0] += len(result_rows)
         added[1] += len(rating_rows)
         added[2] += len(vote_rows)
