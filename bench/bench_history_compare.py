@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,6 +146,7 @@ def bulk_mode(store: object) -> Iterator[None]:
     Building an index (or the FTS5 index) once over sorted data is several times faster than
     keeping it row by row; the triggers' counters are recounted once at the end.
     """
+    from playground.store import tallies
     from playground.store.migrations import _CONFIG_COLUMNS, _config_terms
 
     engine = store.db.engine  # type: ignore[attr-defined]
@@ -181,11 +183,13 @@ def bulk_mode(store: object) -> Iterator[None]:
                     f"WHERE name = '{table}'"
                 )
             conn.exec_driver_sql("DELETE FROM config_counts")
+            conn.exec_driver_sql("DELETE FROM pair_counts")
             conn.exec_driver_sql(
                 f"INSERT INTO config_counts (config_hash, model_id, {_CONFIG_COLUMNS}) "
                 f"SELECT config_hash, min(model_id), {_config_terms('results', 'sum')} "
                 "FROM results GROUP BY config_hash"
             )
+            tallies.recount(conn)  # raw rating and vote rows bypassed the write path
         if not sqlite:
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE")
@@ -204,14 +208,11 @@ def _insert_raw(conn: object, table: object, rows: list[dict[str, object]]) -> N
             for row in rows:
                 copy.write_row([row[n] for n in names])
         return
-    stamp = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's DateTime stores a time in SQLite
-
-    def value(item: object) -> object:
-        return item.strftime(stamp) if isinstance(item, datetime) else item
-
+    # bulk_seed gives SQLite its times already as text, as SQLAlchemy's DateTime stores them
+    pick = itemgetter(*names)
     conn.exec_driver_sql(  # type: ignore[attr-defined]
         f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join('?' * len(names))})",  # type: ignore[attr-defined]
-        [tuple(value(row[n]) for n in names) for row in rows],
+        [pick(row) for row in rows],
     )
 
 
@@ -230,11 +231,14 @@ def bulk_seed(
     texts = {p: f"The {p} " + "is well made and light. " * 12 for p in PRODUCTS}
     start = datetime(2026, 1, 1, tzinfo=UTC)
     engine = store.db.engine  # type: ignore[attr-defined]
+    sqlite = store.backend == "sqlite"  # type: ignore[attr-defined]
     added = [0, 0, 0]
     for base in range(first, first + n_runs, chunk):
         run_rows, result_rows, rating_rows, vote_rows = [], [], [], []
         for i in range(base, min(base + chunk, first + n_runs)):
-            when = start + timedelta(minutes=30 * i)
+            when: object = start + timedelta(minutes=30 * i)
+            if sqlite:
+                when = when.strftime("%Y-%m-%d %H:%M:%S.%f")  # type: ignore[attr-defined]
             product = rng.choice(PRODUCTS)
             prompt = rng.choice(PROMPTS)
             temperature = rng.choice([0.2, 0.7])

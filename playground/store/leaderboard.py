@@ -22,7 +22,14 @@ from playground.store.filters import (
     result_conditions,
 )
 from playground.store.runs import aware
-from playground.store.schema import config_counts, preferences, ratings, results, runs
+from playground.store.schema import (
+    config_counts,
+    pair_counts,
+    preferences,
+    ratings,
+    results,
+    runs,
+)
 
 if TYPE_CHECKING:
     from playground.store.database import Database
@@ -80,7 +87,26 @@ class Leaderboard:
         version = self.history.data_version()
         key = (filters.template_text.strip(), filters.model_id, filters.date_from, filters.date_to)
         measured = self._measured(filters, key, version.answers)
-        stars = self._stars(filters, key, (version.ratings, version.last_rating))
+        if self._kept_aggregates(filters):
+            # Ratings keep config_counts' stars in their own transaction: 40 rows to read.
+            with self.db.read() as conn:
+                stars = {
+                    row.config_hash: (
+                        int(row.stars_n),
+                        float(row.stars_sum),
+                        float(row.stars_sumsq),
+                    )
+                    for row in conn.execute(
+                        select(
+                            config_counts.c.config_hash,
+                            config_counts.c.stars_n,
+                            config_counts.c.stars_sum,
+                            config_counts.c.stars_sumsq,
+                        ).where(config_counts.c.stars_n > 0)
+                    )
+                }
+        else:
+            stars = self._stars(filters, key, (version.ratings, version.last_rating))
         combined = []
         for config_hash in sorted(measured):
             n, total, total_sq = stars.get(config_hash, (0, 0.0, 0.0))
@@ -422,6 +448,19 @@ class Leaderboard:
 
         Only a new vote changes the pairs, and only those of the configurations it touches.
         """
+        if self._kept_aggregates(ConfigFilters()):
+            # Votes keep pair_counts in their own transaction (playground.store.tallies).
+            with self.db.read() as conn:
+                rows = conn.execute(
+                    select(pair_counts)
+                    .where(pair_counts.c.n > 0)
+                    .order_by(
+                        pair_counts.c.winner_config,
+                        pair_counts.c.loser_config,
+                        pair_counts.c.outcome,
+                    )
+                ).all()
+            return [Pair(r.winner_config, r.loser_config, r.outcome, int(r.n)) for r in rows]
         version = self.history.data_version()
         seen = (version.votes, version.last_vote)
         state = self._cached("pairs", ())

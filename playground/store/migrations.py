@@ -449,12 +449,39 @@ def m009_row_counts_and_config_aggregates(conn: Connection) -> None:
         "CREATE TABLE config_counts (config_hash VARCHAR(64) NOT NULL, "
         "model_id VARCHAR(300) NOT NULL, n_results BIGINT NOT NULL, n_errors BIGINT NOT NULL, "
         f"sum_cost {real} NOT NULL, n_grounded BIGINT NOT NULL, sum_grounded {real} NOT NULL, "
-        "n_ttft BIGINT NOT NULL, n_latency BIGINT NOT NULL, PRIMARY KEY (config_hash))"
+        "n_ttft BIGINT NOT NULL, n_latency BIGINT NOT NULL, "
+        # stars are kept by the rating write path: the latest stars per (answer, session)
+        "stars_n BIGINT DEFAULT 0 NOT NULL, stars_sum BIGINT DEFAULT 0 NOT NULL, "
+        "stars_sumsq BIGINT DEFAULT 0 NOT NULL, PRIMARY KEY (config_hash))"
+    )
+    conn.exec_driver_sql(
+        "CREATE TABLE pair_counts (winner_config VARCHAR(64) NOT NULL, "
+        "loser_config VARCHAR(64) NOT NULL, outcome VARCHAR(20) NOT NULL, n BIGINT NOT NULL, "
+        "PRIMARY KEY (winner_config, loser_config, outcome))"
     )
     conn.exec_driver_sql(
         f"INSERT INTO config_counts (config_hash, model_id, {_CONFIG_COLUMNS}) "
         f"SELECT config_hash, min(model_id), {_config_terms('results', 'sum')} "
         "FROM results GROUP BY config_hash"
+    )
+    conn.exec_driver_sql(
+        "UPDATE config_counts SET stars_n = s.n, stars_sum = s.total, stars_sumsq = s.total_sq "
+        "FROM (SELECT r.config_hash, count(*) AS n, sum(g.stars) AS total, "
+        "sum(g.stars * g.stars) AS total_sq FROM ratings g JOIN results r ON r.id = g.result_id "
+        "WHERE g.id IN (SELECT max(id) FROM ratings WHERE stars IS NOT NULL "
+        "GROUP BY result_id, session_id) GROUP BY r.config_hash) s "
+        "WHERE config_counts.config_hash = s.config_hash"
+    )
+    # The current vote per (session, pair of answers), counted per pair of configurations.
+    conn.exec_driver_sql(
+        "INSERT INTO pair_counts (winner_config, loser_config, outcome, n) "
+        "SELECT w.config_hash, l.config_hash, p.outcome, count(*) FROM preferences p "
+        "JOIN results w ON w.id = p.winner_result_id JOIN results l ON l.id = p.loser_result_id "
+        "WHERE p.id IN (SELECT max(id) FROM preferences GROUP BY session_id, "
+        "CASE WHEN winner_result_id < loser_result_id THEN winner_result_id "
+        "ELSE loser_result_id END, CASE WHEN winner_result_id < loser_result_id "
+        "THEN loser_result_id ELSE winner_result_id END) "
+        "GROUP BY w.config_hash, l.config_hash, p.outcome"
     )
     for metric in ("ttft", "latency"):
         conn.exec_driver_sql(

@@ -14,6 +14,7 @@ from playground.models.base import Message, ModelParams, Usage
 from playground.models.response_format import ResponseFormat
 from playground.records import Result, RetrievalSettings, Run
 from playground.store.schema import preferences, ratings, results, runs, store_counts
+from playground.store.tallies import forget_answers
 
 if TYPE_CHECKING:
     from playground.store.database import Database
@@ -375,6 +376,7 @@ class Runs:
         with self.db.write() as conn:
             # Votes may point at these answers by id without a cascade: remove them first.
             answer_ids = select(results.c.id).where(results.c.run_id == run_id)
+            forget_answers(conn, answer_ids)
             conn.execute(
                 delete(preferences).where(
                     (preferences.c.run_id == run_id)

@@ -313,6 +313,22 @@ config_counts = Table(
     Column("sum_grounded", Float, nullable=False),
     Column("n_ttft", BigInteger, nullable=False),  # answers without an error that have one
     Column("n_latency", BigInteger, nullable=False),
+    # Count, sum and sum of squares of the current stars (the latest per answer and session),
+    # kept by Ratings.add_rating in the rating's own transaction.
+    Column("stars_n", BigInteger, nullable=False, server_default="0"),
+    Column("stars_sum", BigInteger, nullable=False, server_default="0"),
+    Column("stars_sumsq", BigInteger, nullable=False, server_default="0"),
+)
+
+# Current votes (the latest per session and pair of answers) per pair of configurations and
+# outcome, kept by Ratings.add_preference in the vote's own transaction (m009).
+pair_counts = Table(
+    "pair_counts",
+    metadata,
+    Column("winner_config", String(64), primary_key=True),
+    Column("loser_config", String(64), primary_key=True),
+    Column("outcome", String(20), primary_key=True),
+    Column("n", BigInteger, nullable=False),
 )
 
 # Exact medians of a configuration's TTFT and latency: a walk to the middle of its range.
