@@ -315,8 +315,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000", help="comma-separated run counts, growing")
     parser.add_argument("--reruns", type=int, default=10)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--runs", type=int, default=None, help="one size (older spelling)")
     args = parser.parse_args()
-    sizes = [int(size) for size in args.sizes.split(",")]
+    sizes = [args.runs] if args.runs else [int(size) for size in args.sizes.split(",")]
 
     tmp = tempfile.mkdtemp(prefix="bench-history-")  # under /tmp: never in the checkout
     os.environ["PLAYGROUND_HOME"] = str(Path(tmp) / "home")
