@@ -353,6 +353,8 @@ def main() -> None:
                 flush=True,
             )
             figures[size] = dict(run_cases(store, args.reruns))
+            for name, ms in figures[size].items():  # as they come: a later size may take long
+                print(f"  {size:>9} {name:<40} {ms:>7.0f} ms", flush=True)
             print(f"measured at {size} runs; load {os.getloadavg()[0]:.1f}", flush=True)
     head = "".join(f" {size:>9}" for size in sizes)
     growth = f" {sizes[-1] // 1000}k/{sizes[0] // 1000}k" if len(sizes) > 1 else ""
