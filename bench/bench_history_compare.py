@@ -316,6 +316,9 @@ def main() -> None:
     parser.add_argument("--reruns", type=int, default=10)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--runs", type=int, default=None, help="one size (older spelling)")
+    parser.add_argument(
+        "--reuse", default=None, help="time an SQLite store seeded before (path), no seeding"
+    )
     args = parser.parse_args()
     sizes = [args.runs] if args.runs else [int(size) for size in args.sizes.split(",")]
 
@@ -338,10 +341,19 @@ def main() -> None:
             from playground.config import load_settings
             from playground.store import open_store
 
+            if args.reuse:
+                config = Path(tmp) / "playground.toml"
+                config.write_text(f'[storage]\ndatabase_url = "sqlite:///{args.reuse}"\n')
+                os.environ["PLAYGROUND_CONFIG"] = str(config)
             store = open_store(load_settings())
+            if args.reuse:
+                sizes = [store.runs.count_runs()]
         figures: dict[int, dict[str, float]] = {}
         rng, seeded = random.Random(7), 0
         for size in sizes:
+            if args.reuse:
+                figures[size] = dict(run_cases(store, args.reruns))
+                continue
             began = time.perf_counter()
             with bulk_mode(store):
                 answers, rated, votes = bulk_seed(store, size - seeded, rng, first=seeded)
@@ -353,8 +365,6 @@ def main() -> None:
                 flush=True,
             )
             figures[size] = dict(run_cases(store, args.reruns))
-            for name, ms in figures[size].items():  # as they come: a later size may take long
-                print(f"  {size:>9} {name:<40} {ms:>7.0f} ms", flush=True)
             print(f"measured at {size} runs; load {os.getloadavg()[0]:.1f}", flush=True)
     head = "".join(f" {size:>9}" for size in sizes)
     growth = f" {sizes[-1] // 1000}k/{sizes[0] // 1000}k" if len(sizes) > 1 else ""
@@ -398,7 +408,7 @@ def page_test(name: str | None, state: dict[str, object]) -> object:
         return AppTest.from_string(
             "import streamlit as st\nst.title('Hello')\nst.write('a trivial page')"
         ).run()
-    at = AppTest.from_file(str(ROOT / "views" / f"{name}.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "views" / f"{name}.py"), default_timeout=600)
     at.run()  # warm-up: imports, caches, first query plans
     for key, value in state.items():
         at.session_state[key] = value
@@ -433,6 +443,7 @@ def run_cases(store: object, reruns: int) -> list[tuple[str, float]]:
     for name, at in tests:
         before = next((act for what, act in actions.items() if what in name), None)
         timed.append((name, time_reruns(at, reruns, before)))
+        print(f"  {name:<40} {timed[-1][1]:>7.0f} ms", flush=True)
     return timed
 
 
