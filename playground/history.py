@@ -65,6 +65,14 @@ class HistoryPage:
     page: int
     page_size: int
     ratings: dict[str, RatingSummary] = field(default_factory=dict)  # by result id
+    more: bool = False  # more runs match than `total` (a filtered count stops at a cap)
+    last_key: tuple[Any, str] | None = None  # (created_at, id) of the last run: the next page's
+
+    def matches(self) -> str:
+        """'1 run matches', '25 runs match' or '1,020+ runs match'."""
+        if self.more:
+            return f"{self.total:,}+ runs match"
+        return "1 run matches" if self.total == 1 else f"{self.total:,} runs match"
 
     @property
     def pages(self) -> int:

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from sqlalchemy import insert
 from playground.config import load_settings
 from playground.errors import ConfigError, StoreError
 from playground.records import utc_now
-from playground.store import Store, mask_url, open_store
+from playground.store import Store, mask_url, open_store, tallies
 from playground.store.leaderboard import Leaderboard
 from playground.store.schema import ratings
 from tests.history_fixtures import make_run
@@ -108,26 +110,32 @@ def test_a_server_that_went_away_is_one_sentence_then_recovers(pg_server: Postgr
 
 
 def test_the_leaderboard_sees_a_rating_committed_after_a_newer_one(pg_server: PostgresServer):
-    # Two app processes rating at once: the first takes id N, the second N+1 and commits first.
-    # A leaderboard read between the two commits must still count id N once it lands.
+    # Two app processes rating at once: the first takes id N, the second N+1 and commits
+    # after it. The tallies are kept in each rating's own transaction, so the second waits for
+    # the first's row locks and neither is lost, whatever order the commits land in.
     store = Store(pg_server.fresh_database())
     run = make_run(models=("local/a", "openai/b"))
     store.runs.save_run(run)
     a, b = run.results
-    store.leaderboard.config_aggregates()  # warm the incremental cache
+    store.leaderboard.config_aggregates()  # warm the caches
 
     slow = store.db.engine.connect()
     slow_tx = slow.begin()
+    tallies.rate(slow, a.id, None, 5)  # what Ratings.add_rating does, held open
     slow.execute(insert(ratings).values(result_id=a.id, stars=5, created_at=utc_now()))
-    store.ratings.add_rating(b.id, 1, session_id="fast")  # commits a higher id first
-    store.leaderboard.config_aggregates()  # sees the higher id only
+    fast = threading.Thread(target=store.ratings.add_rating, args=(b.id, 1, None, "fast"))
+    fast.start()
+    time.sleep(0.3)
+    before = {agg.config_hash: agg.stars_n for agg in store.leaderboard.config_aggregates()}
     slow_tx.commit()
     slow.close()
+    fast.join(timeout=30)
 
     cached = {agg.config_hash: agg.stars_n for agg in store.leaderboard.config_aggregates()}
     fresh = Leaderboard(store.db, store.runs, store.ratings, store.history)
+    assert before.get(a.config_hash, 0) == 0  # nothing uncommitted shows
     assert cached == {agg.config_hash: agg.stars_n for agg in fresh.config_aggregates()}
-    assert cached[a.config_hash] == 1
+    assert (cached[a.config_hash], cached[b.config_hash]) == (1, 1)
     store.close()
 
 

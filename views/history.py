@@ -21,10 +21,32 @@ from ui.stored_run_view import comparison_view, permalink, run_view
 PAGE_KEY = "hist_page"
 
 
+CURSORS = "hist_cursors"  # (filters, data version) -> {page: key of the last run before it}
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
-def _history_page(url: str, filters: HistoryFilters, page: int, version: object) -> HistoryPage:
+def _history_page(
+    url: str, filters: HistoryFilters, page: int, after: object, version: object
+) -> HistoryPage:
     # Keyed by the store's data version: reruns that changed nothing skip the queries.
-    return store().history.history_page(filters, page)
+    return store().history.history_page(filters, page, after=after)  # type: ignore[arg-type]
+
+
+def _load_page(filters: HistoryFilters, number: int, version: object) -> HistoryPage:
+    """Page `number`, continuing from the last run of the page before when it was shown.
+
+    Keyset pagination: the next page starts after the key of the last row seen, through the
+    index, however deep it is. New data renumbers the pages, so the keys are kept per version.
+    """
+    tag = (filters, version)
+    known = st.session_state.get(CURSORS)
+    if not known or known[0] != tag:
+        known = st.session_state[CURSORS] = (tag, {})
+    cursors: dict[int, object] = known[1]
+    loaded = _history_page(db.url, filters, number, cursors.get(number), version)
+    if loaded.last_key is not None:
+        cursors[number + 1] = loaded.last_key
+    return loaded
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -106,10 +128,10 @@ date_from = from_col.date_input("From", value=None, key="hist_from", on_change=_
 date_to = to_col.date_input("To", value=None, key="hist_to", on_change=_reset_page)
 filters = HistoryFilters(text, model, min_stars, date_from, date_to)
 
-page = _history_page(db.url, filters, int(st.session_state.get(PAGE_KEY, 1)), version)
+page = _load_page(filters, int(st.session_state.get(PAGE_KEY, 1)), version)
 if page.page > page.pages:  # the filters shrank the result below the page we were on
     st.session_state[PAGE_KEY] = page.pages
-    page = _history_page(db.url, filters, page.pages, version)
+    page = _load_page(filters, page.pages, version)
 
 if not page.runs:
     if page.total == 0 and not any([text, model, min_stars, date_from, date_to]):
@@ -130,8 +152,9 @@ nav_left, nav_right = st.columns([1, 3], vertical_alignment="bottom")
 nav_left.number_input(
     f"Page (of {page.pages})", min_value=1, max_value=page.pages, step=1, key=PAGE_KEY
 )
-matches = "1 run matches" if page.total == 1 else f"{page.total} runs match"
-nav_right.caption(f"{matches}. Select one row to open it, or two to compare them side by side.")
+nav_right.caption(
+    f"{page.matches()}. Select one row to open it, or two to compare them side by side."
+)
 
 selected = [page.runs[i] for i in event.selection.rows if i < len(page.runs)]
 if len(selected) == 1:

@@ -88,8 +88,9 @@ def list_runs(limit: int, model_id: str | None, search: str, as_json: bool) -> N
         return
     for run in page.runs:
         _echo_run(run, page.ratings)
-    if page.total > len(page.runs):
-        click.echo(f"({len(page.runs)} of {page.total} runs; use --limit to see more)")
+    if page.more or page.total > len(page.runs):
+        of = f"{page.total}+" if page.more else str(page.total)
+        click.echo(f"({len(page.runs)} of {of} runs; use --limit to see more)")
 
 
 @runs.command("show")

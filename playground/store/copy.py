@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from playground.errors import StoreError
-from playground.store import Store
+from playground.store import Store, tallies
 from playground.store.runs import aware
 from playground.store.schema import (
     batches,
@@ -176,4 +176,8 @@ def copy_store(
                     progress(len(rows))
             report.copied[table.name] = copied
             report.present[table.name] = present
+    if report.copied.get("ratings") or report.copied.get("preferences"):
+        # Copied rows bypass the rating and vote write path: recount Compare's tallies once.
+        with target.db.write() as conn:
+            tallies.recount(conn)
     return report

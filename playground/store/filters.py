@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    case,
+    column,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 
 from playground.compare import ConfigFilters
 from playground.history import HistoryFilters, day_after, day_start
@@ -43,41 +56,130 @@ def current_vote_ids() -> Select[Any]:
     return select(func.max(preferences.c.id)).group_by(preferences.c.session_id, first, second)
 
 
-def run_conditions(filters: HistoryFilters, dialect: str) -> list[ColumnElement[bool]]:
+# Below this many trigrams a phrase has no trigram at all: FTS5 cannot look it up.
+MIN_INDEXED_CHARS = 3
+# When the index holds fewer matching rows than this, their set is small enough to read whole;
+# above it the text is common, and walking runs newest first finds a page after a few rows.
+SMALL_MATCH_SET = 20_000
+
+
+def fts_phrase(text: str) -> str:
+    """The text as one FTS5 phrase: operators (AND, NEAR, *, quotes) are taken literally."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def has_fts(conn: Connection) -> bool:
+    """Whether this SQLite database has the trigram search tables of m008."""
+    return (
+        conn.exec_driver_sql(
+            "SELECT count(*) FROM sqlite_master WHERE name IN ('results_fts', 'runs_fts')"
+        ).scalar_one()
+        == 2
+    )
+
+
+def _fts_rowids(table: str, phrase: str) -> Any:
+    return (
+        text(f"SELECT rowid FROM {table} WHERE {table} MATCH :{table}_q")
+        .bindparams(**{f"{table}_q": phrase})
+        .columns(column("rowid"))
+    )
+
+
+def _fts_matches(conn: Connection, phrase: str, limit: int) -> int:
+    """Rows of both search tables that match, counted up to `limit` (a cheap probe)."""
+    total = 0
+    for table in ("results_fts", "runs_fts"):
+        total += int(
+            conn.execute(
+                text(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {table} MATCH :q LIMIT :n)"
+                ),
+                {"q": phrase, "n": limit},
+            ).scalar_one()
+        )
+    return total
+
+
+def text_condition(text_: str, dialect: str, conn: Connection | None) -> ColumnElement[bool]:
+    """Runs whose answers, templates or variables contain the text (any case, literally).
+
+    On SQLite with the FTS5 trigram tables, a text of 3+ characters that few rows contain is
+    looked up in the index (and the candidates checked with LIKE, so the result is exactly
+    what LIKE finds). Otherwise each run is checked on its own answers: with the pages
+    walking runs newest first, a common text fills a page after a few runs. PostgreSQL's
+    planner picks between its pg_trgm indexes and that walk by itself.
+    """
+    in_answers = [
+        contains(results.c.text, text_, dialect),
+        contains(results.c.user_template, text_, dialect),
+        contains(results.c.system_template, text_, dialect),
+    ]
+    in_variables = contains(runs.c.variables_json, text_, dialect)
+    if (
+        dialect == "sqlite"
+        and conn is not None
+        and len(text_) >= MIN_INDEXED_CHARS
+        and has_fts(conn)
+    ):
+        phrase = fts_phrase(text_)
+        if _fts_matches(conn, phrase, SMALL_MATCH_SET) < SMALL_MATCH_SET:
+            answers = select(results.c.run_id).where(
+                literal_column("results.rowid").in_(_fts_rowids("results_fts", phrase)),
+                or_(*in_answers),
+            )
+            return or_(
+                runs.c.id.in_(answers),
+                and_(
+                    literal_column("runs.rowid").in_(_fts_rowids("runs_fts", phrase)),
+                    in_variables,
+                ),
+            )
+    answer_matches = (
+        select(literal(1)).where(results.c.run_id == runs.c.id, or_(*in_answers)).exists()
+    )
+    return or_(in_variables, answer_matches)
+
+
+def run_conditions(
+    filters: HistoryFilters, dialect: str, conn: Connection | None = None
+) -> list[ColumnElement[bool]]:
+    """WHERE conditions on `runs` for these filters; `conn` lets search ask the FTS index."""
     conditions: list[ColumnElement[bool]] = []
     if filters.date_from:
         conditions.append(runs.c.created_at >= day_start(filters.date_from))
     if filters.date_to:
         conditions.append(runs.c.created_at < day_after(filters.date_to))
     if filters.model_id:
+        # Correlated (EXISTS), not IN: pages walk runs newest first and stop after one page.
         conditions.append(
-            runs.c.id.in_(select(results.c.run_id).where(results.c.model_id == filters.model_id))
+            select(literal(1))
+            .where(results.c.run_id == runs.c.id, results.c.model_id == filters.model_id)
+            .exists()
         )
-    text = filters.text.strip()
-    if text:
-        matching = select(results.c.run_id).where(
-            or_(
-                contains(results.c.text, text, dialect),
-                contains(results.c.user_template, text, dialect),
-                contains(results.c.system_template, text, dialect),
-            )
-        )
-        conditions.append(
-            or_(runs.c.id.in_(matching), contains(runs.c.variables_json, text, dialect))
-        )
+    wanted = filters.text.strip()
+    if wanted:
+        conditions.append(text_condition(wanted, dialect, conn))
     if filters.min_stars:
         per_answer = (
-            select(ratings.c.result_id, func.avg(ratings.c.stars).label("mean"))
-            .where(ratings.c.id.in_(current_rating_ids()))
-            .group_by(ratings.c.result_id)
-            .subquery()
+            select(func.avg(ratings.c.stars))
+            .where(
+                ratings.c.result_id == results.c.id,
+                ratings.c.id.in_(
+                    select(func.max(ratings.c.id))
+                    .where(ratings.c.result_id == results.c.id, ratings.c.stars.is_not(None))
+                    .group_by(ratings.c.session_id)
+                    .correlate(results)
+                ),
+            )
+            .correlate(results)
+            .scalar_subquery()
         )
-        rated = (
-            select(results.c.run_id)
-            .join(per_answer, per_answer.c.result_id == results.c.id)
-            .where(per_answer.c.mean >= filters.min_stars)
+        conditions.append(
+            select(literal(1))
+            .where(results.c.run_id == runs.c.id, per_answer >= filters.min_stars)
+            .exists()
         )
-        conditions.append(runs.c.id.in_(rated))
     return conditions
 
 

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Connection, func, literal, select, tuple_
 
 from playground.history import PAGE_SIZE, HistoryFilters, HistoryPage
 from playground.store.filters import run_conditions
 from playground.store.runs import assemble_runs
-from playground.store.schema import preferences, ratings, results, runs
+from playground.store.schema import (
+    config_counts,
+    preferences,
+    ratings,
+    results,
+    runs,
+    store_counts,
+)
+
+# A filtered count stops here (past the rows already paged through): beyond it the page says
+# "1,000+ runs match" instead of counting every match of a common word on every rerun.
+COUNT_CAP = 1000
+# Jumping to a far page walks run keys in chunks of this many (no OFFSET on wide rows).
+SEEK_CHUNK = 2000
 
 if TYPE_CHECKING:
     from playground.store.database import Database
@@ -39,46 +53,113 @@ class History:
         self.ratings = ratings
 
     def data_version(self) -> DataVersion:
-        """The current DataVersion: five index lookups in one statement."""
+        """The current DataVersion: the trigger-kept counters and two index lookups."""
         with self.db.read() as conn:
-            row = conn.execute(
+            counted = dict(conn.execute(select(store_counts.c.name, store_counts.c.value)).all())
+            last = conn.execute(
                 select(
-                    select(func.count()).select_from(results).scalar_subquery(),
-                    select(func.count()).select_from(ratings).scalar_subquery(),
                     select(func.max(ratings.c.id)).scalar_subquery(),
-                    select(func.count()).select_from(preferences).scalar_subquery(),
                     select(func.max(preferences.c.id)).scalar_subquery(),
                 )
             ).one()
-        return DataVersion(*(int(value or 0) for value in row))
+            missing = [t for t in (results, ratings, preferences) if t.name not in counted]
+            for table in missing:  # a database built without m009's counters
+                counted[table.name] = conn.execute(
+                    select(func.count()).select_from(table)
+                ).scalar_one()
+        return DataVersion(
+            int(counted["results"]),
+            int(counted["ratings"]),
+            int(last[0] or 0),
+            int(counted["preferences"]),
+            int(last[1] or 0),
+        )
 
     def model_ids(self) -> list[str]:
         """Every model id that has an answer stored, sorted."""
         with self.db.read() as conn:
+            if conn.dialect.has_table(conn, config_counts.name):  # m009: one row per config
+                query = select(config_counts.c.model_id).where(config_counts.c.n_results > 0)
+            else:
+                query = select(results.c.model_id)
             return list(
-                conn.execute(
-                    select(results.c.model_id).distinct().order_by(results.c.model_id)
-                ).scalars()
+                conn.execute(query.distinct().order_by(query.selected_columns[0])).scalars()
             )
 
+    def count_runs(self) -> int:
+        """How many runs are stored: one row kept by triggers, not a count of the table."""
+        with self.db.read() as conn:
+            return self._stored_runs(conn)
+
+    def _stored_runs(self, conn: Connection) -> int:
+        value = conn.execute(
+            select(store_counts.c.value).where(store_counts.c.name == "runs")
+        ).scalar()
+        if value is None:  # a database built without m008's counter row
+            value = conn.execute(select(func.count()).select_from(runs)).scalar_one()
+        return int(value)
+
+    def _seek(
+        self, conn: Connection, conditions: list[ColumnElement[bool]], skip: int
+    ) -> tuple[datetime, str] | None:
+        """The (created_at, id) key of the `skip`-th matching run, walking keys, not rows."""
+        after: tuple[datetime, str] | None = None
+        while skip > 0:
+            keyset = [tuple_(runs.c.created_at, runs.c.id) < tuple_(*after)] if after else []
+            keys = conn.execute(
+                select(runs.c.created_at, runs.c.id)
+                .where(*conditions, *keyset)
+                .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+                .limit(min(skip, SEEK_CHUNK))
+            ).all()
+            if not keys:
+                return after
+            after = (keys[-1][0], keys[-1][1])
+            skip -= len(keys)
+        return after
+
+    def _count(
+        self, conn: Connection, conditions: list[ColumnElement[bool]], at_least: int
+    ) -> tuple[int, bool]:
+        """(matching runs, whether there are more than that): exact up to a cap."""
+        if not conditions:
+            return self._stored_runs(conn), False
+        cap = at_least + COUNT_CAP
+        found = int(
+            conn.execute(
+                select(func.count()).select_from(
+                    select(literal(1)).select_from(runs).where(*conditions).limit(cap).subquery()
+                )
+            ).scalar_one()
+        )
+        return found, found >= cap
+
     def history_page(
-        self, filters: HistoryFilters | None = None, page: int = 1, page_size: int = PAGE_SIZE
+        self,
+        filters: HistoryFilters | None = None,
+        page: int = 1,
+        page_size: int = PAGE_SIZE,
+        after: tuple[Any, str] | None = None,
     ) -> HistoryPage:
-        """One page of runs newest first, matching the filters, with their rating summaries."""
+        """One page of runs newest first, matching the filters, with their rating summaries.
+
+        `after` is the key of the last run of the page before (HistoryPage.last_key): pages
+        continue from it through the index. Without it, page N walks the keys before it.
+        """
         filters = filters or HistoryFilters()
-        conditions = run_conditions(filters, self.db.backend)
         page = max(1, page)
         with self.db.read() as conn:
-            total = int(
-                conn.execute(select(func.count()).select_from(runs).where(*conditions)).scalar_one()
-            )
+            conditions = run_conditions(filters, self.db.backend, conn)
+            if after is None and page > 1:
+                after = self._seek(conn, conditions, (page - 1) * page_size)
+            keyset = [tuple_(runs.c.created_at, runs.c.id) < tuple_(*after)] if after else []
             run_rows = conn.execute(
                 select(runs)
-                .where(*conditions)
+                .where(*conditions, *keyset)
                 .order_by(runs.c.created_at.desc(), runs.c.id.desc())
                 .limit(page_size)
-                .offset((page - 1) * page_size)
             ).all()
+            total, more = self._count(conn, conditions, page * page_size)
             ids = [r.id for r in run_rows]
             result_rows = (
                 conn.execute(
@@ -91,4 +172,5 @@ class History:
             )
         found = assemble_runs(run_rows, result_rows)
         summaries = self.ratings.rating_summaries([r.id for r in result_rows])
-        return HistoryPage(found, total, page, page_size, summaries)
+        last_key = (run_rows[-1].created_at, run_rows[-1].id) if run_rows else None
+        return HistoryPage(found, total, page, page_size, summaries, more, last_key)

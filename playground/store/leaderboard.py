@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     func,
+    inspect,
     or_,
     select,
 )
@@ -21,7 +22,14 @@ from playground.store.filters import (
     result_conditions,
 )
 from playground.store.runs import aware
-from playground.store.schema import preferences, ratings, results, runs
+from playground.store.schema import (
+    config_counts,
+    pair_counts,
+    preferences,
+    ratings,
+    results,
+    runs,
+)
 
 if TYPE_CHECKING:
     from playground.store.database import Database
@@ -48,6 +56,7 @@ class Leaderboard:
         self.ratings = ratings
         self.history = history
         self._cache: dict[tuple[Any, ...], Any] = {}
+        self._has_config_sums: bool | None = None
 
     # -- leaderboard ---------------------------------------------------------------------
     #
@@ -78,7 +87,26 @@ class Leaderboard:
         version = self.history.data_version()
         key = (filters.template_text.strip(), filters.model_id, filters.date_from, filters.date_to)
         measured = self._measured(filters, key, version.answers)
-        stars = self._stars(filters, key, (version.ratings, version.last_rating))
+        if self._kept_aggregates(filters):
+            # Ratings keep config_counts' stars in their own transaction: 40 rows to read.
+            with self.db.read() as conn:
+                stars = {
+                    row.config_hash: (
+                        int(row.stars_n),
+                        float(row.stars_sum),
+                        float(row.stars_sumsq),
+                    )
+                    for row in conn.execute(
+                        select(
+                            config_counts.c.config_hash,
+                            config_counts.c.stars_n,
+                            config_counts.c.stars_sum,
+                            config_counts.c.stars_sumsq,
+                        ).where(config_counts.c.stars_n > 0)
+                    )
+                }
+        else:
+            stars = self._stars(filters, key, (version.ratings, version.last_rating))
         combined = []
         for config_hash in sorted(measured):
             n, total, total_sq = stars.get(config_hash, (0, 0.0, 0.0))
@@ -95,21 +123,37 @@ class Leaderboard:
         if state is not None and state[0] == answers:
             return dict(state[2])
         with self.db.read() as conn:
-            counts: dict[str, int] = dict(
-                conn.execute(
+            if not (filters.date_from or filters.date_to) and conn.dialect.has_table(
+                conn, config_counts.name
+            ):
+                # m009's trigger-kept counts: 40 rows instead of grouping every answer.
+                query = select(config_counts.c.config_hash, config_counts.c.n_results).where(
+                    config_counts.c.n_results > 0
+                )
+                if filters.model_id:
+                    query = query.where(config_counts.c.model_id == filters.model_id)
+            else:
+                query = (
                     select(results.c.config_hash, func.count())
                     .where(*result_conditions(filters))
                     .group_by(results.c.config_hash)
-                ).all()
-            )
+                )
+            counts: dict[str, int] = {h: int(n) for h, n in conn.execute(query).all()}
+        measure = self._config_measurements
+        if self._kept_aggregates(filters):
+            known = {} if state is None else state[2]
+
+            def measure(filters: ConfigFilters, only: list[str] | None = None) -> Any:
+                return self._kept_measurements(filters, known, only)
+
         if state is None:
-            aggregates = self._config_measurements(filters)
+            aggregates = measure(filters)
         else:
             old_counts, old = state[1], state[2]
             dirty = [h for h, n in counts.items() if old_counts.get(h) != n]
             aggregates = {h: a for h, a in old.items() if h in counts and h not in dirty}
             if dirty:
-                aggregates.update(self._config_measurements(filters, dirty))
+                aggregates.update(measure(filters, dirty))
         self._remember("measure", key, (answers, counts, aggregates))
         return dict(aggregates)
 
@@ -153,6 +197,124 @@ class Leaderboard:
                     .where(newer)
                 ).scalars()
             )
+
+    def _kept_aggregates(self, filters: ConfigFilters) -> bool:
+        """Whether config_counts (m009) answers for these filters: any but dates and text."""
+        if filters.date_from or filters.date_to or filters.template_text.strip():
+            return False
+        if self._has_config_sums is None:
+            with self.db.read() as conn:
+                columns = {c["name"] for c in inspect(conn).get_columns(config_counts.name)}
+            self._has_config_sums = "sum_cost" in columns
+        return self._has_config_sums
+
+    def _kept_measurements(
+        self,
+        filters: ConfigFilters,
+        known: dict[str, ConfigAggregate],
+        only: list[str] | None = None,
+    ) -> dict[str, ConfigAggregate]:
+        """Measurements from the trigger-kept sums, exact medians from the partial indexes.
+
+        Nothing here reads a configuration's answers one by one: sums are one row, a median
+        is a walk to the middle of an index range, and what a configuration *is* comes from
+        the cache (or, for a new configuration, from one sample answer).
+        """
+        sums = select(config_counts).where(config_counts.c.n_results > 0)
+        if only is not None:
+            sums = sums.where(config_counts.c.config_hash.in_(only))
+        if filters.model_id:
+            sums = sums.where(config_counts.c.model_id == filters.model_id)
+        with self.db.read() as conn:
+            rows = {row.config_hash: row for row in conn.execute(sums)}
+            new = [h for h in rows if h not in known]
+            samples = self._samples(conn, new) if new else {}
+            moderated = conn.execute(
+                select(results.c.config_hash, results.c.moderation).where(
+                    results.c.moderation > "", results.c.config_hash.in_(list(rows))
+                )
+            ).all()
+            aggregates: dict[str, ConfigAggregate] = {}
+            for config_hash, row in rows.items():
+                sample = known.get(config_hash) or samples.get(config_hash)
+                if sample is None:  # a hash added between the two queries; next rerun shows it
+                    continue
+                n = int(row.n_results)
+                aggregates[config_hash] = replace(
+                    sample,
+                    n_results=n,
+                    n_runs=n,  # one answer per run and configuration (see below)
+                    n_errors=int(row.n_errors),
+                    groundedness_mean=(
+                        row.sum_grounded / row.n_grounded if row.n_grounded else None
+                    ),
+                    cost_mean=row.sum_cost / n,
+                    ttft_median=self._median(conn, config_hash, results.c.ttft_ms, row.n_ttft),
+                    latency_median=self._median(
+                        conn, config_hash, results.c.latency_ms, row.n_latency
+                    ),
+                    moderations=[],
+                    stars_n=0,
+                    stars_sum=0.0,
+                    stars_sumsq=0.0,
+                )
+        for moderation_row in moderated:
+            if moderation_row.config_hash in aggregates:
+                aggregates[moderation_row.config_hash].moderations.append(moderation_row.moderation)
+        return aggregates
+
+    @staticmethod
+    def _median(conn: Any, config_hash: str, column: Any, count: int) -> float | None:
+        """The median of a configuration's successful answers' `column`: the middle of its
+        ix_results_config_ttft / _latency range, reached by walking that index."""
+        if count <= 0:
+            return None
+        middle = conn.execute(
+            select(column)
+            .where(results.c.config_hash == config_hash, results.c.error.is_(None))
+            .where(column.is_not(None))
+            .order_by(column)
+            .limit(1 if count % 2 else 2)
+            .offset((count - 1) // 2)
+        ).scalars()
+        values = list(middle)
+        return sum(values) / len(values) if values else None
+
+    def _samples(self, conn: Any, hashes: list[str]) -> dict[str, ConfigAggregate]:
+        """What these configurations are, from their first answer (by id) each."""
+        first_ids = (
+            select(func.min(results.c.id))
+            .where(results.c.config_hash.in_(hashes))
+            .group_by(results.c.config_hash)
+        )
+        rows = conn.execute(
+            select(
+                results.c.config_hash,
+                results.c.model_id,
+                results.c.params_json,
+                results.c.system_template,
+                results.c.user_template,
+                results.c.variant_name,
+                runs.c.store_name,
+            )
+            .join(runs, runs.c.id == results.c.run_id)
+            .where(results.c.id.in_(first_ids))
+        )
+        return {
+            row.config_hash: ConfigAggregate(
+                config_hash=row.config_hash,
+                model_id=row.model_id,
+                params=json.loads(row.params_json),
+                system_template=row.system_template,
+                user_template=row.user_template,
+                store_name=row.store_name,
+                variant_name=row.variant_name or "",
+                n_results=0,
+                n_runs=0,
+                n_errors=0,
+            )
+            for row in rows
+        }
 
     def _config_stars(
         self, filters: ConfigFilters, only: list[str] | None = None
@@ -286,6 +448,19 @@ class Leaderboard:
 
         Only a new vote changes the pairs, and only those of the configurations it touches.
         """
+        if self._kept_aggregates(ConfigFilters()):
+            # Votes keep pair_counts in their own transaction (playground.store.tallies).
+            with self.db.read() as conn:
+                rows = conn.execute(
+                    select(pair_counts)
+                    .where(pair_counts.c.n > 0)
+                    .order_by(
+                        pair_counts.c.winner_config,
+                        pair_counts.c.loser_config,
+                        pair_counts.c.outcome,
+                    )
+                ).all()
+            return [Pair(r.winner_config, r.loser_config, r.outcome, int(r.n)) for r in rows]
         version = self.history.data_version()
         seen = (version.votes, version.last_vote)
         state = self._cached("pairs", ())

@@ -313,8 +313,275 @@ def m007_results_response_format(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE results ADD COLUMN response_format_json TEXT")
 
 
+def _sqlite_has_trigram(conn: Connection) -> bool:
+    # FTS5's trigram tokenizer came with SQLite 3.34; without it search stays on LIKE scans.
+    try:
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE temp.trigram_probe USING fts5(x, tokenize='trigram')"
+        )
+    except Exception:  # any failure means "no trigram FTS5 in this SQLite"
+        return False
+    conn.exec_driver_sql("DROP TABLE temp.trigram_probe")
+    return True
+
+
 @migration
-def m009_conversations(conn: Connection) -> None:
+def m008_search_index_and_counts(conn: Connection) -> None:
+    """Full-text search in the engine's own index, a maintained run count, a keyset index.
+
+    SQLite: FTS5 tables with the trigram tokenizer over the answers, templates and variables
+    (external content, kept in sync by triggers). PostgreSQL: pg_trgm GIN indexes, which serve
+    the same ILIKE '%text%' the search already runs. Both: `store_counts` holds the number of
+    runs, kept by triggers, so History does not count a million rows on every rerun.
+    """
+    conn.exec_driver_sql(
+        "CREATE TABLE store_counts (name VARCHAR(40) NOT NULL, value BIGINT NOT NULL, "
+        "PRIMARY KEY (name))"
+    )
+    conn.exec_driver_sql("INSERT INTO store_counts (name, value) SELECT 'runs', count(*) FROM runs")
+    _create_indexes(conn, "ix_runs_created_id ON runs (created_at, id)")
+    if conn.dialect.name == "postgresql":
+        # Statement-level triggers with transition tables: a bulk insert updates the counter
+        # once, not once per row.
+        conn.exec_driver_sql(
+            """
+            CREATE FUNCTION playground_count_runs() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF TG_OP = 'INSERT' THEN
+                UPDATE store_counts SET value = value + (SELECT count(*) FROM new_rows)
+                WHERE name = 'runs';
+              ELSE
+                UPDATE store_counts SET value = value - (SELECT count(*) FROM old_rows)
+                WHERE name = 'runs';
+              END IF;
+              RETURN NULL;
+            END $$
+            """
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER runs_count_insert AFTER INSERT ON runs REFERENCING NEW TABLE AS "
+            "new_rows FOR EACH STATEMENT EXECUTE FUNCTION playground_count_runs()"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER runs_count_delete AFTER DELETE ON runs REFERENCING OLD TABLE AS "
+            "old_rows FOR EACH STATEMENT EXECUTE FUNCTION playground_count_runs()"
+        )
+        # pg_trgm is a trusted extension (PostgreSQL 13+): a database owner may create it.
+        conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        for name, table, column in (
+            ("ix_results_text_trgm", "results", "text"),
+            ("ix_results_user_template_trgm", "results", "user_template"),
+            ("ix_results_system_template_trgm", "results", "system_template"),
+            ("ix_runs_variables_trgm", "runs", "variables_json"),
+        ):
+            conn.exec_driver_sql(
+                f"CREATE INDEX {name} ON {table} USING gin ({column} gin_trgm_ops)"
+            )
+        return
+    for ddl in (
+        "CREATE TRIGGER runs_count_insert AFTER INSERT ON runs BEGIN "
+        "UPDATE store_counts SET value = value + 1 WHERE name = 'runs'; END",
+        "CREATE TRIGGER runs_count_delete AFTER DELETE ON runs BEGIN "
+        "UPDATE store_counts SET value = value - 1 WHERE name = 'runs'; END",
+    ):
+        conn.exec_driver_sql(ddl)
+    if not _sqlite_has_trigram(conn):
+        return
+    for ddl in (
+        "CREATE VIRTUAL TABLE results_fts USING fts5(text, user_template, system_template, "
+        "content='results', content_rowid='rowid', tokenize='trigram')",
+        "CREATE VIRTUAL TABLE runs_fts USING fts5(variables_json, content='runs', "
+        "content_rowid='rowid', tokenize='trigram')",
+        "INSERT INTO results_fts (results_fts) VALUES ('rebuild')",
+        "INSERT INTO runs_fts (runs_fts) VALUES ('rebuild')",
+        # Answers and runs are never updated, only inserted and deleted (with their run).
+        "CREATE TRIGGER results_fts_insert AFTER INSERT ON results BEGIN "
+        "INSERT INTO results_fts (rowid, text, user_template, system_template) "
+        "VALUES (new.rowid, new.text, new.user_template, new.system_template); END",
+        "CREATE TRIGGER results_fts_delete AFTER DELETE ON results BEGIN "
+        "INSERT INTO results_fts (results_fts, rowid, text, user_template, system_template) "
+        "VALUES ('delete', old.rowid, old.text, old.user_template, old.system_template); END",
+        "CREATE TRIGGER runs_fts_insert AFTER INSERT ON runs BEGIN "
+        "INSERT INTO runs_fts (rowid, variables_json) VALUES (new.rowid, new.variables_json); END",
+        "CREATE TRIGGER runs_fts_delete AFTER DELETE ON runs BEGIN "
+        "INSERT INTO runs_fts (runs_fts, rowid, variables_json) "
+        "VALUES ('delete', old.rowid, old.variables_json); END",
+    ):
+        conn.exec_driver_sql(ddl)
+
+
+# What one answer adds to its configuration's row in config_counts (SQLite and PostgreSQL).
+_CONFIG_COLUMNS = "n_results, n_errors, sum_cost, n_grounded, sum_grounded, n_ttft, n_latency"
+_CONFIG_TERMS = (
+    "1",
+    "CASE WHEN {r}.error IS NULL THEN 0 ELSE 1 END",
+    "{r}.cost_usd",
+    "CASE WHEN {r}.groundedness IS NULL THEN 0 ELSE 1 END",
+    "COALESCE({r}.groundedness, 0)",
+    "CASE WHEN {r}.error IS NULL AND {r}.ttft_ms IS NOT NULL THEN 1 ELSE 0 END",
+    "CASE WHEN {r}.error IS NULL AND {r}.latency_ms IS NOT NULL THEN 1 ELSE 0 END",
+)
+
+
+def _config_terms(row: str, aggregate: str = "") -> str:
+    return ", ".join(
+        f"{aggregate}({term.format(r=row)})" if aggregate else term.format(r=row)
+        for term in _CONFIG_TERMS
+    )
+
+
+@migration
+def m009_row_counts_and_config_aggregates(conn: Connection) -> None:
+    """Counters of answers, ratings and votes, and per-configuration sums, kept by triggers.
+
+    Pages key their caches by what is stored; counting 2.5 million answers to learn that took
+    longer than the page. Compare reads answers, errors, cost and honesty per configuration
+    from `config_counts` (updated in the transaction that stores the answer) and takes exact
+    medians from two partial indexes, instead of re-reading every answer of a configuration.
+    """
+    pg = conn.dialect.name == "postgresql"
+    for name in ("results", "ratings", "preferences"):
+        conn.exec_driver_sql(
+            f"INSERT INTO store_counts (name, value) SELECT '{name}', count(*) FROM {name}"
+        )
+    real = "DOUBLE PRECISION" if pg else "FLOAT"
+    conn.exec_driver_sql(
+        "CREATE TABLE config_counts (config_hash VARCHAR(64) NOT NULL, "
+        "model_id VARCHAR(300) NOT NULL, n_results BIGINT NOT NULL, n_errors BIGINT NOT NULL, "
+        f"sum_cost {real} NOT NULL, n_grounded BIGINT NOT NULL, sum_grounded {real} NOT NULL, "
+        "n_ttft BIGINT NOT NULL, n_latency BIGINT NOT NULL, "
+        # stars are kept by the rating write path: the latest stars per (answer, session)
+        "stars_n BIGINT DEFAULT 0 NOT NULL, stars_sum BIGINT DEFAULT 0 NOT NULL, "
+        "stars_sumsq BIGINT DEFAULT 0 NOT NULL, PRIMARY KEY (config_hash))"
+    )
+    conn.exec_driver_sql(
+        "CREATE TABLE pair_counts (winner_config VARCHAR(64) NOT NULL, "
+        "loser_config VARCHAR(64) NOT NULL, outcome VARCHAR(20) NOT NULL, n BIGINT NOT NULL, "
+        "PRIMARY KEY (winner_config, loser_config, outcome))"
+    )
+    conn.exec_driver_sql(
+        f"INSERT INTO config_counts (config_hash, model_id, {_CONFIG_COLUMNS}) "
+        f"SELECT config_hash, min(model_id), {_config_terms('results', 'sum')} "
+        "FROM results GROUP BY config_hash"
+    )
+    conn.exec_driver_sql(
+        "UPDATE config_counts SET stars_n = s.n, stars_sum = s.total, stars_sumsq = s.total_sq "
+        "FROM (SELECT r.config_hash, count(*) AS n, sum(g.stars) AS total, "
+        "sum(g.stars * g.stars) AS total_sq FROM ratings g JOIN results r ON r.id = g.result_id "
+        "WHERE g.id IN (SELECT max(id) FROM ratings WHERE stars IS NOT NULL "
+        "GROUP BY result_id, session_id) GROUP BY r.config_hash) s "
+        "WHERE config_counts.config_hash = s.config_hash"
+    )
+    # The current vote per (session, pair of answers), counted per pair of configurations.
+    conn.exec_driver_sql(
+        "INSERT INTO pair_counts (winner_config, loser_config, outcome, n) "
+        "SELECT w.config_hash, l.config_hash, p.outcome, count(*) FROM preferences p "
+        "JOIN results w ON w.id = p.winner_result_id JOIN results l ON l.id = p.loser_result_id "
+        "WHERE p.id IN (SELECT max(id) FROM preferences GROUP BY session_id, "
+        "CASE WHEN winner_result_id < loser_result_id THEN winner_result_id "
+        "ELSE loser_result_id END, CASE WHEN winner_result_id < loser_result_id "
+        "THEN loser_result_id ELSE winner_result_id END) "
+        "GROUP BY w.config_hash, l.config_hash, p.outcome"
+    )
+    for metric in ("ttft", "latency"):
+        conn.exec_driver_sql(
+            f"CREATE INDEX ix_results_config_{metric} ON results (config_hash, {metric}_ms) "
+            "WHERE error IS NULL"
+        )
+    add = ", ".join(f"{c} = config_counts.{c} + excluded.{c}" for c in _CONFIG_COLUMNS.split(", "))
+    if pg:
+        conn.exec_driver_sql(
+            """
+            CREATE FUNCTION playground_count_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF TG_OP = 'INSERT' THEN
+                UPDATE store_counts SET value = value + (SELECT count(*) FROM new_rows)
+                WHERE name = TG_ARGV[0];
+              ELSE
+                UPDATE store_counts SET value = value - (SELECT count(*) FROM old_rows)
+                WHERE name = TG_ARGV[0];
+              END IF;
+              RETURN NULL;
+            END $$
+            """
+        )
+        subtract = ", ".join(
+            f"{c} = config_counts.{c} - gone.{c}" for c in _CONFIG_COLUMNS.split(", ")
+        )
+        conn.exec_driver_sql(
+            f"""
+            CREATE FUNCTION playground_count_configs() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF TG_OP = 'INSERT' THEN
+                INSERT INTO config_counts (config_hash, model_id, {_CONFIG_COLUMNS})
+                SELECT config_hash, min(model_id), {_config_terms("new_rows", "sum")}
+                FROM new_rows GROUP BY config_hash
+                ON CONFLICT (config_hash) DO UPDATE SET {add};
+              ELSE
+                UPDATE config_counts SET {subtract}
+                FROM (SELECT config_hash, {
+                ", ".join(
+                    f"sum({t.format(r='old_rows')}) AS {c}"
+                    for t, c in zip(_CONFIG_TERMS, _CONFIG_COLUMNS.split(", "), strict=True)
+                )
+            } FROM old_rows GROUP BY config_hash) gone
+                WHERE config_counts.config_hash = gone.config_hash;
+              END IF;
+              RETURN NULL;
+            END $$
+            """
+        )
+        for table in ("results", "ratings", "preferences"):
+            for op, ref in (
+                ("INSERT", "NEW TABLE AS new_rows"),
+                ("DELETE", "OLD TABLE AS old_rows"),
+            ):
+                conn.exec_driver_sql(
+                    f"CREATE TRIGGER {table}_count_{op.lower()} AFTER {op} ON {table} "
+                    f"REFERENCING {ref} FOR EACH STATEMENT "
+                    f"EXECUTE FUNCTION playground_count_rows('{table}')"
+                )
+        for op, ref in (("INSERT", "NEW TABLE AS new_rows"), ("DELETE", "OLD TABLE AS old_rows")):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER results_config_{op.lower()} AFTER {op} ON results "
+                f"REFERENCING {ref} FOR EACH STATEMENT "
+                "EXECUTE FUNCTION playground_count_configs()"
+            )
+        return
+    for ddl in SQLITE_M009_TRIGGERS:
+        conn.exec_driver_sql(ddl)
+
+
+# Frozen here; schema.SQLITE_SEARCH_DDL carries today's copy.
+SQLITE_M009_TRIGGERS = [
+    *(
+        ddl
+        for table in ("results", "ratings", "preferences")
+        for ddl in (
+            f"CREATE TRIGGER {table}_count_insert AFTER INSERT ON {table} BEGIN "
+            f"UPDATE store_counts SET value = value + 1 WHERE name = '{table}'; END",
+            f"CREATE TRIGGER {table}_count_delete AFTER DELETE ON {table} BEGIN "
+            f"UPDATE store_counts SET value = value - 1 WHERE name = '{table}'; END",
+        )
+    ),
+    "CREATE TRIGGER results_config_insert AFTER INSERT ON results BEGIN "
+    f"INSERT INTO config_counts (config_hash, model_id, {_CONFIG_COLUMNS}) "
+    f"VALUES (new.config_hash, new.model_id, {_config_terms('new')}) "
+    "ON CONFLICT (config_hash) DO UPDATE SET "
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c in _CONFIG_COLUMNS.split(", "))
+    + "; END",
+    "CREATE TRIGGER results_config_delete AFTER DELETE ON results BEGIN "
+    "UPDATE config_counts SET "
+    + ", ".join(
+        f"{c} = {c} - ({t.format(r='old')})"
+        for t, c in zip(_CONFIG_TERMS, _CONFIG_COLUMNS.split(", "), strict=True)
+    )
+    + " WHERE config_hash = old.config_hash; END",
+]
+
+
+@migration
+def m010_conversations(conn: Connection) -> None:
     """Conversations: a run may follow up another; answers keep few-shot examples and parent."""
     conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN parent_run_id VARCHAR(32)")
     conn.exec_driver_sql("ALTER TABLE results ADD COLUMN examples_json TEXT")

@@ -15,6 +15,7 @@ from sqlalchemy import func, insert, select
 from playground.errors import NotFoundError, PlaygroundError
 from playground.history import RatingSummary
 from playground.records import utc_now
+from playground.store import tallies
 from playground.store.filters import current_rating_ids
 from playground.store.runs import aware
 from playground.store.schema import preferences, ratings, results, runs
@@ -64,6 +65,7 @@ class Ratings:
             # answer is named whatever the database's wording of a constraint failure.
             if not self._known_answers(conn, [result_id]):
                 raise NotFoundError(f"No answer with id {result_id} to rate.")
+            tallies.rate(conn, result_id, session_id, stars)
             row = conn.execute(
                 insert(ratings)
                 .values(
@@ -121,6 +123,7 @@ class Ratings:
             known_run = conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first()
             if known_run is None or len(self._known_answers(conn, ids)) < len(ids):
                 raise NotFoundError(f"Run {run_id} or one of its answers does not exist.")
+            tallies.vote(conn, rows)
             conn.execute(insert(preferences), rows)
         return len(rows)
 

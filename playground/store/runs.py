@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
 from playground.errors import AmbiguousIdError, NotFoundError, StoreError
 from playground.models.base import Message, ModelParams, Usage
 from playground.models.response_format import ResponseFormat
 from playground.records import Result, RetrievalSettings, Run
-from playground.store.schema import results, runs
+from playground.store.schema import preferences, ratings, results, runs, store_counts
+from playground.store.tallies import forget_answers
 
 if TYPE_CHECKING:
     from playground.store.database import Database
@@ -390,6 +391,33 @@ class Runs:
             )
 
     def count_runs(self) -> int:
-        """How many runs are stored."""
+        """How many runs are stored (the counter m008's triggers keep, when there is one)."""
         with self.db.read() as conn:
-            return int(conn.execute(select(func.count()).select_from(runs)).scalar_one())
+            value = conn.execute(
+                select(store_counts.c.value).where(store_counts.c.name == "runs")
+            ).scalar()
+            if value is None:
+                value = conn.execute(select(func.count()).select_from(runs)).scalar_one()
+            return int(value)
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run with its answers, ratings and votes; search and counts forget it too.
+
+        :raises NotFoundError: no run has this id.
+        """
+        with self.db.write() as conn:
+            # Votes may point at these answers by id without a cascade: remove them first.
+            answer_ids = select(results.c.id).where(results.c.run_id == run_id)
+            forget_answers(conn, answer_ids)
+            conn.execute(
+                delete(preferences).where(
+                    (preferences.c.run_id == run_id)
+                    | preferences.c.winner_result_id.in_(answer_ids)
+                    | preferences.c.loser_result_id.in_(answer_ids)
+                )
+            )
+            conn.execute(delete(ratings).where(ratings.c.result_id.in_(answer_ids)))
+            conn.execute(delete(results).where(results.c.run_id == run_id))
+            gone = conn.execute(delete(runs).where(runs.c.id == run_id)).rowcount
+            if not gone:
+                raise NotFoundError(f"No run with id {run_id}; check the id on the History page.")

@@ -10,7 +10,11 @@ and tests/test_store_migrations.py proves that replaying them all yields exactly
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
+    DDL,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -22,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    event,
 )
 
 metadata = MetaData()
@@ -291,3 +296,121 @@ ix_online_scores_result = Index("ix_online_scores_result", online_scores.c.resul
 ix_alert_events_name = Index("ix_alert_events_name", alert_events.c.name, alert_events.c.id)
 # Monitor reads served runs by time; runs.source is otherwise unindexed.
 ix_runs_source_created = Index("ix_runs_source_created", runs.c.source, runs.c.created_at)
+
+
+# Counters kept by triggers (m008): History shows the number of runs without counting them.
+store_counts = Table(
+    "store_counts",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+# Answers per configuration, kept by triggers (m009): Compare finds which configurations a
+# new answer touched without grouping every answer.
+config_counts = Table(
+    "config_counts",
+    metadata,
+    Column("config_hash", String(64), primary_key=True),
+    Column("model_id", String(300), nullable=False),  # a configuration has one model
+    Column("n_results", BigInteger, nullable=False),
+    Column("n_errors", BigInteger, nullable=False),
+    Column("sum_cost", Float, nullable=False),  # over every answer, as avg(cost_usd) was
+    Column("n_grounded", BigInteger, nullable=False),
+    Column("sum_grounded", Float, nullable=False),
+    Column("n_ttft", BigInteger, nullable=False),  # answers without an error that have one
+    Column("n_latency", BigInteger, nullable=False),
+    # Count, sum and sum of squares of the current stars (the latest per answer and session),
+    # kept by Ratings.add_rating in the rating's own transaction.
+    Column("stars_n", BigInteger, nullable=False, server_default="0"),
+    Column("stars_sum", BigInteger, nullable=False, server_default="0"),
+    Column("stars_sumsq", BigInteger, nullable=False, server_default="0"),
+)
+
+# Current votes (the latest per session and pair of answers) per pair of configurations and
+# outcome, kept by Ratings.add_preference in the vote's own transaction (m009).
+pair_counts = Table(
+    "pair_counts",
+    metadata,
+    Column("winner_config", String(64), primary_key=True),
+    Column("loser_config", String(64), primary_key=True),
+    Column("outcome", String(20), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+
+# Exact medians of a configuration's TTFT and latency: a walk to the middle of its range.
+ix_results_config_ttft = Index(
+    "ix_results_config_ttft",
+    results.c.config_hash,
+    results.c.ttft_ms,
+    sqlite_where=results.c.error.is_(None),
+    postgresql_where=results.c.error.is_(None),
+)
+ix_results_config_latency = Index(
+    "ix_results_config_latency",
+    results.c.config_hash,
+    results.c.latency_ms,
+    sqlite_where=results.c.error.is_(None),
+    postgresql_where=results.c.error.is_(None),
+)
+
+# Keyset pagination: History pages continue after the (created_at, id) of the last row shown.
+ix_runs_created_id = Index("ix_runs_created_id", runs.c.created_at, runs.c.id)
+
+# Search on PostgreSQL: pg_trgm GIN indexes serve ILIKE '%text%' (m008).
+for _name, _column in (
+    ("ix_results_text_trgm", results.c.text),
+    ("ix_results_user_template_trgm", results.c.user_template),
+    ("ix_results_system_template_trgm", results.c.system_template),
+    ("ix_runs_variables_trgm", runs.c.variables_json),
+):
+    Index(
+        _name, _column, postgresql_using="gin", postgresql_ops={_column.name: "gin_trgm_ops"}
+    ).ddl_if(dialect="postgresql")
+
+event.listen(
+    metadata,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
+)
+
+# Search on SQLite: FTS5 trigram tables over the searched columns, kept in sync by triggers
+# (the same DDL as m008; SQLAlchemy has no words for virtual tables).
+SQLITE_SEARCH_DDL = [
+    "CREATE VIRTUAL TABLE results_fts USING fts5(text, user_template, system_template, "
+    "content='results', content_rowid='rowid', tokenize='trigram')",
+    "CREATE VIRTUAL TABLE runs_fts USING fts5(variables_json, content='runs', "
+    "content_rowid='rowid', tokenize='trigram')",
+    "CREATE TRIGGER results_fts_insert AFTER INSERT ON results BEGIN "
+    "INSERT INTO results_fts (rowid, text, user_template, system_template) "
+    "VALUES (new.rowid, new.text, new.user_template, new.system_template); END",
+    "CREATE TRIGGER results_fts_delete AFTER DELETE ON results BEGIN "
+    "INSERT INTO results_fts (results_fts, rowid, text, user_template, system_template) "
+    "VALUES ('delete', old.rowid, old.text, old.user_template, old.system_template); END",
+    "CREATE TRIGGER runs_fts_insert AFTER INSERT ON runs BEGIN "
+    "INSERT INTO runs_fts (rowid, variables_json) VALUES (new.rowid, new.variables_json); END",
+    "CREATE TRIGGER runs_fts_delete AFTER DELETE ON runs BEGIN "
+    "INSERT INTO runs_fts (runs_fts, rowid, variables_json) "
+    "VALUES ('delete', old.rowid, old.variables_json); END",
+    "CREATE TRIGGER runs_count_insert AFTER INSERT ON runs BEGIN "
+    "UPDATE store_counts SET value = value + 1 WHERE name = 'runs'; END",
+    "CREATE TRIGGER runs_count_delete AFTER DELETE ON runs BEGIN "
+    "UPDATE store_counts SET value = value - 1 WHERE name = 'runs'; END",
+    "INSERT INTO store_counts (name, value) VALUES ('runs', 0)",
+    *(
+        f"INSERT INTO store_counts (name, value) VALUES ('{table}', 0)"
+        for table in ("results", "ratings", "preferences")
+    ),
+]
+
+
+def _sqlite_search(target: Any, connection: Any, **_kw: Any) -> None:
+    if connection.dialect.name == "sqlite":
+        # the triggers of m009 are spelled out once, next to their migration
+        from playground.store.migrations import SQLITE_M009_TRIGGERS
+
+        for ddl in [*SQLITE_SEARCH_DDL, *SQLITE_M009_TRIGGERS]:
+            connection.exec_driver_sql(ddl)
+
+
+event.listen(metadata, "after_create", _sqlite_search)
