@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,14 @@ from tests.rag_fixtures import make_pdf
 
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+_PROGRESS = re.compile(r"^ *\d+% .* \(\d+ s\)$")
+
+
+def said(result: Result) -> list[str]:
+    """stderr's warnings and errors, without the progress lines a slow ingest adds."""
+    return [line for line in result.stderr.splitlines() if not _PROGRESS.match(line)]
 
 
 @pytest.fixture
@@ -48,7 +57,7 @@ def test_ingest_exits_1_when_a_file_fails_but_keeps_the_good_ones(docs: Path) ->
     )
     assert result.exit_code == 1
     assert result.stdout == "added     tent.md (1 chunk)\n"
-    assert result.stderr.splitlines() == [
+    assert said(result) == [
         "Error: fake.pdf is not a PDF (no PDF header); "
         "export it again as PDF or upload it as text.",
         "1 of 2 files failed; the others are in 'gear'.",
@@ -243,7 +252,7 @@ def test_links_that_leave_the_folder_are_skipped_and_named(home: Path) -> None:
         "added     guide.md (1 chunk)",
         "added     same-guide.md (1 chunk)",
     ]
-    assert result.stderr.splitlines() == [
+    assert said(result) == [
         f"Warning: Skipped tree/elsewhere: it links to {outside.resolve() / 'more'}, outside "
         "tree; copy what you need into the folder to ingest it.",
         f"Warning: Skipped tree/passwd.txt: it links to {outside.resolve() / 'secret.txt'}, "
@@ -266,3 +275,147 @@ def test_a_long_ingest_shows_its_progress_on_stderr(
     assert any("Embedded 3 of 3 chunks" in line for line in progress), progress
     assert progress[-1].startswith("100% Done (")
     assert len(result.stdout.splitlines()) == 3
+
+
+TOPICS = [
+    "tent poles",
+    "water filters",
+    "trail shoes",
+    "sleeping bags",
+    "camp stoves",
+    "headlamps",
+    "rain jackets",
+    "trekking poles",
+    "dry bags",
+    "climbing ropes",
+    "snowshoes",
+    "kayak paddles",
+    "bike lights",
+    "map cases",
+    "first aid kits",
+    "bear canisters",
+    "hammocks",
+    "gaiters",
+    "compasses",
+    "fire starters",
+    "thermal mugs",
+    "solar chargers",
+    "ice axes",
+    "camp chairs",
+]
+
+
+SMALL_CHUNKS = ("--chunk-size", "100", "--chunk-overlap", "0")  # one sentence, one chunk
+
+
+def write_library(folder: Path) -> dict[str, list[str]]:
+    """One document per topic in nested folders, several chunks each; name -> its sentences."""
+    written: dict[str, list[str]] = {}
+    for i, topic in enumerate(TOPICS):
+        sentences = [
+            f"Our guide to {topic} starts with how to choose {topic} for a first trip.",
+            f"Care for {topic} after every outing: clean them, dry them and store them loose.",
+            f"Repairs to {topic} are free for two years at any Northwind store near you.",
+        ][: 1 + i % 3]
+        name = f"shelf-{i % 4}/{i:02d}-{topic.replace(' ', '-')}.md"
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("\n\n".join(sentences), encoding="utf-8")
+        written[name] = sentences
+    return written
+
+
+def stored_chunks(store: str) -> dict[str, list[tuple[str, str]]]:
+    """Each document's (id, text) pairs in reading order, through `rag list` and `rag query`."""
+    from playground.config import load_settings
+    from playground.rag.store import KnowledgeBase
+
+    by_source: dict[str, list[tuple[str, str]]] = {}
+    for chunk in KnowledgeBase(load_settings()).chunks(store):
+        by_source.setdefault(chunk.source, []).append((chunk.id, chunk.text))
+    return by_source
+
+
+def test_many_documents_in_one_ingest_are_all_queryable_with_their_sources(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playground.rag import store as store_module
+
+    library = Path("library")
+    written = write_library(library)
+    # Small groups and batches: documents straddle encode groups and Chroma writes, as the
+    # chunks of hundreds of documents do at the real sizes.
+    monkeypatch.setattr(store_module, "ENCODE_GROUP", 5)
+    monkeypatch.setattr(store_module, "WRITE_BATCH", 7)
+    result = invoke("rag", "ingest", "--store", "shelf", *SMALL_CHUNKS, str(library))
+    assert result.exit_code == 0, result.output
+    assert sorted(result.stdout.splitlines()) == sorted(
+        f"added     {name} ({len(s)} chunk{'s' if len(s) > 1 else ''})"
+        for name, s in written.items()
+    )
+    together = stored_chunks("shelf")
+    assert {source: [text for _, text in rows] for source, rows in together.items()} == written
+    for name, sentences in written.items():
+        hits = json.loads(
+            invoke("rag", "query", "--store", "shelf", "-k", "1", sentences[-1], "--json").stdout
+        )["hits"]
+        assert hits[0]["source"] == name, (name, hits)
+    # One document per ingest gives the very same chunks and ids: batching changes nothing.
+    from playground.config import load_settings
+    from playground.rag.chunking import ChunkSettings
+    from playground.rag.store import KnowledgeBase, UploadedFile
+
+    kb = KnowledgeBase(load_settings())
+    some = sorted(written)[::8]
+    for name in some:
+        upload = UploadedFile(name, (library / name).read_bytes())
+        kb.ingest("one-by-one", [upload], chunking=ChunkSettings(chunk_size=100, chunk_overlap=0))
+    assert stored_chunks("one-by-one") == {name: together[name] for name in some}
+    again = invoke("rag", "ingest", "--store", "shelf", *SMALL_CHUNKS, str(library))
+    assert {line.split()[0] for line in again.stdout.splitlines()} == {"unchanged"}
+
+
+def test_bad_files_among_many_good_ones_are_one_sentence_each(home: Path) -> None:
+    library = Path("library")
+    written = write_library(library)
+    (library / "shelf-1" / "empty.txt").write_bytes(b"")
+    (library / "shelf-2" / "fake.pdf").write_bytes(b"just text")
+    (library / "shelf-3" / "blob.txt").write_bytes(bytes(range(256)) * 8)
+    (library / "huge.md").write_text("Far too long. " * 20000, encoding="utf-8")
+    result = invoke("rag", "ingest", "--store", "shelf", "--max-mb", "0.1", str(library))
+    assert result.exit_code == 1
+    assert sorted(line.split()[1] for line in result.stdout.splitlines()) == sorted(written)
+    assert said(result) == [
+        "Error: huge.md is 273.4 KB, over the 102.4 KB limit; split it into smaller files or "
+        "raise the limit.",
+        "Error: shelf-1/empty.txt is empty; there is nothing to ingest.",
+        "Error: shelf-2/fake.pdf is not a PDF (no PDF header); export it again as PDF or upload "
+        "it as text.",
+        "Error: shelf-3/blob.txt looks like binary data, not text; upload a real text, Markdown, "
+        "HTML or PDF file.",
+        f"4 of {len(written) + 4} files failed; the others are in 'shelf'.",
+    ]
+    assert set(stored_chunks("shelf")) == set(written)
+
+
+def test_a_long_ingest_of_many_documents_reports_as_it_embeds(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playground.rag import store as store_module
+
+    rag = importlib.import_module("playground.cli.rag")
+    library = Path("library")
+    written = write_library(library)
+    total = sum(len(s) for s in written.values())
+    monkeypatch.setattr(rag, "PROGRESS_AFTER_S", 0.0)  # count this ingest as a long one
+    monkeypatch.setattr(rag, "LOG_LINE_EVERY_S", 0.0)
+    monkeypatch.setattr(store_module, "ENCODE_GROUP", 8)
+    result = invoke("rag", "ingest", "--store", "shelf", *SMALL_CHUNKS, str(library))
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert "\r" not in result.stderr  # not a terminal: plain lines a log keeps
+    embedded = [int(line.split("Embedded ")[1].split()[0]) for line in lines if "Embedded" in line]
+    assert embedded == sorted(embedded) and embedded[-1] == total
+    assert len(set(embedded)) >= 3, lines  # it moved while it worked, not only at the end
+    shares = [int(line.split("%")[0]) for line in lines]
+    assert shares == sorted(shares) and lines[-1].startswith("100% Done (")
+    assert len(result.stdout.splitlines()) == len(written)

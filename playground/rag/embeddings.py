@@ -33,6 +33,8 @@ _FEW_TEXTS = 8  # at most this many texts are embedded on one thread (see _singl
 _cache: dict[str, Embedder] = {}
 _lock = threading.Lock()
 _threads_lock = threading.Lock()
+_preloads: dict[str, threading.Thread] = {}
+_preload_lock = threading.Lock()
 
 
 def canonical_name(name: str | None) -> str:
@@ -187,13 +189,27 @@ def _single_thread() -> Iterator[None]:
 
 
 def preload_embedder(name: str | None = None) -> threading.Thread | None:
-    """Start loading a model on a thread (torch's import takes seconds); None if loaded."""
+    """Start loading a model on a thread (torch's import takes seconds); None if loaded.
+
+    A model already loading is not loaded twice: its thread is returned.
+    """
     key = canonical_name(name)
-    if key in _cache:
-        return None
-    thread = threading.Thread(target=_load_quietly, args=(key,), name="load-embedder", daemon=True)
-    thread.start()
+    with _preload_lock:
+        if key in _cache:
+            return None
+        thread = _preloads.get(key)
+        if thread is None or not thread.is_alive():
+            thread = threading.Thread(
+                target=_load_quietly, args=(key,), name="load-embedder", daemon=True
+            )
+            _preloads[key] = thread
+            thread.start()
     return thread
+
+
+def is_loaded(name: str | None = None) -> bool:
+    """True once the model is in memory (a progress line can stop saying it loads)."""
+    return canonical_name(name) in _cache
 
 
 def _load_quietly(name: str) -> None:

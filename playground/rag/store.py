@@ -31,6 +31,7 @@ from playground.rag.embeddings import (
     Embedder,
     canonical_name,
     get_embedder,
+    is_loaded,
     preload_embedder,
 )
 from playground.rag.loaders import DEFAULT_MAX_BYTES, load_document
@@ -503,11 +504,10 @@ class KnowledgeBase:
             encoder.finish()
             total = encoder.submitted
             while encoder.pending:
-                writer.take(encoder.ready(wait=True))
-                report(
-                    0.1 + 0.85 * encoder.done / total,
-                    f"Embedded {encoder.done} of {total} chunks",
-                )
+                # Wake now and then: a model that loads or a group that embeds for a minute
+                # on a busy box still shows the command is alive.
+                writer.take(encoder.ready(wait=True, timeout=_TICK_S))
+                report(0.1 + 0.85 * encoder.done / total, _embedding_message(model, encoder, total))
             report(0.95, "Storing")
             writer.flush()
         finally:
@@ -598,6 +598,13 @@ class KnowledgeBase:
 
 
 _Span = tuple[_Pending, int, int]  # a document and the [start, end) of its chunks
+_TICK_S = 1.0  # longest wait for the encoder between two progress reports
+
+
+def _embedding_message(model: str, encoder: _EncodeWorker, total: int) -> str:
+    if encoder.done == 0 and not is_loaded(model):
+        return "Loading the embedding model"
+    return f"Embedded {encoder.done} of {total} chunks"
 
 
 class _EncodeWorker:
@@ -640,12 +647,13 @@ class _EncodeWorker:
         """Send the last, partial group."""
         self._send()
 
-    def ready(self, wait: bool = False) -> list[tuple[_Span, Any]]:
-        """Embedded spans that came back (waiting for one group when wait is set)."""
+    def ready(self, wait: bool = False, timeout: float | None = None) -> list[tuple[_Span, Any]]:
+        """Embedded spans that came back (waiting up to timeout for one group if wait is set)."""
         results: list[tuple[_Span, Any]] = []
         while self.pending:
+            block = wait and not results
             try:
-                got = self._outbox.get(block=wait and not results)
+                got = self._outbox.get(block=block, timeout=timeout if block else None)
             except queue.Empty:
                 break
             self._received += 1
