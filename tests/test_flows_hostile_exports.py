@@ -343,6 +343,13 @@ def test_a_user_line_inside_a_template_is_not_a_new_message() -> None:
     assert "# user:\\nnew turn" in script
 
 
+def test_a_template_with_windows_line_endings_exports_to_every_target() -> None:
+    # hypothesis found '\r\n' refused as "whitespace control": Jinja's lexer reads it as '\n'
+    spec = parse_spec(GOOD.replace('"{{ question }}"', '"Intro\\r\\n{{ question }}\\r\\n"'))
+    for fmt in ("promptflow", "prompty"):
+        assert build_export(spec, fmt)  # refused before the fix
+
+
 def test_a_model_name_cannot_read_the_environment_in_prompty() -> None:
     text = GOOD.replace("local/smollm2-135m-instruct", "openai/${env:AWS_SECRET_ACCESS_KEY}")
     with pytest.raises(SpecError, match=r"^Field 'model.id' is "):

@@ -73,9 +73,11 @@ def sub_path(path: str, key: Any) -> str:
     """The path of `key` under `path`, odd keys (newlines, spaces) quoted on one line."""
     if isinstance(key, int):
         return f"{path}[{key}]"
-    if isinstance(key, str) and re.fullmatch(r"[\w-]+", key):
-        return f"{path}.{key}" if path else key
-    return f"{path}[{str(key)!r}]"
+    # control characters such as NUL never reach a message; whitespace is shown quoted
+    shown = "".join(c for c in str(key) if c.isprintable() or c.isspace())
+    if re.fullmatch(r"[\w-]+", shown):
+        return f"{path}.{shown}" if path else shown
+    return f"{path}[{shown!r}]"
 
 
 def _non_finite(value: Any, path: str = "") -> tuple[str, str] | None:

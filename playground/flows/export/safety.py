@@ -69,6 +69,9 @@ def _export_template(template: str, field: str, target: str) -> str:
     Block tags end in `+%}` (PromptFlow renders with trim_blocks=True); a dash run ending a line
     in plain text is split with `{{ "-" }}` so Prompty cannot take it for the front matter fence.
     """
+    # Jinja reads \r\n and \r as \n (in the Playground and in the targets alike), so a template
+    # typed with Windows line endings exports as the same template with \n.
+    template = re.sub(r"\r\n?", "\n", template)
     try:
         tokens = list(lex(template))
     except TemplateSyntaxError:  # the schema already refused it; be safe anyway
