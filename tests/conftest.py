@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # app.py, ui/ and tests/support.py import from the checkout
@@ -26,6 +27,12 @@ KEY_VARS = [
     "AZURE_OPENAI_DEPLOYMENTS",
     "PLAYGROUND_CONFIG",
 ]
+
+# CI decides whether a change lands: there the fuzz tests replay the same examples every run
+# (derandomized), so a new find by chance cannot turn an unrelated change red. Elsewhere they
+# explore, and what they find becomes a named regression test.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
