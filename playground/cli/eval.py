@@ -161,6 +161,7 @@ def _run_and_report(
         max_cost=max_cost,
         on_progress=_Progress(show_progress),
         cancel=cancel,
+        fresh=not resume,  # plan_from_paths gave it a new id
     )
     if show_progress:
         stderr(f"batch {plan.batch_id}")  # type: ignore[attr-defined]
