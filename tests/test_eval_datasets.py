@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,20 @@ def test_jsonl_rows_are_the_rows_pandas_reads(tmp_path: Path, name: str) -> None
         return [json.dumps(row, ensure_ascii=False, default=str) for row in found]
 
     assert lines(rows) == lines(by_pandas)
+
+
+def test_a_plain_jsonl_file_imports_without_loading_pandas(home: Path, tmp_path: Path) -> None:
+    # pandas took longer to import than `eval run` took to send its first request
+    path = tmp_path / "questions.jsonl"
+    path.write_text('{"question": "hi", "expected": "Hello", "n": 1}\n', encoding="utf-8")
+    script = (
+        "import sys\n"
+        "from playground.config import load_settings\n"
+        "from playground.eval.datasets import Datasets\n"
+        f"info = Datasets(load_settings()).import_file({str(path)!r})\n"
+        "print(info.rows, info.columns, 'pandas' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == ["1", "['question',", "'expected',", "'n']", "False"]
