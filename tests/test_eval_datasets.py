@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from playground.config import load_settings
 from playground.errors import NotFoundError
-from playground.eval.datasets import DatasetError, Datasets, iter_file_rows, iter_rows
+from playground.eval.datasets import (
+    DatasetError,
+    Datasets,
+    _clean,
+    iter_file_rows,
+    iter_frames,
+    iter_rows,
+)
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "eval" / "gear-questions.jsonl"
 CORPUS = SAMPLE.parent.parent / "corpus"
@@ -94,3 +104,53 @@ def test_large_file_is_streamed_in_chunks(home: Path, tmp_path: Path) -> None:
     assert info.rows == 12_000
     rows = iter_rows(info, start=11_998)
     assert [r["question"] for r in rows] == ["q11998", "q11999"]
+
+
+JSONL_CASES = {
+    "plain": ['{"b": "x", "a": 1, "c": [true, {"d": null}]}', '{"a": 2, "c": [], "b": "y"}'],
+    "nulls": ['{"a": "x", "b": true}', '{"a": null, "b": null}'],
+    "strings-pandas-could-parse": ['{"a": "1", "b": "2024-01-01", "c": "NaN", "1": "01"}'],
+    "int-with-null": ['{"a": 1}', '{"a": null}'],
+    "float": ['{"a": 1.1, "b": [0.30000000000000004]}'],
+    "date-column": ['{"created_at": "2024-01-01", "x": "y"}'],
+    "missing-key": ['{"a": "x"}', '{"b": "y"}'],
+    "huge-int": ['{"a": 9223372036854775808}', '{"a": 1}'],
+    "escaped-emoji": ['{"a": "\\ud83d\\ude00"}'],
+    "blank-line": ['{"a": "x"}', "", '{"a": "y"}'],
+}
+
+
+@pytest.mark.parametrize("name", sorted(JSONL_CASES))
+def test_jsonl_rows_are_the_rows_pandas_reads(tmp_path: Path, name: str) -> None:
+    # Most JSONL files are read without pandas; the rows (so the version a file imports as)
+    # must stay exactly what pandas gave, or re-importing a file would make a new version.
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("\n".join(JSONL_CASES[name]) + "\n", encoding="utf-8")
+    by_pandas = [
+        {str(k): _clean(v) for k, v in record.items()}
+        for frame in iter_frames(path)
+        for record in frame.to_dict(orient="records")
+    ]
+    rows = list(iter_file_rows(path))
+
+    def lines(found: list[dict]) -> list[str]:
+        return [json.dumps(row, ensure_ascii=False, default=str) for row in found]
+
+    assert lines(rows) == lines(by_pandas)
+
+
+def test_a_plain_jsonl_file_imports_without_loading_pandas(home: Path, tmp_path: Path) -> None:
+    # pandas took longer to import than `eval run` took to send its first request
+    path = tmp_path / "questions.jsonl"
+    path.write_text('{"question": "hi", "expected": "Hello", "n": 1}\n', encoding="utf-8")
+    script = (
+        "import sys\n"
+        "from playground.config import load_settings\n"
+        "from playground.eval.datasets import Datasets\n"
+        f"info = Datasets(load_settings()).import_file({str(path)!r})\n"
+        "print(info.rows, info.columns, 'pandas' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == ["1", "['question',", "'expected',", "'n']", "False"]

@@ -123,6 +123,24 @@ def _write_reports(report: object, junit: Path | None, html_path: Path | None) -
         write_output(html_path, to_html(report), "--html")  # type: ignore[arg-type]
 
 
+def _import_sdk_if_remote(model_ids: tuple[str, ...]) -> None:
+    """Import the openai SDK alongside the plan when the batch will (likely) call an endpoint.
+
+    The models are known only once the flows are read; by then most of the time before the
+    first request is gone, so the configured endpoints and keys decide instead.
+    """
+    from playground.models.openai_compat import import_sdk_early
+
+    config = settings()
+    in_process = {"local", *config.local}
+    if model_ids:
+        remote = any(m.partition("/")[0] not in in_process for m in model_ids)
+    else:
+        remote = bool(config.endpoints or config.openai_api_key or config.azure_api_key)
+    if remote:
+        import_sdk_early()
+
+
 def _run_and_report(
     plan: object,
     concurrency: int,
@@ -135,7 +153,6 @@ def _run_and_report(
     resume: bool = False,
 ) -> None:
     from playground.eval.batch import BatchRunner, check_plan, estimate
-    from playground.eval.results import compare_reports, load_report
 
     # a report folder that does not exist fails now, not after the whole batch has run
     output_file(junit, "--junit")
@@ -161,6 +178,7 @@ def _run_and_report(
         max_cost=max_cost,
         on_progress=_Progress(show_progress),
         cancel=cancel,
+        fresh=not resume,  # plan_from_paths gave it a new id
     )
     if show_progress:
         stderr(f"batch {plan.batch_id}")  # type: ignore[attr-defined]
@@ -169,6 +187,8 @@ def _run_and_report(
     except KeyboardInterrupt:
         cancel.set()
         raise
+    from playground.eval.results import compare_reports, load_report
+
     report = load_report(config, plan.batch_id)  # type: ignore[attr-defined]
     comparison = None
     if baseline:
@@ -223,6 +243,7 @@ def run_cmd(
     as_json: bool,
 ) -> None:
     """Evaluate flow specs, name@label refs or eval files on their dataset."""
+    _import_sdk_if_remote(model_ids)
     from playground.eval.batch import plan_from_paths
 
     try:
@@ -460,6 +481,7 @@ def flow_test(
     as_json: bool,
 ) -> None:
     """Run a flow's own evaluation block: the CI gate (exit 0 met, 1 not met)."""
+    _import_sdk_if_remote(model_ids)
     from playground.eval.batch import plan_from_paths
 
     try:

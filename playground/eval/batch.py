@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playground.config import Settings
 from playground.errors import PlaygroundError, SpecError
@@ -30,7 +30,9 @@ from playground.models.response_format import ResponseFormat
 from playground.prompts import find_variables
 from playground.records import PromptVariant, Result, RetrievalSettings, Run, new_id
 from playground.runner import assess, estimate_tokens, measured_stream, prepare_run
-from playground.store.batches import CellSave
+
+if TYPE_CHECKING:
+    from playground.store.batches import Batches, CellSave
 
 DEFAULT_CONCURRENCY = 8
 RATE_LIMIT_RETRIES = 6
@@ -333,7 +335,12 @@ ProgressFn = Callable[[int, int, CellOutcome], None]
 
 
 class BatchRunner:
-    """Runs (or resumes) one batch with bounded concurrency per endpoint."""
+    """Runs (or resumes) one batch with bounded concurrency per endpoint.
+
+    `fresh` says the plan was just made (its id is new, so nothing is done yet): without the
+    cache, the store is then opened and the batch recorded once the first request has left,
+    so that importing SQLAlchemy does not delay it (`playground eval run`).
+    """
 
     def __init__(
         self,
@@ -344,9 +351,8 @@ class BatchRunner:
         max_cost: float | None = None,
         on_progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
+        fresh: bool = False,
     ) -> None:
-        from playground.store import open_store
-
         self.settings = settings
         self.plan = plan
         self.concurrency = max(1, concurrency)
@@ -354,10 +360,20 @@ class BatchRunner:
         self.max_cost = max_cost
         self.on_progress = on_progress
         self.cancel = cancel or threading.Event()
-        self.batches = open_store(settings).batches
+        self.fresh = fresh
+        self._batches: Batches | None = None
         self._limits: dict[str, threading.Semaphore] = {}
         self._limits_lock = threading.Lock()
         self.spent = 0.0
+
+    @property
+    def batches(self) -> Batches:
+        """The store's batches (opened on first use: it imports SQLAlchemy)."""
+        if self._batches is None:
+            from playground.store import open_store
+
+            self._batches = open_store(self.settings).batches
+        return self._batches
 
     def _limit(self, model_id: str) -> threading.Semaphore:
         provider, _ = split_model_id(model_id)
@@ -443,6 +459,8 @@ class BatchRunner:
         else:
             verdicts = []
         status = row_status(verdicts, result.error)
+        from playground.store.batches import CellSave
+
         keep = result.error is None and not cached and self.use_cache
         save = CellSave(
             run=run,
@@ -482,10 +500,26 @@ class BatchRunner:
             return None
         return self.run_cell(config_index, row_index, repeat_index, row)
 
+    def _record_once_sent(self, in_flight: set[Future[CellOutcome | None]]) -> None:
+        """Record a fresh batch once its first request has left (or a cell ended without one)."""
+        from playground.models.base import request_sent
+
+        while in_flight and not request_sent.wait(0.01):
+            if any(future.done() for future in in_flight):
+                break
+        try:
+            self.ensure_record()
+        except BaseException:
+            self.cancel.set()  # a store that cannot be used: no queued cell starts
+            raise
+
     def run(self) -> str:
         """Run every missing cell; returns the batch's final status (done|cancelled|stopped)."""
-        self.ensure_record()
-        done_keys = self.batches.done_keys(self.plan.batch_id)
+        # a fresh batch has nothing done, and without the cache no cell reads the store first
+        deferred = self.fresh and not self.use_cache
+        if not deferred:
+            self.ensure_record()
+        done_keys = set() if deferred else self.batches.done_keys(self.plan.batch_id)
         finished = len(done_keys)
         total = self.plan.total_cells
         status = "done"
@@ -504,6 +538,9 @@ class BatchRunner:
                     if item is None:
                         break
                     in_flight.add(pool.submit(self._cell_unless_cancelled, *item))
+                if deferred:
+                    self._record_once_sent(in_flight)
+                    deferred = False
                 if not in_flight:
                     break
                 completed, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)

@@ -1,9 +1,11 @@
-"""Evaluation datasets: CSV or JSONL files read with pandas, stored by content hash.
+"""Evaluation datasets: CSV or JSONL files read (with pandas where needed), stored by hash.
 
 A dataset is imported once into `<home>/datasets/<name>/<version>/rows.jsonl` (UTF-8 JSONL, one
 row a line) where the version is the first 12 hex digits of the SHA-256 of that normalised text,
 so `name@version` names exactly the rows a batch ran and the same file imported twice is one
 version. Large files are read in chunks and written as they are read, never loaded whole.
+A JSONL file whose rows pandas would return unchanged is read with the json module alone:
+importing pandas took longer than `eval run`'s first request (the stored rows are the same).
 """
 
 from __future__ import annotations
@@ -119,13 +121,8 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def iter_frames(
-    path: Path, encoding: str = "utf-8", chunk_rows: int = CHUNK_ROWS
-) -> Iterator[pd.DataFrame]:
-    """The file's rows as pandas DataFrames of at most chunk_rows; one sentence on bad input."""
-    import pandas as pd
-
-    path = Path(path)
+def _check_file(path: Path, encoding: str) -> str:
+    """The file's kind (csv|jsonl) once it is a non-empty regular file of `encoding` text."""
     if not path.is_file():
         if path.exists():  # /dev/zero, a pipe or a folder: reading it would never end or fail
             raise DatasetError(
@@ -141,6 +138,17 @@ def iter_frames(
             f"{path.name} is not {encoding.upper()} text (line {bad_line}); save it as UTF-8 "
             "or give its encoding (e.g. --encoding latin-1)."
         )
+    return kind
+
+
+def iter_frames(
+    path: Path, encoding: str = "utf-8", chunk_rows: int = CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
+    """The file's rows as pandas DataFrames of at most chunk_rows; one sentence on bad input."""
+    import pandas as pd
+
+    path = Path(path)
+    kind = _check_file(path, encoding)
     try:
         if kind == "jsonl":
             bad = _first_bad_json_line(path)
@@ -180,8 +188,111 @@ def iter_frames(
         raise DatasetError(f"Unknown text encoding '{encoding}'; try utf-8 or latin-1.") from None
 
 
+# pandas turns these JSONL values into something else (dates, floats, NaN), so a file with
+# any of them is left to pandas: the rows stored, and so the version, stay what they were.
+_INT64 = (-(2**63), 2**63 - 1)
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class _NotPlain(Exception):
+    """A JSONL value that pandas would convert; read the file with pandas."""
+
+
+def _plain_int(text: str) -> int:
+    value = int(text)
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise _NotPlain
+    return value
+
+
+def _not_plain(text: str) -> Any:
+    raise _NotPlain
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise _NotPlain  # a repeated key: which one pandas keeps is its own business
+    return value
+
+
+_PLAIN = json.JSONDecoder(
+    parse_float=_not_plain,
+    parse_int=_plain_int,
+    parse_constant=_not_plain,
+    object_pairs_hook=_unique_keys,
+)
+
+
+def _pandas_date_column(name: str) -> bool:
+    # read_json converts these columns to datetimes (its keep_default_dates)
+    lower = name.lower()
+    return (
+        lower.endswith(("_at", "_time"))
+        or lower in {"modified", "date", "datetime"}
+        or lower.startswith("timestamp")
+    )
+
+
+def _plain_jsonl(path: Path) -> bool:
+    """Whether pandas would give back every row of this (valid) JSONL file unchanged.
+
+    That is: every row has the same keys, none of them a date column; no floats, NaN or
+    integers beyond 64 bits anywhere; no column mixing integers and nulls (pandas makes
+    those floats); no repeated keys or lone surrogates.
+    """
+    keys: set[str] | None = None
+    int_columns: set[str] = set()
+    null_columns: set[str] = set()
+    rows = 0
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                return False  # pandas' handling of blank lines is left to pandas
+            if "\\u" in line and _SURROGATE.search(line):
+                return False
+            try:
+                row = _PLAIN.decode(line)
+            except _NotPlain:
+                return False
+            if keys is None:
+                keys = set(row)
+                if any(_pandas_date_column(k) for k in keys):
+                    return False
+            elif set(row) != keys:
+                return False
+            for key, value in row.items():
+                if value is None:
+                    null_columns.add(key)
+                elif isinstance(value, int) and not isinstance(value, bool):
+                    int_columns.add(key)
+            rows += 1
+    return rows > 0 and not (int_columns & null_columns)
+
+
+def _plain_jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """The rows of a file _plain_jsonl accepted, keys in the first row's order (as pandas)."""
+    order: list[str] | None = None
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            if order is None:
+                order = list(row)
+            yield {key: row[key] for key in order}
+
+
 def iter_file_rows(path: Path, encoding: str = "utf-8") -> Iterator[dict[str, Any]]:
     """Every row of a CSV/JSONL file as a dict, streamed chunk by chunk."""
+    path = Path(path)
+    if _check_file(path, encoding) == "jsonl":
+        try:
+            bad = _first_bad_json_line(path)
+            plain = bad is None and _plain_jsonl(path)
+        except UnicodeDecodeError:
+            plain = False  # iter_frames says so in its own words
+        if plain:
+            yield from _plain_jsonl_rows(path)
+            return
     for frame in iter_frames(path, encoding):
         for record in frame.to_dict(orient="records"):
             yield {str(k): _clean(v) for k, v in record.items()}

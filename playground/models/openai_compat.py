@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -66,6 +68,28 @@ _dialect_known: set[EndpointSpec] = set()
 def _note_request_sent(request: Any) -> None:
     _attempt.sent_at = time.monotonic()
     note_request_sent()  # the runner's latency clock starts when the bytes go out
+
+
+_sdk_import: threading.Thread | None = None
+
+
+def _import_sdk() -> None:
+    with contextlib.suppress(Exception):  # a broken SDK is reported by the call, in its words
+        importlib.import_module("openai")
+
+
+def import_sdk_early() -> None:
+    """Start importing the openai SDK on a thread (once), for a command that will call it.
+
+    The import takes 0.6-1.2 s; started when a command begins, it runs alongside the reading
+    of flows and datasets instead of between them and the first request. Not a daemon: the
+    interpreter never exits in the middle of an import.
+    """
+    global _sdk_import
+    with _clients_lock:
+        if _sdk_import is None and "openai" not in sys.modules:
+            _sdk_import = threading.Thread(target=_import_sdk, name="import-openai")
+            _sdk_import.start()
 
 
 def client_for(spec: EndpointSpec) -> Any:
