@@ -136,7 +136,7 @@ def _import_sdk_if_remote(model_ids: tuple[str, ...]) -> None:
     if model_ids:
         remote = any(m.partition("/")[0] not in in_process for m in model_ids)
     else:
-        remote = bool(config.endpoints or config.openai_api_key or config.azure_api_key)
+        remote = bool(config.endpoints or config.keys.openai_api_key or config.keys.azure_api_key)
     if remote:
         import_sdk_early()
 
