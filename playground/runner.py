@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from playground.config import Price, Settings
 from playground.errors import EndpointError, PlaygroundError
@@ -32,6 +33,9 @@ from playground.models.response_format import ResponseFormat
 from playground.prompts import render_messages
 from playground.records import PromptVariant, Result, RetrievalSettings, Run
 from playground.redaction import clean_message
+
+if TYPE_CHECKING:
+    from playground.rag.groundedness import Grounding
 
 
 def estimate_tokens(text: str) -> int:
@@ -324,24 +328,73 @@ def run_cells(
         return list(pool.map(work, cells))
 
 
-def assess(settings: Settings, run: Run, results: Sequence[Result]) -> list[str]:
-    """After answers are in: groundedness (when the run retrieved) and moderation (when set up).
+SaveCell = Callable[[Run, Result, int], None]
 
-    The app, the CLI and headless flows all call this, so every saved answer is scored the
-    same way. Returns one sentence per check that could not be done; answers are never lost.
+
+class CellFinisher:
+    """The step every finished cell takes, for the page, the CLI, flows, batches and serving.
+
+    `check` scores answers (groundedness when the run retrieved, moderation when set up) and
+    `finish` checks one cell, then saves it, so every saved answer is scored the same way.
+    One finisher serves one run: its groundedness scorer (the retrieved chunks, embedded) is
+    built for the first answered cell and shared by the others, whichever thread they end on.
     """
-    problems: list[str] = []
-    if run.retrieval is not None:
-        from playground.rag.retrieval import score_results  # torch only for RAG runs
+
+    def __init__(self, settings: Settings, run: Run, save: SaveCell | None = None) -> None:
+        self.settings = settings
+        self.run = run
+        self._save = save
+        self._lock = threading.Lock()
+        self._grounding: Grounding | None = None
+        self._grounding_built = False
+
+    def check(self, results: Sequence[Result]) -> list[str]:
+        """Score the answered results in place; one sentence per check that could not be done.
+
+        A check that fails never loses an answer: it becomes a sentence, not an exception.
+        """
+        answered = [r for r in results if r.error is None]
+        if not answered:
+            return []
+        problems: list[str] = []
+        try:
+            if self.run.retrieval is not None:
+                problems += self._score_groundedness(answered)
+            from playground.moderation import moderate_results
+
+            problems += moderate_results(self.settings, answered)
+        except Exception as exc:
+            if os.environ.get("PLAYGROUND_RAISE_ERRORS"):
+                raise
+            problems.append(f"The answer was not checked ({type(exc).__name__}: {exc}).")
+        return problems
+
+    def finish(self, result: Result, position: int) -> list[str]:
+        """Check one finished cell, then save it (with its run the first time); returns notes.
+
+        Saving is not caught: a caller that cannot store the answer must say so.
+        """
+        problems = self.check([result])
+        save = self._save
+        if save is None:
+            from playground.store import open_store
+
+            save = open_store(self.settings).runs.save_result
+        save(self.run, result, position)
+        return problems
+
+    def _score_groundedness(self, results: list[Result]) -> list[str]:
+        from playground.rag.retrieval import run_grounding, score_results  # torch: RAG only
 
         try:
-            score_results(settings, run, list(results))
+            with self._lock:  # cells end on many threads; the chunks are embedded once
+                if not self._grounding_built:
+                    self._grounding = run_grounding(self.run)
+                    self._grounding_built = True
+            score_results(self.settings, self.run, results, self._grounding)
         except PlaygroundError as exc:
-            problems.append(f"Groundedness was not scored: {exc}")
-    from playground.moderation import moderate_results
-
-    problems += moderate_results(settings, results)
-    return problems
+            return [f"Groundedness was not scored: {exc}"]
+        return []
 
 
 def complete(

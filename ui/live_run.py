@@ -13,7 +13,7 @@ import contextlib
 import copy
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -21,12 +21,17 @@ from playground.config import Settings
 from playground.errors import PlaygroundError
 from playground.models.base import ModelParams
 from playground.records import PromptVariant, Result, RetrievalSettings, Run
-from playground.runner import EndpointSlots, assess, measured_stream, plan_cells, prepare_run
+from playground.runner import (
+    CellFinisher,
+    EndpointSlots,
+    SaveCell,
+    measured_stream,
+    plan_cells,
+    prepare_run,
+)
 
 # After Stop, a cell still waiting on a silent server is closed this long after the others.
 STOP_GRACE_S = 1.0
-
-SaveResult = Callable[[Run, Result, int], None]
 
 
 class CellState(StrEnum):
@@ -88,12 +93,13 @@ class LiveRun:
         self,
         run: Run,
         settings: Settings,
-        save: SaveResult,
+        save: SaveCell,
         retrieval_inputs: tuple[Sequence[PromptVariant], Mapping[str, ModelParams]] | None = None,
     ) -> None:
         self.run = run
         self.settings = settings
-        self._save = save
+        # one finisher for the run: the retrieved chunks are embedded once, not once per cell
+        self._finisher = CellFinisher(settings, run, save)
         self._retrieval_inputs = retrieval_inputs
         # every cell streams at once, within each endpoint's max_concurrency (48 cells, no waves)
         self._slots = EndpointSlots(settings)
@@ -119,7 +125,7 @@ class LiveRun:
         params: Mapping[str, ModelParams],
         variables: Mapping[str, str],
         retrieval: RetrievalSettings | None,
-        save: SaveResult,
+        save: SaveCell,
         session_id: str | None = None,
     ) -> LiveRun:
         """Check everything now (a bad click sends nothing); retrieval, if any, runs later.
@@ -260,14 +266,9 @@ class LiveRun:
                 result.text = cell.text
                 result.error = stopped_message(cell.tokens)
         sent = self._retrieved.is_set() and self.error is None
-        if sent and result.error is None:
-            try:
-                cell.notes += assess(self.settings, self.run, [result])
-            except Exception as exc:  # a check must never lose the answer
-                cell.notes.append(f"The answer was not checked ({type(exc).__name__}: {exc}).")
         if sent:  # a cell stopped during retrieval sent nothing: nothing to keep
             try:
-                self._save(self.run, result, index)
+                cell.notes += self._finisher.finish(result, index)
             except Exception as exc:  # the answer stays on screen even if saving failed
                 cell.notes.append(f"This answer could not be saved ({exc}).")
         with self._lock:

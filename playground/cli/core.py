@@ -152,18 +152,16 @@ def _parse_response_format(value: str) -> ResponseFormat | None:
 
 def execute_and_print(config: Settings, the_run: Run, as_json: bool) -> None:
     """Run every cell, scoring and saving each as it ends; print; exit 1 if one failed."""
-    from playground.runner import assess, run_cells
+    from playground.runner import CellFinisher, run_cells
 
     positions = {result.id: i for i, result in enumerate(the_run.results)}
     open_store_once_sent(config)
+    finisher = CellFinisher(config, the_run)
 
     def finish(result: Result) -> None:
         # score and save each cell as it completes: a killed run keeps every finished answer
-        for problem in assess(config, the_run, [result]):
+        for problem in finisher.finish(result, positions[result.id]):
             stderr(problem)
-        from playground.store import open_store
-
-        open_store(config).runs.save_result(the_run, result, positions[result.id])
 
     results = run_cells(the_run.results, config, on_done=finish)
     the_run.results = results

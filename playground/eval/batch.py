@@ -2,7 +2,7 @@
 
 Each cell goes through the same path as a Playground click or `playground run`:
 `runner.prepare_run` (retrieval, rendering, checks), `runner.measured_stream` (the one place that
-measures), `runner.assess` (groundedness, moderation); then the scorers, then one transaction
+measures), `runner.CellFinisher` (groundedness, moderation); then the scorers, then one transaction
 that saves the run, its result and the cell. Resuming a batch runs only the cells not saved.
 """
 
@@ -29,7 +29,7 @@ from playground.models.registry import get_model, split_model_id
 from playground.models.response_format import ResponseFormat
 from playground.prompts import find_variables
 from playground.records import PromptVariant, Result, RetrievalSettings, Run, new_id
-from playground.runner import assess, estimate_tokens, measured_stream, prepare_run
+from playground.runner import CellFinisher, estimate_tokens, measured_stream, prepare_run
 
 if TYPE_CHECKING:
     from playground.store.batches import Batches, CellSave
@@ -451,7 +451,7 @@ class BatchRunner:
             result = planned
         run.results = [result]
         if result.error is None:
-            assess(self.settings, run, [result])
+            CellFinisher(self.settings, run).check([result])
             ctx = ScoreContext(
                 row=row, result=result, run=run, settings=self.settings, variables=dict(variables)
             )

@@ -23,7 +23,7 @@ from playground.models.base import ChatModel, Message, ModelParams
 from playground.models.registry import get_model, model_for_endpoint_url, split_model_id
 from playground.prompts import render
 from playground.records import Result, RetrievalSettings, Run
-from playground.runner import MeasuredStream, assess
+from playground.runner import CellFinisher, MeasuredStream
 
 log = logging.getLogger(__name__)
 
@@ -229,9 +229,8 @@ def run_and_record(
 
 def record_run(settings: Settings, run: Run, save: bool = True) -> None:
     """Score and moderate a finished run like the app does, then save it (when asked)."""
-    for problem in assess(settings, run, run.results):
-        log.warning(problem)  # a check that failed must not lose the answer
-    if save:
-        from playground.store import open_store
-
-        open_store(settings).runs.save_run(run)
+    finisher = CellFinisher(settings, run)
+    for position, result in enumerate(run.results):
+        notes = finisher.finish(result, position) if save else finisher.check([result])
+        for problem in notes:
+            log.warning(problem)  # a check that failed must not lose the answer

@@ -62,11 +62,23 @@ def retrieve_for_run(
     )
 
 
-def score_results(settings: Settings, run: Run, results: list[Result]) -> None:
-    """Give every answered result the run's chunk ids and its groundedness."""
-    chunk_ids = [str(item["id"]) for item in run.retrieved]
+def run_grounding(run: Run) -> Grounding | None:
+    """The groundedness scorer of a run's retrieved chunks (embedded now), None without text."""
     texts = [str(item.get("text", "")) for item in run.retrieved]
-    scorer = Grounding(texts) if any(t.strip() for t in texts) else None
+    return Grounding(texts) if any(t.strip() for t in texts) else None
+
+
+def score_results(
+    settings: Settings, run: Run, results: list[Result], scorer: Grounding | None = None
+) -> None:
+    """Give every answered result the run's chunk ids and its groundedness.
+
+    Pass the run's `scorer` (from `run_grounding`) when scoring cells one at a time, so the
+    chunks are embedded once per run rather than once per answer.
+    """
+    chunk_ids = [str(item["id"]) for item in run.retrieved]
+    if scorer is None:
+        scorer = run_grounding(run)
     for result in results:
         if result.error is not None:
             continue

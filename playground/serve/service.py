@@ -1,7 +1,7 @@
 """What a served call does, without HTTP: resolve the flow, check inputs, run, record, count.
 
 Every call goes through `Flow.start` (the headless flow path, hence `runner.MeasuredStream`),
-`runner.assess` (the same scoring as the CLI) and `RunRecorder` (saved in a batch with others),
+`runner.CellFinisher` (the same checks as the CLI) and `RunRecorder` (saved in a batch with others),
 with `source = "serve"`. Model streams are blocking, so each call runs on a worker thread (the
 openai SDK's sync client on threads outran AsyncOpenAI here, bench/README.md); a streaming call
 hands its deltas to the event loop through a queue and stops the model when the client goes away.
@@ -26,7 +26,7 @@ from playground.flows.registry import REF_PATTERN, FlowRegistry
 from playground.flows.run import Flow, coerce_input
 from playground.flows.spec import FlowSpec
 from playground.records import Result, Run
-from playground.runner import assess
+from playground.runner import CellFinisher
 from playground.serve.metrics import ServeMetrics
 from playground.serve.recorder import RunRecorder
 from playground.serve.settings import ServeSettings
@@ -259,7 +259,7 @@ class ServeService:
 
     def _finish(self, call: Call) -> Future[None]:
         """Assess and count a finished call, and queue its run for saving (the future says when)."""
-        for problem in assess(self.settings, call.run, call.run.results):
+        for problem in CellFinisher(self.settings, call.run).check(call.run.results):
             log.warning(problem)  # a check that failed must not lose the answer
         self.metrics.observe_call(call.served, call.result, call.route)
         saved = self.recorder.submit(call.run)
