@@ -15,7 +15,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from playground.config import Price, Settings
 from playground.errors import EndpointError, PlaygroundError
@@ -33,9 +32,6 @@ from playground.models.response_format import ResponseFormat
 from playground.prompts import render_messages
 from playground.records import PromptVariant, Result, RetrievalSettings, Run
 from playground.redaction import clean_message
-
-if TYPE_CHECKING:
-    from playground.rag.groundedness import Grounding
 
 
 def estimate_tokens(text: str) -> int:
@@ -336,17 +332,14 @@ class CellFinisher:
 
     `check` scores answers (groundedness when the run retrieved, moderation when set up) and
     `finish` checks one cell, then saves it, so every saved answer is scored the same way.
-    One finisher serves one run: its groundedness scorer (the retrieved chunks, embedded) is
-    built for the first answered cell and shared by the others, whichever thread they end on.
+    The groundedness scorer (the retrieved chunks, embedded) is built for a run's first
+    answered cell and shared by the others, whichever thread they end on (`run_grounding`).
     """
 
     def __init__(self, settings: Settings, run: Run, save: SaveCell | None = None) -> None:
         self.settings = settings
         self.run = run
         self._save = save
-        self._lock = threading.Lock()
-        self._grounding: Grounding | None = None
-        self._grounding_built = False
 
     def check(self, results: Sequence[Result]) -> list[str]:
         """Score the answered results in place; one sentence per check that could not be done.
@@ -384,14 +377,10 @@ class CellFinisher:
         return problems
 
     def _score_groundedness(self, results: list[Result]) -> list[str]:
-        from playground.rag.retrieval import run_grounding, score_results  # torch: RAG only
+        from playground.rag.retrieval import score_results  # torch only for RAG runs
 
         try:
-            with self._lock:  # cells end on many threads; the chunks are embedded once
-                if not self._grounding_built:
-                    self._grounding = run_grounding(self.run)
-                    self._grounding_built = True
-            score_results(self.settings, self.run, results, self._grounding)
+            score_results(self.settings, self.run, results)
         except PlaygroundError as exc:
             return [f"Groundedness was not scored: {exc}"]
         return []

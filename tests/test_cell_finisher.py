@@ -1,8 +1,9 @@
-"""The one finish-a-cell step: every answer checked the same way, then saved, chunks embedded once."""
+"""The one finish-a-cell step: answers checked alike, then saved; chunks embedded once."""
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -12,8 +13,10 @@ import pytest
 from playground.config import Settings, load_settings
 from playground.models.base import Message, ModelParams
 from playground.moderation import verdict_label
+from playground.rag import retrieval
 from playground.rag.embeddings import Embedder
-from playground.rag.retrieval import retrieve_for_run, score_results
+from playground.rag.groundedness import Grounding
+from playground.rag.retrieval import retrieve_for_run
 from playground.rag.store import KnowledgeBase, UploadedFile
 from playground.records import Result, RetrievalSettings, Run
 from playground.runner import CellFinisher
@@ -48,6 +51,7 @@ def _rag_run(settings: Settings) -> Run:
 def chunk_encodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the real embedder's calls that embed the tent chunk (the scorer being built)."""
     calls: list[int] = []
+    monkeypatch.setattr(retrieval, "_groundings", OrderedDict())  # no scorer from other tests
     real_encode = Embedder.encode
 
     def counting(self: Embedder, texts: Sequence[str], *args: object, **kw: object) -> np.ndarray:
@@ -64,10 +68,7 @@ def test_cells_ending_on_many_threads_embed_the_run_chunks_once(
 ) -> None:
     settings = load_settings()
     run = _rag_run(settings)
-    expected = [Result(r.model_id, r.messages, r.params, text=r.text) for r in run.results]
-    score_results(settings, run, expected)  # one call for all: the scores cells must match
-    chunk_encodes.clear()
-
+    chunk_encodes.clear()  # the ingest embedded it too
     saved: list[int] = []
     finisher = CellFinisher(settings, run, save=lambda _run, _result, i: saved.append(i))
     threads = [
@@ -81,8 +82,25 @@ def test_cells_ending_on_many_threads_embed_the_run_chunks_once(
 
     assert len(chunk_encodes) == 1  # four cells, one embedding of the chunks
     assert sorted(saved) == [0, 1, 2, 3]
-    assert [r.groundedness for r in run.results] == [r.groundedness for r in expected]
+    alone = Grounding([str(c["text"]) for c in run.retrieved])  # what each cell scored alone
+    assert [r.groundedness for r in run.results] == [alone.score(text) for text in ANSWERS]
     assert run.results[0].groundedness == 1.0 and run.results[2].groundedness == 0.0
+
+
+def test_a_follow_up_turn_on_the_same_chunks_does_not_embed_them_again(
+    home: Path, chunk_encodes: list[int]
+) -> None:
+    settings = load_settings()
+    first = _rag_run(settings)
+    chunk_encodes.clear()
+    CellFinisher(settings, first, save=lambda *_: None).check(first.results)
+    follow_up = Run(retrieval=first.retrieval, retrieved=list(first.retrieved))
+    follow_up.results = [
+        Result("local/m0", [Message(role="user", content="q")], ModelParams(), text=ANSWERS[0])
+    ]
+    CellFinisher(settings, follow_up, save=lambda *_: None).check(follow_up.results)
+    assert len(chunk_encodes) == 1
+    assert follow_up.results[0].groundedness == 1.0
 
 
 def test_a_check_that_cannot_be_done_is_one_sentence_and_the_answer_is_still_saved(
@@ -91,9 +109,7 @@ def test_a_check_that_cannot_be_done_is_one_sentence_and_the_answer_is_still_sav
     write_config(f'[moderation]\nbase_url = "{fault_server.url("500")}"\nmax_retries = 0\n')
     settings = load_settings()
     run = Run(
-        results=[
-            Result("local/m", [Message(role="user", content="q")], ModelParams(), text="Hi.")
-        ]
+        results=[Result("local/m", [Message(role="user", content="q")], ModelParams(), text="Hi.")]
     )
     notes = CellFinisher(settings, run).finish(run.results[0], 0)
     assert len(notes) == 1 and notes[0].startswith("Moderation was not checked:")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,10 +64,32 @@ def retrieve_for_run(
     )
 
 
+GROUNDINGS_KEPT = 64  # scorers of recent retrievals, ~100 KB each
+
+
+_groundings: OrderedDict[tuple[str, ...], Grounding] = OrderedDict()
+_groundings_lock = threading.Lock()
+
+
 def run_grounding(run: Run) -> Grounding | None:
-    """The groundedness scorer of a run's retrieved chunks (embedded now), None without text."""
-    texts = [str(item.get("text", "")) for item in run.retrieved]
-    return Grounding(texts) if any(t.strip() for t in texts) else None
+    """The groundedness scorer of a run's retrieved chunks, None when they hold no text.
+
+    Every cell of a run, every follow-up turn (it keeps turn one's chunks) and every batch
+    cell that retrieved the same chunks share one scorer, so the chunks are embedded once.
+    """
+    texts = tuple(str(item.get("text", "")) for item in run.retrieved)
+    if not any(t.strip() for t in texts):
+        return None
+    # built under the lock: cells ending together on many threads must not each embed
+    with _groundings_lock:
+        scorer = _groundings.get(texts)
+        if scorer is None:
+            scorer = _groundings[texts] = Grounding(list(texts))
+            while len(_groundings) > GROUNDINGS_KEPT:
+                _groundings.popitem(last=False)
+        else:
+            _groundings.move_to_end(texts)
+    return scorer
 
 
 def score_results(
@@ -73,8 +97,7 @@ def score_results(
 ) -> None:
     """Give every answered result the run's chunk ids and its groundedness.
 
-    Pass the run's `scorer` (from `run_grounding`) when scoring cells one at a time, so the
-    chunks are embedded once per run rather than once per answer.
+    `scorer` defaults to the run's shared one (`run_grounding`).
     """
     chunk_ids = [str(item["id"]) for item in run.retrieved]
     if scorer is None:
