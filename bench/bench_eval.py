@@ -4,9 +4,12 @@ The server (tests/eval_support.py EvalStub, in its own process) answers every ch
 after --latency seconds. `playground eval run` runs as a whole process at --concurrency; the
 limit is cells / concurrency x latency. Then the same batch is rerun from the cache (in this
 process, so the figure is the runner's own time, not Python start-up), and once more as a
-whole process.
+whole process. With --promptfoo, the same batch is exported (`playground eval export --format
+promptfoo`) and run by `promptfoo eval` at the same concurrency against the same server, as a
+whole process too, and the ratio of the two wall times is printed (goal: ours <= 0.75).
 
-    python bench/bench_eval.py --rows 1000 --latency 1 --concurrency 16
+    python bench/bench_eval.py --rows 1000 --latency 1 --concurrency 16 \
+        [--promptfoo /tmp/pfoo/node_modules/.bin/promptfoo]
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument(
         "--profile", action="store_true", help="cProfile the in-process cached rerun"
+    )
+    parser.add_argument(
+        "--promptfoo", default=None, help="a promptfoo executable to run the same batch with"
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-eval-"))
@@ -87,6 +93,13 @@ def main() -> None:
             f"ratio {wall / limit:.3f}; done {document['done']}"
         )
 
+        if args.promptfoo:
+            pf_wall = run_promptfoo(args.promptfoo, work, env, document["batch_id"], args)
+            print(
+                f"promptfoo eval: {cells} cells in {pf_wall:.1f} s (whole process); "
+                f"ours/promptfoo {wall / pf_wall:.3f} (goal <= 0.75)"
+            )
+
         os.environ.update({"PLAYGROUND_HOME": str(work / "home")})
         os.chdir(work)
         from playground.config import load_settings
@@ -113,6 +126,39 @@ def main() -> None:
     finally:
         stub.terminate()
         stub.wait()
+
+
+def run_promptfoo(
+    executable: str, work: Path, env: dict[str, str], batch_id: str, args: argparse.Namespace
+) -> float:
+    """Export the batch as a promptfooconfig.yaml and time `promptfoo eval` on it."""
+    subprocess.run(
+        [sys.executable, "-m", "playground.cli", "eval", "export", batch_id,
+         "--format", "promptfoo", "--out", "promptfooconfig.yaml"],
+        cwd=work, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    pf_env = {
+        **env,
+        "PROMPTFOO_CONFIG_DIR": str(work / "promptfoo"),  # its own database, not ~/.promptfoo
+        "PROMPTFOO_DISABLE_TELEMETRY": "1",
+        "PROMPTFOO_DISABLE_UPDATE": "1",
+        "PROMPTFOO_DISABLE_SHARING": "1",
+        "OPENAI_API_KEY": "none",
+    }
+    command = [
+        executable, "eval", "-c", "promptfooconfig.yaml", "-j", str(args.concurrency),
+        "--no-cache", "--no-progress-bar", "--no-table", "-o", "promptfoo-out.json",
+    ]  # fmt: skip
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=work, env=pf_env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    results = json.loads((work / "promptfoo-out.json").read_text(encoding="utf-8"))["results"]
+    stats = results.get("stats", {})
+    print(
+        f"promptfoo exit {done.returncode}: {stats.get('successes')} passed, "
+        f"{stats.get('failures')} failed, {stats.get('errors')} errors"
+    )
+    return wall
 
 
 if __name__ == "__main__":

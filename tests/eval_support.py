@@ -63,10 +63,33 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 self.wfile.write(body)
                 return
-            self._stream(request, stub.reply_for(prompt))
+            if request.get("stream"):
+                self._stream(request, stub.reply_for(prompt))
+            else:  # other tools (promptfoo, in bench/bench_eval.py) ask for one JSON answer
+                self._complete(request, stub.reply_for(prompt))
         finally:
             with stub.lock:
                 stub.in_flight -= 1
+
+    def _complete(self, request: dict[str, Any], text: str) -> None:
+        words = len(text.split(" "))
+        self._json(
+            200,
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": request.get("model", STUB_MODEL),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 20, "completion_tokens": words, "total_tokens": 0},
+            },
+        )
 
     def _stream(self, request: dict[str, Any], text: str) -> None:
         self.send_response(200)
