@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from playground.config import Settings
 from playground.prompts import render
@@ -15,7 +14,7 @@ from playground.rag.groundedness import (  # noqa: F401 - answer_sentences is re
     groundedness_score,
 )
 from playground.rag.store import KnowledgeBase, StoredChunk
-from playground.records import Result, RetrievalSettings, Run
+from playground.records import Result, RetrievalSettings, RetrievedChunk, Run
 
 GROUNDEDNESS_HELP = (
     "Share of the answer's sentences that closely match a sentence of the retrieved chunks "
@@ -31,7 +30,7 @@ class RetrievalOutcome:
     """What a run retrieved: the {{ context }} text, the chunks as saved, and their ids."""
 
     context: str
-    retrieved: list[dict[str, Any]] = field(default_factory=list)
+    retrieved: list[RetrievedChunk] = field(default_factory=list)
     chunk_ids: list[str] = field(default_factory=list)
 
 
@@ -64,8 +63,8 @@ def retrieve_for_run(
 
 def score_results(settings: Settings, run: Run, results: list[Result]) -> None:
     """Give every answered result the run's chunk ids and its groundedness."""
-    chunk_ids = [str(item["id"]) for item in run.retrieved]
-    texts = [str(item.get("text", "")) for item in run.retrieved]
+    chunk_ids = [item.id for item in run.retrieved]
+    texts = [item.text for item in run.retrieved]
     scorer = Grounding(texts) if any(t.strip() for t in texts) else None
     for result in results:
         if result.error is not None:
