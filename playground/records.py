@@ -91,7 +91,7 @@ class Moderation:
 
     def to_data(self) -> dict[str, Any]:
         """The verdict as a plain dict (the CLI's `moderation` field)."""
-        return {"flagged": self.flagged, "categories": self.categories, "model": self.model}
+        return {"flagged": self.flagged, "categories": list(self.categories), "model": self.model}
 
     def to_json(self) -> str:
         """The JSON text the store keeps in the results' moderation column."""
