@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -447,23 +447,36 @@ def leaderboard_table(rows: Sequence[LeaderboardRow]) -> list[dict[str, Any]]:
     ]
 
 
-def config_runs_table(answers: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ConfigAnswer:
+    """One stored answer of a configuration, as the Compare page lists them."""
+
+    run_id: str
+    created_at: datetime
+    variant_name: str
+    text: str
+    error: str | None
+    stars: float | None  # mean of the current star ratings; None while unrated
+    latency_ms: float | None
+    cost_usd: float | None
+
+
+def config_runs_table(answers: Sequence[ConfigAnswer]) -> list[dict[str, Any]]:
     """A configuration's stored answers for people: stars, latency and cost in words."""
     shown = []
     for answer in answers:
-        stars = answer.get("stars")
-        latency = answer.get("latency_ms")
-        cost = answer.get("cost_usd")
-        failed = str(answer.get("answer") or "").startswith("Error: ")
+        failed = bool(answer.error)
+        text = f"Error: {answer.error}" if failed else answer.text
         shown.append(
             {
-                "when": when(answer.get("when")),
-                "variant": answer.get("variant") or NONE_SHOWN,
-                "stars": "not rated" if stars is None else f"★ {stars:.1f}",
-                "answer": answer.get("answer") or "(empty answer)",
-                "latency": duration(latency),
-                "cost": NONE_SHOWN if cost is None or failed else usd(cost),
-                "run": answer["run"],
+                "when": when(answer.created_at),
+                "variant": answer.variant_name or NONE_SHOWN,
+                "stars": "not rated" if answer.stars is None else f"★ {answer.stars:.1f}",
+                "answer": text or "(empty answer)",
+                "latency": duration(answer.latency_ms),
+                # a failed call's cost is not the configuration's price
+                "cost": NONE_SHOWN if answer.cost_usd is None or failed else usd(answer.cost_usd),
+                "run": answer.run_id,
             }
         )
     return shown

@@ -72,6 +72,6 @@ def metrics_line(result: Result) -> str:
     ]
     if result.groundedness is not None:
         parts.append(f"grounded {result.groundedness:.0%}")
-    if result.moderation:
+    if result.moderation is not None:
         parts.append(f"moderation {verdict_label(result.moderation)}")
     return " · ".join(parts)

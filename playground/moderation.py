@@ -6,30 +6,13 @@ a failed check is reported but never stored, so no harm figure is ever made up.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from playground.config import Settings
 from playground.errors import EndpointError
 from playground.models.openai_compat import EndpointSpec, client_for, explain
-from playground.records import Result
-
-
-@dataclass
-class Moderation:
-    """One answer's moderation verdict."""
-
-    flagged: bool
-    categories: list[str] = field(default_factory=list)
-    model: str = ""
-
-    def to_json(self) -> str:
-        """The JSON stored with the result (read back by the Compare page)."""
-        return json.dumps(
-            {"flagged": self.flagged, "categories": self.categories, "model": self.model}
-        )
+from playground.records import Moderation, Result
 
 
 def moderation_spec(settings: Settings) -> EndpointSpec | None:
@@ -86,15 +69,10 @@ def moderate_results(settings: Settings, results: Sequence[Result]) -> list[str]
             problems.append(str(exc))
             continue
         if verdict is not None:
-            result.moderation = verdict.to_json()
+            result.moderation = verdict
     return problems
 
 
-def verdict_label(moderation: str | None) -> str:
+def verdict_label(moderation: Moderation | None) -> str:
     """A short label for one answer: 'not checked', 'ok' or 'flagged: hate, violence'."""
-    if not moderation:
-        return "not checked"
-    data = json.loads(moderation)
-    if not data.get("flagged"):
-        return "ok"
-    return "flagged: " + ", ".join(data.get("categories") or ["unspecified"])
+    return "not checked" if moderation is None else moderation.label

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,80 @@ class RetrievalSettings:
             "query": self.query,
             "context_variable": self.context_variable,
         }
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    """One chunk a run retrieved, as saved with the run: where it came from and its score."""
+
+    id: str
+    text: str = ""
+    source: str = ""
+    page: int | None = None  # text files have no pages
+    score: float | None = None  # similarity to the query; None when not scored
+
+    def to_json(self) -> dict[str, Any]:
+        """The dict saved in a run's retrieval JSON (and printed by `rag query --json`)."""
+        # Key order is the stored one: rows written before this type existed stay byte-equal.
+        return {
+            "id": self.id,
+            "text": self.text,
+            "source": self.source,
+            "page": self.page,
+            "score": self.score,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RetrievedChunk:
+        """A chunk from its saved dict; missing or mistyped keys read as empty."""
+        page, score = data.get("page"), data.get("score")
+        return cls(
+            id="" if data.get("id") is None else str(data["id"]),
+            text=str(data.get("text") or ""),
+            source=str(data.get("source") or ""),
+            page=page if isinstance(page, int) and not isinstance(page, bool) else None,
+            score=(
+                float(score)
+                if isinstance(score, int | float) and not isinstance(score, bool)
+                else None
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Moderation:
+    """One answer's moderation verdict."""
+
+    flagged: bool
+    categories: list[str] = field(default_factory=list)
+    model: str = ""
+
+    def to_data(self) -> dict[str, Any]:
+        """The verdict as a plain dict (the CLI's `moderation` field)."""
+        return {"flagged": self.flagged, "categories": list(self.categories), "model": self.model}
+
+    def to_json(self) -> str:
+        """The JSON text the store keeps in the results' moderation column."""
+        return json.dumps(self.to_data())
+
+    @classmethod
+    def from_json(cls, text: str) -> Moderation:
+        """A verdict from its stored JSON; ValueError when it is not a JSON object."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("a moderation verdict is a JSON object")
+        return cls(
+            flagged=bool(data.get("flagged")),
+            categories=[str(c) for c in data.get("categories") or []],
+            model=str(data.get("model") or ""),
+        )
+
+    @property
+    def label(self) -> str:
+        """'ok' or 'flagged: hate, violence'."""
+        if not self.flagged:
+            return "ok"
+        return "flagged: " + ", ".join(self.categories or ["unspecified"])
 
 
 @dataclass
@@ -106,7 +181,7 @@ class Result:
     cost_usd: float = 0.0
     groundedness: float | None = None
     chunk_ids: list[str] | None = None
-    moderation: str | None = None  # the moderation endpoint's verdict as JSON, when checked
+    moderation: Moderation | None = None  # the moderation endpoint's verdict, when checked
     retrieval: RetrievalSettings | None = None
     response_format: ResponseFormat | None = None  # None: plain text
     examples: list[Message] = field(default_factory=list)  # few-shot templates of the variant
@@ -174,7 +249,7 @@ class Result:
             "cost_usd": self.cost_usd,
             "groundedness": self.groundedness,
             "chunk_ids": self.chunk_ids,
-            "moderation": json.loads(self.moderation) if self.moderation else None,
+            "moderation": self.moderation.to_data() if self.moderation is not None else None,
             "config_hash": self.config_hash,
             "params": self.params.model_dump(mode="json"),
             "messages": [m.model_dump() for m in self.messages],
@@ -193,7 +268,7 @@ class Run:
     source: str = "app"
     variables: dict[str, str] = field(default_factory=dict)
     retrieval: RetrievalSettings | None = None
-    retrieved: list[dict[str, Any]] = field(default_factory=list)
+    retrieved: list[RetrievedChunk] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)
     batch_id: str | None = None
     batch_row: int | None = None

@@ -82,7 +82,7 @@ def test_cells_ending_on_many_threads_embed_the_run_chunks_once(
 
     assert len(chunk_encodes) == 1  # four cells, one embedding of the chunks
     assert sorted(saved) == [0, 1, 2, 3]
-    alone = Grounding([str(c["text"]) for c in run.retrieved])  # what each cell scored alone
+    alone = Grounding([c.text for c in run.retrieved])  # what each cell scored alone
     assert [r.groundedness for r in run.results] == [alone.score(text) for text in ANSWERS]
     assert run.results[0].groundedness == 1.0 and run.results[2].groundedness == 0.0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -13,9 +14,11 @@ from playground import compare
 from playground.compare import (
     HARM_NOT_CHECKED,
     ConfigAggregate,
+    ConfigAnswer,
     Interval,
     Pair,
     bradley_terry,
+    config_runs_table,
     harm_summary,
     interval_of,
     leaderboard,
@@ -144,3 +147,32 @@ def test_bradley_terry_runs_once_per_set_of_votes_whatever_their_order(monkeypat
     leaderboard(aggs, [*pairs, Pair("x", "y")])  # a new vote: scores are computed again
     assert len(calls) == 2
     compare._bradley_terry_of.cache_clear()
+
+
+def test_a_configurations_answers_read_in_words_and_failed_calls_show_no_cost():
+    at = datetime(2026, 12, 2, 7, 51, 30, tzinfo=UTC)
+    answers = [
+        ConfigAnswer("r1", at, "short", "Yes.", None, 4.5, 812.0, 0.0004),
+        ConfigAnswer("r2", at, "", "", "Cannot reach the server.", None, None, 0.0),
+        # an answer that merely starts like an error message is still an answer with a cost
+        ConfigAnswer("r3", at, "short", "Error: none found.", None, None, 90.0, 0.0002),
+        ConfigAnswer("r4", at, "short", "", None, None, 90.0, None),
+    ]
+    rows = config_runs_table(answers)
+    assert rows[0] == {
+        "when": "2 Dec 2026, 07:51 UTC",
+        "variant": "short",
+        "stars": "★ 4.5",
+        "answer": "Yes.",
+        "latency": "812 ms",
+        "cost": "$0.000400",
+        "run": "r1",
+    }
+    assert (rows[1]["answer"], rows[1]["cost"], rows[1]["variant"], rows[1]["stars"]) == (
+        "Error: Cannot reach the server.",
+        "—",
+        "—",
+        "not rated",
+    )
+    assert (rows[2]["answer"], rows[2]["cost"]) == ("Error: none found.", "$0.000200")
+    assert (rows[3]["answer"], rows[3]["cost"]) == ("(empty answer)", "—")

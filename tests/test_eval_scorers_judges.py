@@ -12,7 +12,7 @@ from playground.errors import SpecError
 from playground.eval import judge, scorers
 from playground.eval.spec import EvaluationSpec, parse_evaluation
 from playground.models.base import ModelParams
-from playground.records import Result, RetrievalSettings, Run
+from playground.records import Result, RetrievalSettings, RetrievedChunk, Run
 from tests.eval_support import EvalStub, stub_config
 from tests.support import FaultServer
 
@@ -23,7 +23,7 @@ def _verdict(scorer: dict[str, Any], answer: str, retrieved: bool = True) -> sco
     spec = EvaluationSpec.model_validate({"dataset": "d", "scorers": [scorer]})
     run = Run()
     if retrieved:
-        run = Run(retrieval=RetrievalSettings(store="gear"), retrieved=[{"id": "1", "text": CHUNK}])
+        run = Run(retrieval=RetrievalSettings(store="gear"), retrieved=[RetrievedChunk("1", CHUNK)])
     result = Result(model_id="x/y", messages=[], params=ModelParams(), text=answer)
     ctx = scorers.ScoreContext(
         row={"question": "Is it waterproof?"}, result=result, run=run, settings=load_settings()

@@ -48,7 +48,7 @@ def test_a_configured_endpoint_flags_what_it_flags(
     assert moderate_results(load_settings(), [harmless, violent]) == []
     assert verdict_label(harmless.moderation) == "ok"
     assert verdict_label(violent.moderation) == "flagged: violence"
-    assert json.loads(violent.moderation or "")["model"] == "omni-moderation-latest"
+    assert violent.moderation is not None and violent.moderation.model == "omni-moderation-latest"
 
 
 def test_a_failing_endpoint_is_reported_and_nothing_is_stored(

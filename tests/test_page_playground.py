@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from playground.config import load_settings
 from playground.models.base import Message, ModelParams
-from playground.records import Draft, PromptVariant, Result, Run
+from playground.records import Draft, PromptVariant, Result, RetrievedChunk, Run
 from playground.store import open_store
 from tests.support import FaultServer, free_port
 
@@ -298,7 +298,7 @@ def test_knowledge_fills_the_context_and_each_answer_is_scored(home: Path) -> No
     assert len(result.chunk_ids or []) == 3
     assert result.groundedness is not None
     assert "Context:" in result.messages[-1].content
-    assert run.retrieved[0]["text"] in result.messages[-1].content
+    assert run.retrieved[0].text in result.messages[-1].content
 
 
 def test_a_missing_store_is_one_sentence_and_nothing_runs(home: Path) -> None:
@@ -544,8 +544,8 @@ def test_retrieved_chunks_show_whole_with_their_source_and_no_none(home: Path) -
     long_text = "The trail tent is waterproof to 3000 mm. " * 6 + "Seams are taped."
     run = Run(results=[answer(LOCAL)])
     run.retrieved = [
-        {"id": "c1", "text": long_text, "source": "tents.md", "page": None, "score": 0.8123},
-        {"id": "c2", "text": "Warranty: 2 years.", "source": "manual.pdf", "page": 3, "score": 0.5},
+        RetrievedChunk("c1", long_text, "tents.md", None, 0.8123),
+        RetrievedChunk("c2", "Warranty: 2 years.", "manual.pdf", 3, 0.5),
     ]
     open_store(load_settings()).runs.save_run(run)
     at = page()

@@ -54,9 +54,9 @@ def test_retrieve_for_run_renders_the_query_and_numbers_chunks_with_source(
     outcome = retrieve_for_run(settings, retrieval, {"what": "refund for unused items"})
     assert outcome.context == f"[1] (returns.md)\n{RETURNS_TEXT}"
     [item] = outcome.retrieved
-    assert set(item) == {"id", "text", "source", "page", "score"}
-    assert (item["source"], item["page"], item["text"]) == ("returns.md", None, RETURNS_TEXT)
-    assert outcome.chunk_ids == [item["id"]]
+    assert set(item.to_json()) == {"id", "text", "source", "page", "score"}
+    assert (item.source, item.page, item.text) == ("returns.md", None, RETURNS_TEXT)
+    assert outcome.chunk_ids == [item.id]
 
 
 def test_retrieve_for_run_on_a_missing_store_raises_store_not_found(settings: Settings) -> None:
@@ -80,7 +80,7 @@ def test_score_results_records_chunk_ids_and_groundedness_on_answered_results_on
     invented = _result("Paris is the capital of France. The Eiffel Tower is tall.")
     failed = _result("", error="model crashed")
     score_results(settings, run, [grounded, invented, failed])
-    ids = [item["id"] for item in run.retrieved]
+    ids = [item.id for item in run.retrieved]
     assert grounded.chunk_ids == ids and invented.chunk_ids == ids
     assert grounded.groundedness == 1.0
     assert invented.groundedness == 0.0

@@ -11,6 +11,7 @@ import pytest
 
 from playground.compare import ConfigFilters
 from playground.errors import NotFoundError
+from playground.records import Moderation
 from playground.store import Store
 from playground.store.leaderboard import Leaderboard
 from playground.store.ratings import RatingError
@@ -241,7 +242,7 @@ def test_incremental_leaderboard_matches_a_fresh_recount(store, filters):
                 result.latency_ms = rng.uniform(100, 900)
                 result.cost_usd = rng.uniform(0, 0.01)
             if rng.random() < 0.2:
-                run.results[0].moderation = '{"flagged": true}'
+                run.results[0].moderation = Moderation(flagged=True)
             store.runs.save_run(run)
             saved.append(run)
         elif action == "rate":

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from playground.config import load_settings
 from playground.errors import NotFoundError
 from playground.models.base import Message, ModelParams, Usage
-from playground.records import Draft, Result, RetrievalSettings, Run
+from playground.records import (
+    Draft,
+    Moderation,
+    Result,
+    RetrievalSettings,
+    RetrievedChunk,
+    Run,
+    new_id,
+)
 from playground.store import Store, open_store
 from playground.store.migrations import MIGRATIONS, migrations_table
+from playground.store.schema import results, runs
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
@@ -52,6 +62,7 @@ def full_result(model_id: str = "local/smollm2-135m-instruct", **changes: object
         cost_usd=0.000123,
         groundedness=0.75,
         chunk_ids=["c1", "c2"],
+        moderation=Moderation(flagged=True, categories=["violence"], model="omni-moderation"),
         retrieval=RetrievalSettings(store="manuals", top_k=3, query="{{ question }}"),
         created_at=T0 + timedelta(seconds=1),
     )
@@ -67,7 +78,7 @@ def full_run(**changes: object) -> Run:
         source="cli",
         variables={"question": "Is the tent waterproof?", "source": "context"},
         retrieval=retrieval,
-        retrieved=[{"id": "c1", "text": "The tent is waterproof.", "score": 0.9}],
+        retrieved=[RetrievedChunk("c1", "The tent is waterproof.", score=0.9)],
         results=[
             full_result(),
             full_result(
@@ -111,6 +122,81 @@ def test_a_run_without_retrieval_reads_back_without_it(store: Store) -> None:
     store.runs.save_run(run)
 
     assert store.runs.get_run(run.id) == run
+
+
+# The texts the store wrote before chunks and verdicts were typed (json.dumps of plain dicts).
+OLD_RETRIEVAL_JSON = (
+    '{"settings": {"store": "manuals", "top_k": 2, "query": "{{ question }}", '
+    '"context_variable": "context"}, "chunks": [{"id": "c1", "text": "The fly is rated to '
+    '3000 mm.", "source": "tent.pdf", "page": 3, "score": 0.8123}, {"id": "c2", "text": '
+    '"Seams are taped.", "source": "tent.md", "page": null, "score": 0.5}]}'
+)
+OLD_MODERATION_JSON = (
+    '{"flagged": true, "categories": ["hate", "violence"], "model": "omni-moderation-latest"}'
+)
+
+
+def _stored_texts(store: Store, run_id: str) -> tuple[str | None, list[str | None]]:
+    """The raw retrieval_json of a run and the moderation texts of its results."""
+    with store.db.read() as conn:
+        retrieval = conn.execute(
+            select(runs.c.retrieval_json).where(runs.c.id == run_id)
+        ).scalar_one()
+        moderation = conn.execute(
+            select(results.c.moderation)
+            .where(results.c.run_id == run_id)
+            .order_by(results.c.position)
+        ).scalars()
+        return retrieval, list(moderation)
+
+
+def _overwrite(store: Store, run: Run, retrieval_json: str, moderation: list[str | None]) -> None:
+    """Put texts as older code wrote them into a saved run's rows."""
+    with store.db.write() as conn:
+        conn.execute(update(runs).where(runs.c.id == run.id).values(retrieval_json=retrieval_json))
+        for result, text_ in zip(run.results, moderation, strict=True):
+            conn.execute(update(results).where(results.c.id == result.id).values(moderation=text_))
+
+
+def test_old_rows_load_typed_and_save_back_byte_for_byte(store: Store) -> None:
+    run = full_run()
+    store.runs.save_run(run)
+    _overwrite(store, run, OLD_RETRIEVAL_JSON, [OLD_MODERATION_JSON, None])
+
+    loaded = store.runs.get_run(run.id)
+
+    assert loaded.retrieved == [
+        RetrievedChunk("c1", "The fly is rated to 3000 mm.", "tent.pdf", 3, 0.8123),
+        RetrievedChunk("c2", "Seams are taped.", "tent.md", None, 0.5),
+    ]
+    first, second = loaded.results
+    assert first.moderation == Moderation(True, ["hate", "violence"], "omni-moderation-latest")
+    assert second.moderation is None
+    # Saved again (as a copy), the typed values write exactly the texts they were read from.
+    copy = replace(loaded, id=new_id(), results=[replace(r, id=new_id()) for r in loaded.results])
+    store.runs.save_run(copy)
+    assert _stored_texts(store, copy.id) == (OLD_RETRIEVAL_JSON, [OLD_MODERATION_JSON, None])
+    assert store.runs.get_run(copy.id).retrieved == loaded.retrieved
+
+
+def test_stored_chunks_and_verdicts_with_missing_keys_still_load(store: Store) -> None:
+    run = full_run()
+    store.runs.save_run(run)
+    sparse = (
+        '{"settings": {"store": "manuals"}, "chunks": [{"id": "c1", "text": "Taped seams."}, '
+        '{"id": "c2"}]}'
+    )
+    _overwrite(store, run, sparse, ['{"flagged": true}', '{"flagged": false}'])
+
+    loaded = store.runs.get_run(run.id)
+
+    assert loaded.retrieval == RetrievalSettings(store="manuals")
+    assert loaded.retrieved == [RetrievedChunk("c1", "Taped seams."), RetrievedChunk("c2")]
+    assert [r.moderation for r in loaded.results] == [Moderation(True), Moderation(False)]
+    assert [r.moderation.label for r in loaded.results if r.moderation] == [
+        "flagged: unspecified",
+        "ok",
+    ]
 
 
 def test_results_saved_one_by_one_join_the_same_run(store: Store) -> None:

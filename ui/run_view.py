@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import streamlit as st
 
 from playground.formatting import duration, metrics_line
-from playground.records import Result, Run
+from playground.records import Result, RetrievedChunk, Run
 from ui.answer_markdown import answer_markdown, plain_markdown, show_answer
 from ui.conversation_view import thread
 from ui.live_run import CellProgress, CellState, LiveRun, is_stopped
@@ -216,21 +215,19 @@ def answer_texts(view: RunView) -> dict[str, str]:
     }
 
 
-def chunk_caption(chunk: Mapping[str, Any], number: int) -> str:
+def chunk_caption(chunk: RetrievedChunk, number: int) -> str:
     """'2 · manual.pdf, page 3 · score 0.812': where a retrieved chunk came from, in words."""
-    source = str(chunk.get("source") or "unknown source")
-    page = chunk.get("page")
-    where = source if page in (None, "") else f"{source}, page {page}"  # text files have no pages
-    score = chunk.get("score")
-    scored = f" · score {float(score):.3f}" if isinstance(score, int | float) else ""
+    source = chunk.source or "unknown source"
+    where = source if chunk.page is None else f"{source}, page {chunk.page}"  # text files: no pages
+    scored = f" · score {chunk.score:.3f}" if chunk.score is not None else ""
     return f"{number} · {plain_markdown(where)}{scored}"
 
 
-def retrieved_chunks(chunks: Sequence[Mapping[str, Any]]) -> None:
+def retrieved_chunks(chunks: Sequence[RetrievedChunk]) -> None:
     """Every chunk a run retrieved, whole (a table cell cut each to one line), with its source."""
     for number, chunk in enumerate(chunks, start=1):
         st.caption(chunk_caption(chunk, number))
-        st.markdown("> " + plain_markdown(str(chunk.get("text") or "")))
+        st.markdown("> " + plain_markdown(chunk.text))
 
 
 SCROLL_TO_RUN = """<script>

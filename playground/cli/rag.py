@@ -145,7 +145,9 @@ def query(store_name: str, k: int, as_json: bool, text: str) -> None:
 
     hits = KnowledgeBase(settings()).query(store_name, text, k)
     if as_json:
-        echo_json({"store": store_name, "query": text, "hits": [h.to_retrieved() for h in hits]})
+        echo_json(
+            {"store": store_name, "query": text, "hits": [h.to_retrieved().to_json() for h in hits]}
+        )
         return
     if not hits:
         click.echo(f"Store '{store_name}' has no chunks yet.")

@@ -176,10 +176,10 @@ def chunks_frame(cell: CellRecord) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "score": round(float(c.get("score") or 0), 3),
-                "source": c.get("source"),
-                "page": c.get("page"),
-                "text": c.get("text"),
+                "score": round(c.score or 0.0, 3),
+                "source": c.source,
+                "page": c.page,
+                "text": c.text,
             }
             for c in cell.retrieved
         ],

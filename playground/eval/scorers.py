@@ -308,7 +308,7 @@ def score_judge(scorer: s.JudgeScorer, ctx: ScoreContext) -> Verdict:
     rubric = ctx.fill(scorer.rubric, f"scorer {scorer.label} rubric")
     values = ctx.template_values()
     question = str(values.get("question") or "")
-    context = "\n\n".join(str(c.get("text", "")) for c in ctx.run.retrieved)
+    context = "\n\n".join(c.text for c in ctx.run.retrieved)
     messages = judge_messages(rubric, question, ctx.answer, context)
     params = ModelParams(temperature=0.0, max_tokens=scorer.max_tokens, seed=0)
     reply = complete(scorer.model, messages, params, ctx.settings)
@@ -340,7 +340,7 @@ def score_faithfulness(scorer: s.FaithfulnessScorer, ctx: ScoreContext) -> Verdi
     statements = answer_sentences(ctx.answer)[: scorer.max_statements]
     if not statements:
         return _verdict(scorer.label, False, 0.0, "the answer is empty")
-    context = "\n\n".join(str(c.get("text", "")) for c in ctx.run.retrieved)
+    context = "\n\n".join(c.text for c in ctx.run.retrieved)
     question = str(ctx.template_values().get("question") or "")
     verdicts = check_statements(
         ctx.settings, scorer.model, statements, context, question, scorer.max_tokens
@@ -373,9 +373,8 @@ def score_moderation(scorer: s.ModerationScorer, ctx: ScoreContext) -> Verdict:
             scorer.label,
             "no moderation endpoint is configured; add [moderation] to playground.toml",
         )
-    if ctx.result.moderation:  # runner.assess already checked this answer
-        data = json.loads(ctx.result.moderation)
-        flagged, categories = bool(data.get("flagged")), list(data.get("categories") or [])
+    if ctx.result.moderation is not None:  # runner.assess already checked this answer
+        flagged, categories = ctx.result.moderation.flagged, ctx.result.moderation.categories
     else:
         try:
             verdict = moderate(ctx.settings, ctx.answer)

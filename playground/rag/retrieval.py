@@ -6,7 +6,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from playground.config import Settings
 from playground.prompts import render
@@ -17,7 +16,7 @@ from playground.rag.groundedness import (  # noqa: F401 - answer_sentences is re
     groundedness_score,
 )
 from playground.rag.store import KnowledgeBase, StoredChunk
-from playground.records import Result, RetrievalSettings, Run
+from playground.records import Result, RetrievalSettings, RetrievedChunk, Run
 
 GROUNDEDNESS_HELP = (
     "Share of the answer's sentences that closely match a sentence of the retrieved chunks "
@@ -33,7 +32,7 @@ class RetrievalOutcome:
     """What a run retrieved: the {{ context }} text, the chunks as saved, and their ids."""
 
     context: str
-    retrieved: list[dict[str, Any]] = field(default_factory=list)
+    retrieved: list[RetrievedChunk] = field(default_factory=list)
     chunk_ids: list[str] = field(default_factory=list)
 
 
@@ -77,7 +76,7 @@ def run_grounding(run: Run) -> Grounding | None:
     Every cell of a run, every follow-up turn (it keeps turn one's chunks) and every batch
     cell that retrieved the same chunks share one scorer, so the chunks are embedded once.
     """
-    texts = tuple(str(item.get("text", "")) for item in run.retrieved)
+    texts = tuple(item.text for item in run.retrieved)
     if not any(t.strip() for t in texts):
         return None
     # built under the lock: cells ending together on many threads must not each embed
@@ -99,7 +98,7 @@ def score_results(
 
     `scorer` defaults to the run's shared one (`run_grounding`).
     """
-    chunk_ids = [str(item["id"]) for item in run.retrieved]
+    chunk_ids = [item.id for item in run.retrieved]
     if scorer is None:
         scorer = run_grounding(run)
     for result in results:

@@ -35,6 +35,7 @@ from playground.rag.embeddings import (
     preload_embedder,
 )
 from playground.rag.loaders import DEFAULT_MAX_BYTES, load_document
+from playground.records import RetrievedChunk
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -98,15 +99,9 @@ class StoredChunk:
     content_hash: str
     score: float | None = None
 
-    def to_retrieved(self) -> dict[str, Any]:
-        """The `retrieved` dict shape runs save: id, text, source, page, score."""
-        return {
-            "id": self.id,
-            "text": self.text,
-            "source": self.source,
-            "page": self.page,
-            "score": self.score,
-        }
+    def to_retrieved(self) -> RetrievedChunk:
+        """The chunk as a run keeps it: id, text, source, page, score."""
+        return RetrievedChunk(self.id, self.text, self.source, self.page, self.score)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from playground.errors import NotFoundError
-from playground.records import Result, Run
+from playground.records import Result, RetrievedChunk, Run
 from playground.store.runs import (
     _result_row,
     _run_row,
@@ -76,7 +76,7 @@ class CellRecord:
     result_id: str
     result: Result | None = None
     variables: dict[str, Any] = field(default_factory=dict)
-    retrieved: list[dict[str, Any]] = field(default_factory=list)
+    retrieved: list[RetrievedChunk] = field(default_factory=list)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from sqlalchemy import (
     select,
 )
 
-from playground.compare import ConfigAggregate, ConfigFilters, Pair, median
+from playground.compare import ConfigAggregate, ConfigAnswer, ConfigFilters, Pair, median
 from playground.records import Result, Run
 from playground.store.filters import (
     contains,
@@ -566,7 +566,7 @@ class Leaderboard:
         run = self.runs.get_run(row.run_id)
         return run, next(r for r in run.results if r.id == row.id)
 
-    def config_runs(self, config_hash: str, limit: int = 50) -> list[dict[str, Any]]:
+    def config_runs(self, config_hash: str, limit: int = 50) -> list[ConfigAnswer]:
         """The newest answers of one configuration with their run id and current stars."""
         with self.db.read() as conn:
             rows = conn.execute(
@@ -586,15 +586,16 @@ class Leaderboard:
             ).all()
         summaries = self.ratings.rating_summaries([r.id for r in rows])
         return [
-            {
-                "when": aware(r.created_at).strftime("%Y-%m-%d %H:%M"),
-                "run": r.run_id,
-                "variant": r.variant_name,
-                "answer": (r.error and f"Error: {r.error}") or r.text,
-                "stars": summaries[r.id].mean if r.id in summaries else None,
-                "latency_ms": r.latency_ms,
-                "cost_usd": r.cost_usd,
-            }
+            ConfigAnswer(
+                run_id=r.run_id,
+                created_at=aware(r.created_at),
+                variant_name=r.variant_name,
+                text=r.text,
+                error=r.error,
+                stars=summaries[r.id].mean if r.id in summaries else None,
+                latency_ms=r.latency_ms,
+                cost_usd=r.cost_usd,
+            )
             for r in rows
         ]
 

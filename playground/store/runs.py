@@ -12,7 +12,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from playground.errors import AmbiguousIdError, NotFoundError, StoreError
 from playground.models.base import Message, ModelParams, Usage
 from playground.models.response_format import ResponseFormat
-from playground.records import Result, RetrievalSettings, Run
+from playground.records import Moderation, Result, RetrievalSettings, RetrievedChunk, Run
 from playground.store.schema import preferences, ratings, results, runs, store_counts
 from playground.store.tallies import forget_answers
 
@@ -74,7 +74,8 @@ def aware(value: datetime) -> datetime:
 def _run_row(run: Run) -> dict[str, Any]:
     retrieval = None
     if run.retrieval is not None:
-        retrieval = json.dumps({"settings": run.retrieval.to_dict(), "chunks": run.retrieved})
+        chunks = [chunk.to_json() for chunk in run.retrieved]
+        retrieval = json.dumps({"settings": run.retrieval.to_dict(), "chunks": chunks})
     return {
         "id": run.id,
         "created_at": run.created_at,
@@ -118,7 +119,7 @@ def _result_row(
         "cost_usd": result.cost_usd,
         "groundedness": result.groundedness,
         "chunk_ids_json": json.dumps(result.chunk_ids) if result.chunk_ids is not None else None,
-        "moderation": result.moderation,
+        "moderation": result.moderation.to_json() if result.moderation is not None else None,
         "config_hash": result.config_hash,
         "response_format_json": (
             result.response_format.model_dump_json(by_alias=True)
@@ -153,12 +154,23 @@ def result_from_row(row: Any, retrieval: RetrievalSettings | None = None) -> Res
         cost_usd=row.cost_usd,
         groundedness=row.groundedness,
         chunk_ids=json.loads(row.chunk_ids_json) if row.chunk_ids_json else None,
-        moderation=row.moderation,
+        moderation=_moderation(row),
         retrieval=retrieval,
         response_format=_response_format(row),
         examples=[Message(**m) for m in json.loads(getattr(row, "examples_json", None) or "[]")],
         parent_id=getattr(row, "parent_result_id", None),
     )
+
+
+def _moderation(row: Any) -> Moderation | None:
+    stored = row.moderation
+    if not stored:
+        return None
+    # Only this code writes the column; a verdict that does not parse was never shown either.
+    try:
+        return Moderation.from_json(stored)
+    except ValueError:
+        return None
 
 
 def _response_format(row: Any) -> ResponseFormat | None:
@@ -170,11 +182,11 @@ def _response_format(row: Any) -> ResponseFormat | None:
 def run_from_row(row: Any) -> Run:
     """Rebuild a Run (without results) from a runs row."""
     retrieval = None
-    retrieved: list[dict[str, Any]] = []
+    retrieved: list[RetrievedChunk] = []
     if row.retrieval_json:
         data = json.loads(row.retrieval_json)
         retrieval = RetrievalSettings(**data["settings"])
-        retrieved = data.get("chunks", [])
+        retrieved = [RetrievedChunk.from_json(c) for c in data.get("chunks") or []]
     return Run(
         id=row.id,
         created_at=aware(row.created_at),
