@@ -90,6 +90,7 @@ class Provider:
     in_process: ClassVar[bool] = False  # runs here: one call at a time, costs nothing
     gen_ai_system: ClassVar[str] = "openai"  # OpenTelemetry GenAI `gen_ai.system`
     key_env: ClassVar[str | None] = None  # the variable holding its own key, if any
+    endpoint: EndpointConfig | None = None  # its [endpoints.NAME] table, if it is one
 
     @property
     def max_concurrency(self) -> int | None:
