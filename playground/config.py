@@ -20,7 +20,6 @@ from playground.redaction import register_secrets
 CONFIG_FILE = "playground.toml"
 DEFAULT_HOME = ".playground"
 MAX_CONFIG_BYTES = 1_000_000  # a config is a few KB; /dev/zero must not fill memory
-RESERVED_PROVIDERS = frozenset({"local", "openai", "azure"})
 # An endpoint's name is the provider part of its model ids (`NAME/model`): the same characters
 # a flow spec accepts there (playground.flows.spec.MODEL_ID_PATTERN), short enough for the store.
 ENDPOINT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
@@ -141,8 +140,11 @@ class Settings(_Strict):
     def _endpoint_names(cls, value: dict[str, EndpointConfig]) -> dict[str, EndpointConfig]:
         # Refused here, not when a model is looked up: `[endpoints.local]` would be shadowed by
         # the embedded model and `[endpoints."a/b"]` makes ids that split in the wrong place.
+        # The built-in providers' table imports this module: read it only when validating.
+        from playground.models.providers import is_reserved
+
         for name in value:
-            if name.lower() in RESERVED_PROVIDERS:
+            if is_reserved(name):
                 raise PydanticCustomError(
                     _USER_ERROR,
                     f"[endpoints.{name}] clashes with the built-in provider '{name.lower()}' "

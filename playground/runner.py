@@ -27,7 +27,7 @@ from playground.models.base import (
     request_sent_at,
     start_call,
 )
-from playground.models.registry import get_model, split_model_id
+from playground.models.registry import get_model, provider_of
 from playground.models.response_format import ResponseFormat
 from playground.prompts import render_messages
 from playground.records import PromptVariant, Result, RetrievalSettings, Run
@@ -273,11 +273,9 @@ def endpoint_limit(settings: Settings, model_id: str) -> int | None:
     An in-process model needs none here: it runs one call at a time behind its own lock.
     """
     try:
-        provider, _ = split_model_id(model_id)
+        return provider_of(model_id, settings).max_concurrency
     except PlaygroundError:
         return None
-    endpoint = settings.endpoints.get(provider)
-    return endpoint.max_concurrency if endpoint is not None else None
 
 
 class EndpointSlots:

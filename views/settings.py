@@ -6,7 +6,7 @@ import streamlit as st
 
 from playground.errors import PlaygroundError
 from playground.formatting import PRICE_UNKNOWN, price_per_million
-from playground.models.registry import discover_endpoint, list_models
+from playground.models.registry import discover_endpoint, in_process, list_models
 from ui.resources import settings, store
 
 st.title("Settings")
@@ -55,7 +55,7 @@ st.markdown(f"- **OpenAI**: {openai_state}\n- **Azure OpenAI**: {azure_state}")
 st.subheader("Models", divider="gray")
 rows = []
 for info in list_models(config):
-    price_in, price_out = price_per_million(config.prices.get(info.id), info.provider == "local")
+    price_in, price_out = price_per_million(config.prices.get(info.id), in_process(info.id, config))
     rows.append(
         {
             "model": info.id,

@@ -130,13 +130,13 @@ def _import_sdk_if_remote(model_ids: tuple[str, ...]) -> None:
     first request is gone, so the configured endpoints and keys decide instead.
     """
     from playground.models.openai_compat import import_sdk_early
+    from playground.models.providers import all_providers, provider_for
 
     config = settings()
-    in_process = {"local", *config.local}
     if model_ids:
-        remote = any(m.partition("/")[0] not in in_process for m in model_ids)
+        remote = any(not provider_for(m.partition("/")[0], config).in_process for m in model_ids)
     else:
-        remote = bool(config.endpoints or config.keys.openai_api_key or config.keys.azure_api_key)
+        remote = any(p.configured(config) and not p.in_process for p in all_providers(config))
     if remote:
         import_sdk_early()
 

@@ -25,7 +25,7 @@ from playground.eval.datasets import DatasetError, DatasetInfo, Datasets, iter_r
 from playground.eval.scorers import ScoreContext, Verdict, row_status, score_answer
 from playground.eval.spec import EvaluationSpec, FaithfulnessScorer, JudgeScorer
 from playground.models.base import Message, ModelParams
-from playground.models.registry import get_model, split_model_id
+from playground.models.registry import get_model, provider_for, split_model_id
 from playground.models.response_format import ResponseFormat
 from playground.prompts import find_variables
 from playground.records import PromptVariant, Result, RetrievalSettings, Run, new_id
@@ -277,12 +277,11 @@ class Estimate:
 
 def endpoint_limit(settings: Settings, model_id: str, concurrency: int) -> int:
     """Calls one endpoint takes at once: 1 in-process, `max_concurrency` if configured."""
-    provider, _ = split_model_id(model_id)
-    if provider == "local" or provider in settings.local:
+    provider = provider_for(split_model_id(model_id)[0], settings)
+    if provider.in_process:
         return 1
-    endpoint = settings.endpoints.get(provider)
-    if endpoint is not None and endpoint.max_concurrency:
-        return min(endpoint.max_concurrency, concurrency)
+    if provider.max_concurrency:
+        return min(provider.max_concurrency, concurrency)
     return concurrency
 
 

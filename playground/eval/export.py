@@ -152,7 +152,7 @@ def _promptfoo_assert(scorer: Any) -> dict[str, Any] | None:
 def to_promptfoo(report: BatchReport, settings: Any) -> str:
     """A promptfooconfig.yaml that `promptfoo eval` runs: prompts, providers, tests, asserts."""
     from playground.flows.loader import dump_yaml
-    from playground.models.registry import split_model_id
+    from playground.models.providers import provider_for, split_model_id
 
     plan = report.plan
     prompts, providers = [], []
@@ -166,14 +166,7 @@ def to_promptfoo(report: BatchReport, settings: Any) -> str:
         if prompt["raw"] not in [p["raw"] for p in prompts]:
             prompts.append(prompt)
         provider, model = split_model_id(config.model_id)
-        endpoint = settings.endpoints.get(provider)
-        if provider == "openai":
-            entry: dict[str, Any] = {"id": f"openai:chat:{model}"}
-        else:
-            base = endpoint.base_url if endpoint else "http://127.0.0.1:8000/v1"  # serve-model
-            entry = {"id": f"openai:chat:{model}", "config": {"apiBaseUrl": base, "apiKey": "none"}}
-            if endpoint and endpoint.api_key_env:
-                entry["config"] = {"apiBaseUrl": base, "apiKeyEnvar": endpoint.api_key_env}
+        entry = provider_for(provider, settings).promptfoo_provider(model)
         params = config.params
         entry.setdefault("config", {}).update(
             {"temperature": params.temperature, "max_tokens": params.max_tokens}

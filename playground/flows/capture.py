@@ -11,7 +11,7 @@ from playground.conversation import literal_template
 from playground.errors import SpecError
 from playground.flows.loader import validation_message
 from playground.flows.spec import SCHEMA_ID, Evidence, FlowSpec, few_shot_of, template_fields
-from playground.models.registry import split_model_id
+from playground.models.registry import provider_for, provider_of, split_model_id
 from playground.prompts import find_variables
 from playground.records import Draft, PromptVariant, Result, RetrievalSettings, Run
 
@@ -67,8 +67,7 @@ def spec_from_result(
     }
     if result.response_format is not None and result.response_format.structured:
         model["response_format"] = result.response_format.to_data()
-    provider, _ = split_model_id(result.model_id)
-    endpoint = settings.endpoints.get(provider)
+    endpoint = provider_of(result.model_id, settings).endpoint
     if endpoint is not None:
         # Only where the server lives and the *name* of its key variable: never the key.
         ref: dict[str, object] = {"base_url": endpoint.base_url}
@@ -110,7 +109,7 @@ def draft_from_spec(spec: FlowSpec, settings: Settings) -> Draft:
             "and one user message; the other messages were left out."
         )
     provider, _ = split_model_id(spec.model.id)
-    if spec.model.endpoint is not None and provider not in settings.endpoints:
+    if spec.model.endpoint is not None and provider_for(provider, settings).endpoint is None:
         notes.append(
             f"Endpoint '{provider}' is not configured here; add [endpoints.{provider}] with "
             f'base_url = "{spec.model.endpoint.base_url}" to playground.toml to run it.'

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 from playground.config import Settings
 from playground.errors import SpecError
 from playground.flows.spec import FlowSpec
+from playground.models.providers import BUILT_IN
 
-OPENAI_URL = "https://api.openai.com/v1"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -69,11 +69,7 @@ class EndpointAccess:
 
 def _provider_urls(settings: Settings, variable: str) -> list[str]:
     # The endpoints a provider's own key variable is meant for.
-    if variable == "OPENAI_API_KEY":
-        return [settings.keys.openai_base_url or OPENAI_URL]
-    if variable == "AZURE_OPENAI_API_KEY" and settings.keys.azure_endpoint:
-        return [settings.keys.azure_endpoint]
-    return []
+    return [url for p in BUILT_IN.values() if p.key_env == variable for url in p.key_urls(settings)]
 
 
 def _belongs_to(url: str, provider_url: str) -> bool:

@@ -20,7 +20,7 @@ from playground.flows.spec import (
     template_fields,
 )
 from playground.models.base import ChatModel, Message, ModelParams
-from playground.models.registry import get_model, model_for_endpoint_url, split_model_id
+from playground.models.registry import get_model, model_for_endpoint_url, provider_of
 from playground.prompts import render
 from playground.records import Result, RetrievalSettings, Run
 from playground.runner import CellFinisher, MeasuredStream
@@ -148,8 +148,7 @@ class Flow:
         access = endpoint_access(self.spec, self.settings)
         if access is None:
             return get_model(spec.id, self.settings)
-        provider, _ = split_model_id(spec.id)
-        configured = self.settings.endpoints.get(provider)
+        configured = provider_of(spec.id, self.settings).endpoint
         if configured is not None and same_endpoint(configured.base_url, access.base_url):
             return get_model(spec.id, self.settings)  # same server: use its timeouts and key
         return model_for_endpoint_url(

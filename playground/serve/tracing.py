@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from playground.errors import ConfigError
-from playground.models.registry import split_model_id
+from playground.models.providers import provider_of, split_model_id
 from playground.serve.settings import ServeSettings
 
 if TYPE_CHECKING:
@@ -48,12 +48,8 @@ def otlp_traces_url(serve: ServeSettings) -> str | None:
 
 def gen_ai_system(model_id: str) -> str:
     """The gen_ai.system value of a model id: openai, az.ai.openai or llama_cpp."""
-    provider, _ = split_model_id(model_id)
-    if provider == "azure":
-        return "az.ai.openai"
-    if provider == "local":
-        return "llama_cpp"
-    return "openai"  # OpenAI itself, or a server speaking its API through the openai SDK
+    # an endpoint's is openai: a server speaking OpenAI's API, called through the openai SDK
+    return provider_of(model_id).gen_ai_system
 
 
 class Tracing:

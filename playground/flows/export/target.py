@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 from playground.config import Settings
 from playground.errors import SpecError
-from playground.flows.endpoints import url_without_credentials
 from playground.flows.spec import FlowSpec
-from playground.models.registry import split_model_id
+from playground.models.providers import SERVE_MODEL_URL, Target, provider_for, split_model_id
 from playground.models.response_format import llama_response_format, openai_response_format
 
-SERVE_MODEL_URL = "http://127.0.0.1:8000/v1"  # where `playground serve-model` listens by default
+__all__ = ["NO_KEY", "SERVE_MODEL_URL", "Target", "llm_params", "response_format_for", "target_for"]
+
 NO_KEY = "not-needed"  # local servers accept any key; clients insist on one
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the exported call goes: the API kind, the model name it expects, and its URL."""
-
-    kind: Literal["openai", "azure", "compatible"]
-    model: str
-    base_url: str | None
-    api_key_env: str | None
-    note: str = ""
 
 
 def target_for(spec: FlowSpec, settings: Settings | None = None) -> Target:
@@ -33,32 +19,7 @@ def target_for(spec: FlowSpec, settings: Settings | None = None) -> Target:
     endpoint = spec.model.endpoint
     if endpoint is not None:
         return Target("compatible", name, endpoint.base_url, endpoint.api_key_env)
-    if provider == "local":
-        note = (
-            f"{spec.model.id} runs inside Prompt Playground; serve it with "
-            f"`playground serve-model` (listens on {SERVE_MODEL_URL}) or change base_url."
-        )
-        return Target("compatible", name, SERVE_MODEL_URL, None, note)
-    if provider == "openai":
-        return Target("openai", name, None, "OPENAI_API_KEY")
-    if provider == "azure":
-        return Target("azure", name, None, "AZURE_OPENAI_API_KEY")
-    configured = settings.endpoints.get(provider) if settings else None
-    if configured is not None:
-        if url_without_credentials(configured.base_url) != configured.base_url:
-            raise SpecError(
-                f"Endpoint '{provider}' in playground.toml has credentials in its base_url "
-                f"({url_without_credentials(configured.base_url)}); an export never carries "
-                "them: move the key into an environment variable named by api_key_env."
-            )
-        return Target("compatible", name, configured.base_url, configured.api_key_env)
-    return Target(
-        "compatible",
-        name,
-        SERVE_MODEL_URL,
-        None,
-        f"the spec does not say where endpoint '{provider}' lives; set base_url.",
-    )
+    return provider_for(provider, settings).export_target(spec.model.id, name)
 
 
 def response_format_for(spec: FlowSpec, target: Target) -> dict[str, object] | None:
@@ -71,7 +32,7 @@ def response_format_for(spec: FlowSpec, target: Target) -> dict[str, object] | N
     if fmt is None:
         return None
     provider, _ = split_model_id(spec.model.id)
-    if provider == "local" and target.base_url == SERVE_MODEL_URL:
+    if provider_for(provider).llama_dialect(target):
         return llama_response_format(fmt)
     return openai_response_format(fmt)
 
