@@ -6,6 +6,7 @@ import streamlit as st
 
 from playground.errors import PlaygroundError
 from playground.formatting import PRICE_UNKNOWN, price_per_million
+from playground.models.providers import all_providers
 from playground.models.registry import discover_endpoint, in_process, list_models
 from ui.resources import settings, store
 
@@ -42,15 +43,12 @@ for name, endpoint in config.endpoints.items():
             st.caption(f"Key from ${status.api_key_env}: {present}")
 
 st.subheader("Providers", divider="gray")
-keys = config.keys
-openai_state = "configured" if keys.openai_api_key else "set OPENAI_API_KEY to enable"
-azure_ready = keys.azure_api_key and keys.azure_endpoint and keys.azure_api_version
-azure_state = (
-    "configured"
-    if azure_ready
-    else "set AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT and OPENAI_API_VERSION to enable"
-)
-st.markdown(f"- **OpenAI**: {openai_state}\n- **Azure OpenAI**: {azure_state}")
+key_states = [
+    f"- **{provider.title}**: {state}"
+    for provider in all_providers(config)
+    if (state := provider.setup_state(config)) is not None
+]
+st.markdown("\n".join(key_states))
 
 st.subheader("Models", divider="gray")
 rows = []

@@ -87,6 +87,7 @@ class Provider:
     """One source of models: answers what the code asks about the ids `<name>/...`."""
 
     name: str = ""
+    title: ClassVar[str] = ""  # how people call it (the Settings page)
     in_process: ClassVar[bool] = False  # runs here: one call at a time, costs nothing
     gen_ai_system: ClassVar[str] = "openai"  # OpenTelemetry GenAI `gen_ai.system`
     key_env: ClassVar[str | None] = None  # the variable holding its own key, if any
@@ -135,11 +136,16 @@ class Provider:
         """The base URLs its own key variable is meant for (where a spec may send that key)."""
         return []
 
+    def setup_state(self, settings: Settings) -> str | None:
+        """What the Settings page says of its keys ("configured" or what to set), or None."""
+        return None
+
 
 class LocalProvider(Provider):
     """GGUF files run in-process by llama-cpp-python: the embedded model and [local.NAME]."""
 
     name = "local"
+    title = "Embedded and local models"
     in_process = True
     gen_ai_system = "llama_cpp"
 
@@ -200,6 +206,7 @@ class OpenAIProvider(Provider):
     """OpenAI's API (or OPENAI_BASE_URL), enabled by OPENAI_API_KEY."""
 
     name = "openai"
+    title = "OpenAI"
     key_env = "OPENAI_API_KEY"
 
     def configured(self, settings: Settings) -> bool:
@@ -248,11 +255,16 @@ class OpenAIProvider(Provider):
         """OPENAI_BASE_URL if set, else OpenAI's API."""
         return [settings.keys.openai_base_url or OPENAI_URL]
 
+    def setup_state(self, settings: Settings) -> str | None:
+        """Configured, or the variable to set."""
+        return "configured" if self.configured(settings) else "set OPENAI_API_KEY to enable"
+
 
 class AzureProvider(Provider):
     """Azure OpenAI deployments (AZURE_OPENAI_DEPLOYMENTS), keyed by its three variables."""
 
     name = "azure"
+    title = "Azure OpenAI"
     gen_ai_system = "az.ai.openai"
     key_env = "AZURE_OPENAI_API_KEY"
 
@@ -306,6 +318,12 @@ class AzureProvider(Provider):
     def key_urls(self, settings: Settings) -> list[str]:
         """AZURE_OPENAI_ENDPOINT, when set."""
         return [settings.keys.azure_endpoint] if settings.keys.azure_endpoint else []
+
+    def setup_state(self, settings: Settings) -> str | None:
+        """Configured when key, endpoint and version are all set; else the three to set."""
+        if self._ready(settings):
+            return "configured"
+        return "set AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT and OPENAI_API_VERSION to enable"
 
 
 _discovered: dict[str, tuple[float, EndpointConfig, EndpointStatus]] = {}
