@@ -123,3 +123,18 @@ def test_reading_the_registry_imports_neither_model_runtime() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_an_azure_batch_exports_to_promptfoo_on_its_deployment_and_host(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "k")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://team.openai.azure.com/")
+    monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
+    settings = load_settings()
+    entry = providers.provider_for("azure", settings).promptfoo_provider("gpt4o-prod", settings)
+    # not the serve-model URL of a local model: promptfoo's own Azure provider, same variables
+    assert entry == {
+        "id": "azure:chat:gpt4o-prod",
+        "config": {"apiHost": "team.openai.azure.com", "apiVersion": "2024-10-21"},
+    }

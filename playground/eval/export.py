@@ -166,7 +166,7 @@ def to_promptfoo(report: BatchReport, settings: Any) -> str:
         if prompt["raw"] not in [p["raw"] for p in prompts]:
             prompts.append(prompt)
         provider, model = split_model_id(config.model_id)
-        entry = provider_for(provider, settings).promptfoo_provider(model)
+        entry = provider_for(provider, settings).promptfoo_provider(model, settings)
         params = config.params
         entry.setdefault("config", {}).update(
             {"temperature": params.temperature, "max_tokens": params.max_tokens}

@@ -124,7 +124,7 @@ class Provider:
         """Whether the export's server takes llama.cpp's json_object + schema, not json_schema."""
         return False
 
-    def promptfoo_provider(self, model: str) -> dict[str, Any]:
+    def promptfoo_provider(self, model: str, settings: Settings) -> dict[str, Any]:
         """The provider entry of promptfooconfig.yaml that calls this model."""
         # no promptfoo provider of its own: promptfoo reaches it through `playground serve-model`
         return {
@@ -247,7 +247,7 @@ class OpenAIProvider(Provider):
         """OpenAI itself, keyed by OPENAI_API_KEY."""
         return Target("openai", name, None, "OPENAI_API_KEY")
 
-    def promptfoo_provider(self, model: str) -> dict[str, Any]:
+    def promptfoo_provider(self, model: str, settings: Settings) -> dict[str, Any]:
         """promptfoo's own OpenAI provider (it reads OPENAI_API_KEY)."""
         return {"id": f"openai:chat:{model}"}
 
@@ -318,6 +318,18 @@ class AzureProvider(Provider):
     def key_urls(self, settings: Settings) -> list[str]:
         """AZURE_OPENAI_ENDPOINT, when set."""
         return [settings.keys.azure_endpoint] if settings.keys.azure_endpoint else []
+
+    def promptfoo_provider(self, model: str, settings: Settings) -> dict[str, Any]:
+        """promptfoo's Azure provider on the deployment (it reads AZURE_OPENAI_API_KEY)."""
+        from urllib.parse import urlsplit
+
+        keys = settings.keys
+        config: dict[str, Any] = {}
+        if keys.azure_endpoint:
+            config["apiHost"] = urlsplit(keys.azure_endpoint).netloc or keys.azure_endpoint
+        if keys.azure_api_version:
+            config["apiVersion"] = keys.azure_api_version
+        return {"id": f"azure:chat:{model}", "config": config}
 
     def setup_state(self, settings: Settings) -> str | None:
         """Configured when key, endpoint and version are all set; else the three to set."""
@@ -444,7 +456,7 @@ class EndpointProvider(Provider):
             )
         return Target("compatible", name, base_url, self.endpoint.api_key_env)
 
-    def promptfoo_provider(self, model: str) -> dict[str, Any]:
+    def promptfoo_provider(self, model: str, settings: Settings) -> dict[str, Any]:
         """promptfoo's OpenAI provider pointed at the server, with its key variable if any."""
         base = self.endpoint.base_url
         if self.endpoint.api_key_env:
