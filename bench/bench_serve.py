@@ -164,9 +164,13 @@ def sequential(direct_url: str, served_url: str, calls: int) -> tuple[list[float
     return direct, served
 
 
+REQUEST_TIMEOUT_S = 30.0  # a call still unanswered after this counts as failed
+
+
 async def _post(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: bytes
-) -> int:
+) -> tuple[int, bool]:
+    """Send one POST, read its answer; (status, whether the server keeps the connection)."""
     # A minimal keep-alive HTTP/1.1 client: httpx's pool slows down badly at 100 concurrent
     # connections, which would measure the client instead of the servers.
     writer.write(
@@ -177,12 +181,15 @@ async def _post(
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
-    length = 0
+    length, keep = 0, True
     for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
+        lower = line.lower()
+        if lower.startswith(b"content-length:"):
             length = int(line.split(b":", 1)[1])
+        elif lower.startswith(b"connection:") and b"close" in lower:
+            keep = False  # Werkzeug (pf flow serve) closes after every answer
     await reader.readexactly(length)
-    return status
+    return status, keep
 
 
 async def _load(url: str, body: dict[str, object], clients: int, seconds: float) -> tuple[int, int]:
@@ -197,12 +204,18 @@ async def _load(url: str, body: dict[str, object], clients: int, seconds: float)
         try:
             while time.perf_counter() < deadline:
                 try:
-                    status = await _post(reader, writer, parsed.raw_path.decode(), payload)
-                except (OSError, asyncio.IncompleteReadError):
+                    status, keep = await asyncio.wait_for(
+                        _post(reader, writer, parsed.raw_path.decode(), payload),
+                        REQUEST_TIMEOUT_S,
+                    )
+                except (OSError, asyncio.IncompleteReadError, TimeoutError):
                     failed += 1
                     writer.close()
                     reader, writer = await asyncio.open_connection(parsed.host, parsed.port)
                     continue
+                if not keep:
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(parsed.host, parsed.port)
                 if status == 200:
                     done += 1
                 else:
@@ -249,11 +262,14 @@ def promptflow_throughput(
         env=pf_env, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     port = free_port()
+    log_path = home / "pf-serve.log"  # what pf printed, for when it stalls
+    log = log_path.open("w", encoding="utf-8")
     server = subprocess.Popen(
         [pf, "flow", "serve", "--source", str(out), "--host", "127.0.0.1", "--port", str(port),
          "--skip-open-browser"],
-        env=pf_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=pf_env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    print(f"  pf flow serve starting (log: {log_path})", flush=True)
     try:
         wait_http(f"http://127.0.0.1:{port}/health", timeout=120, proc=server)
         url = f"http://127.0.0.1:{port}/score"
@@ -263,6 +279,7 @@ def promptflow_throughput(
         return throughput(url, {"question": "hi"}, args.clients, args.seconds)
     finally:
         stop_process(server)
+        log.close()
 
 
 def main() -> None:
