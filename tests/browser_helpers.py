@@ -12,18 +12,17 @@ import contextlib
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from playground.cli.core import streamlit_command
 from tests.support import free_port, wait_http
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page, WebSocket
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "app.py"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -50,15 +49,9 @@ def running_app(home: Path, cwd: Path = ROOT) -> Iterator[str]:
     env["PLAYGROUND_HOME"] = str(home)
     log_path = home.parent / f"streamlit-{port}.log"
     with open(log_path, "wb") as log:
+        # the launcher's own command line: the browser sees what `playground app` serves
         proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "streamlit", "run", str(APP),
-                "--server.port", str(port),
-                "--server.headless", "true",
-                "--server.address", "127.0.0.1",
-                "--server.fileWatcherType", "none",  # edits to the checkout must not rerun it
-                "--browser.gatherUsageStats", "false",
-            ],
+            streamlit_command(port, "127.0.0.1", headless=True, dev=False),
             cwd=cwd,
             env=env,
             stdout=log,

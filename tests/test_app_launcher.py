@@ -116,3 +116,13 @@ def test_the_app_shows_no_deploy_button_unless_developing(tmp_path: Path) -> Non
         assert toolbar_mode(port) == Config.VIEWER  # no Deploy button, no developer menu
     with launched(tmp_path, "--dev") as (_, port):
         assert toolbar_mode(port) == Config.DEVELOPER
+
+
+@pytest.mark.parametrize("dev", [False, True])
+def test_the_app_skips_streamlits_full_collection_after_every_rerun(dev: bool) -> None:
+    """A live grid reruns every 0.4 s; a forced gc.collect() each time (most of a second with
+    torch and a model loaded, holding the GIL) left a RAG answer unscored for 45 s."""
+    from playground.cli.core import streamlit_command
+
+    command = streamlit_command(None, "127.0.0.1", headless=True, dev=dev)
+    assert command[command.index("--runner.postScriptGC") + 1] == "false"

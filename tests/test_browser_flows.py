@@ -183,6 +183,7 @@ def test_a_run_with_knowledge_shows_its_retrieved_context_and_groundedness(
     top_k.focus()
     rerun_after(page, lambda: top_k.press("Home"))  # one chunk: a short prompt, a quick answer
     set_text(page, "User message", "Context:\n{{ context }}\n\nQuestion: {{ question }}")
+    short_answers(page, max_tokens=40)  # a sentence or two: the 256-token default took a minute
     run_question(page, "Is the trail tent waterproof?")
 
     wait_for_answer(answer_cell(page))

@@ -48,6 +48,10 @@ def streamlit_command(port: int | None, address: str, headless: bool, dev: bool)
     command += ["--server.runOnSave", "true" if dev else "false"]
     # A product's toolbar: no "Deploy" button or developer menu in front of an audience.
     command += ["--client.toolbarMode", "developer" if dev else "viewer"]
+    # Streamlit runs a full gc.collect() after every script run. With torch, Chroma and a
+    # model loaded that takes most of a second holding the GIL, and a live grid reruns every
+    # 0.4 s: a RAG answer then took 45 s to be scored. Python's own collector still runs.
+    command += ["--runner.postScriptGC", "false"]
     if port:
         command += ["--server.port", str(port)]
     if headless:
