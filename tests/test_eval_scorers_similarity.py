@@ -20,10 +20,10 @@ class _Counting:
         self.calls = 0
         self.gate = threading.Event()
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         self.calls += 1
         self.gate.wait(5)  # hold the first batch so the others queue behind it
-        return self.inner.encode(texts)
+        return self.inner.encode(texts, batch_size=batch_size)
 
 
 def test_threads_get_their_own_vectors_from_shared_batches() -> None:
@@ -41,7 +41,7 @@ def test_threads_get_their_own_vectors_from_shared_batches() -> None:
 
 
 class _Broken:
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         raise RuntimeError("model gone")
 
 

@@ -4,6 +4,11 @@ Each cell asks for two vectors (answer, reference). Encoding them one cell at a 
 MiniLM running batches of two; here the first thread to ask encodes everything the others
 queued meanwhile in one call, so cells running at once share batches of up to `max_batch`.
 A lone caller pays nothing extra: nobody waits for company.
+
+Answers and references vary in length (a median of ~34 tokens, some over 170), and MiniLM
+pads every text of a batch to its longest; so a shared call is sorted by length (as
+sentence-transformers does within one call) and run in small batches: 30 texts in batches of
+64 went at 21 pairs/s on this box, in batches of 8 at 36, and 128 in batches of 16 at 43.
 """
 
 from __future__ import annotations
@@ -63,7 +68,8 @@ class SharedEncoder:
                     self._leading = False
                     return
             try:
-                vectors = self.embedder.encode([t for r in batch for t in r.texts])
+                texts = [t for r in batch for t in r.texts]
+                vectors = self.embedder.encode(texts, batch_size=padding_batch(len(texts)))
             except BaseException as exc:  # every waiting cell gets the failure, none hangs
                 for r in batch:
                     r.error = exc
@@ -74,6 +80,11 @@ class SharedEncoder:
                 r.vectors = vectors[start : start + len(r.texts)]
                 start += len(r.texts)
                 r.done.set()
+
+
+def padding_batch(count: int) -> int:
+    """The model batch for `count` texts of mixed length: small, so little is padding."""
+    return 8 if count <= 64 else 16
 
 
 _shared: dict[str, SharedEncoder] = {}
