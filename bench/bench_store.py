@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_history_compare import run_cases, seed  # noqa: E402
+from bench_history_compare import bulk_mode, bulk_seed, run_cases  # noqa: E402
 
 from tests.pg_support import PostgresServer, find_bin_dir, running_server  # noqa: E402
 
@@ -71,7 +71,11 @@ def page_figures(url: str, workdir: Path, runs: int, reruns: int) -> dict[str, f
     """Seed `runs` runs into the store at `url` and time every History/Compare case."""
     with store_at(url, workdir) as store:
         began = time.perf_counter()
-        seed(store, runs, random.Random(7), quiet=True)
+        # the bulk path of bench_history_compare (COPY on PostgreSQL, triggers and indexes
+        # rebuilt once): row by row, m008's trigram indexes and statement triggers made 100k
+        # runs on PostgreSQL take longer than 15 minutes
+        with bulk_mode(store):
+            bulk_seed(store, runs, random.Random(7))
         settle(store)
         backend = store.backend  # type: ignore[attr-defined]
         print(f"  {backend}: seeded {runs} runs in {time.perf_counter() - began:.0f} s", flush=True)
