@@ -6,7 +6,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,14 +55,8 @@ class RetrievedChunk:
 
     def to_json(self) -> dict[str, Any]:
         """The dict saved in a run's retrieval JSON (and printed by `rag query --json`)."""
-        # Key order is the stored one: rows written before this type existed stay byte-equal.
-        return {
-            "id": self.id,
-            "text": self.text,
-            "source": self.source,
-            "page": self.page,
-            "score": self.score,
-        }
+        # Field order is the stored key order: rows written before this type stay byte-equal.
+        return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RetrievedChunk:

@@ -25,11 +25,12 @@ from playground.eval.datasets import DatasetError, DatasetInfo, Datasets, iter_r
 from playground.eval.scorers import ScoreContext, Verdict, row_status, score_answer
 from playground.eval.spec import EvaluationSpec, FaithfulnessScorer, JudgeScorer
 from playground.models.base import Message, ModelParams
-from playground.models.registry import get_model, provider_for, split_model_id
+from playground.models.registry import get_model, in_process, split_model_id
 from playground.models.response_format import ResponseFormat
 from playground.prompts import find_variables
 from playground.records import PromptVariant, Result, RetrievalSettings, Run, new_id
 from playground.runner import CellFinisher, estimate_tokens, measured_stream, prepare_run
+from playground.runner import endpoint_limit as runner_limit
 
 if TYPE_CHECKING:
     from playground.store.batches import Batches, CellSave
@@ -277,12 +278,10 @@ class Estimate:
 
 def endpoint_limit(settings: Settings, model_id: str, concurrency: int) -> int:
     """Calls one endpoint takes at once: 1 in-process, `max_concurrency` if configured."""
-    provider = provider_for(split_model_id(model_id)[0], settings)
-    if provider.in_process:
+    if in_process(model_id, settings):
         return 1
-    if provider.max_concurrency:
-        return min(provider.max_concurrency, concurrency)
-    return concurrency
+    limit = runner_limit(settings, model_id)  # the endpoint's max_concurrency, as the app's
+    return min(limit, concurrency) if limit else concurrency
 
 
 def estimate(

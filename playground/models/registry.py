@@ -11,9 +11,6 @@ from playground.config import Settings
 from playground.models.base import ChatModel
 from playground.models.openai_compat import EndpointSpec, OpenAICompatModel
 from playground.models.providers import (
-    BUILT_IN,
-    DISCOVERY_TTL_S,
-    OPENAI_DEFAULT_MODELS,
     EndpointStatus,
     ModelInfo,
     all_providers,
@@ -24,12 +21,7 @@ from playground.models.providers import (
     split_model_id,
 )
 
-RESERVED_PROVIDERS = frozenset(BUILT_IN)
-
 __all__ = [
-    "DISCOVERY_TTL_S",
-    "OPENAI_DEFAULT_MODELS",
-    "RESERVED_PROVIDERS",
     "EndpointStatus",
     "ModelInfo",
     "discover_endpoint",
