@@ -62,8 +62,13 @@ def test_every_cell_is_an_ordinary_run_and_the_cache_keeps_measurements(
         first = load_report(settings, plan.batch_id)
         calls = stub.requests
         again = plan_from_paths(settings, [str(flow)])
-        BatchRunner(settings, again, concurrency=4).run()
+        reported: list[tuple[int, int]] = []
+        BatchRunner(
+            settings, again, concurrency=4, on_progress=lambda d, t, _: reported.append((d, t))
+        ).run()
         second = load_report(settings, again.batch_id)
+    # cached cells are saved in groups, and each is reported once it is saved
+    assert reported == [(i, 6) for i in range(1, 7)] and len(second.cells) == 6
     assert calls == 6 and stub.requests == 6  # the rerun came from the cache
     config = first.configs[0]
     assert (config.passed, config.failed, config.pass_rate, config.gate_passed) == (3, 3, 0.5, True)

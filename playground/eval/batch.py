@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from playground.coalesce import Coalescer
 from playground.config import Settings
 from playground.errors import PlaygroundError, SpecError
 from playground.eval.datasets import DatasetError, DatasetInfo, Datasets, iter_rows
@@ -33,10 +34,16 @@ from playground.runner import CellFinisher, estimate_tokens, measured_stream, pr
 from playground.runner import endpoint_limit as runner_limit
 
 if TYPE_CHECKING:
-    from playground.store.batches import Batches, CellSave
+    from playground.store.batches import Batches, CachedAnswer, CellSave
 
 DEFAULT_CONCURRENCY = 8
 RATE_LIMIT_RETRIES = 6
+# Cells answered from the cache finish faster than a commit: each commit rewrites the pages of
+# a dozen indexes and the search index, so they are saved in groups (a cell that called a
+# model is saved at once, with any cached ones waiting). A kill loses at most these cached
+# cells, which a resume answers from the cache again.
+CACHED_SAVE_GROUP = 500
+CACHED_SAVE_EVERY_S = 0.5
 
 
 @dataclass
@@ -360,6 +367,10 @@ class BatchRunner:
         self.cancel = cancel or threading.Event()
         self.fresh = fresh
         self._batches: Batches | None = None
+        # cells look up the cache at once from many threads: one query serves all that queued
+        self._cached_answers: Coalescer[str, CachedAnswer | None] = Coalescer(
+            self._look_up_many, max_batch=256
+        )
         self._limits: dict[str, threading.Semaphore] = {}
         self._limits_lock = threading.Lock()
         self.spent = 0.0
@@ -439,7 +450,7 @@ class BatchRunner:
         cached = False
         if planned.error is None:
             key = cache_key(planned, repeat_index)
-            hit = self.batches.cached_answer(key) if self.use_cache else None
+            hit = self._cached_answers([key])[0] if self.use_cache else None
             if hit is not None:
                 result = _from_cache(planned, hit)
                 cached = True
@@ -473,6 +484,10 @@ class BatchRunner:
         return CellOutcome(
             config_index, row_index, repeat_index, result, status, verdicts, cached, save
         )
+
+    def _look_up_many(self, keys: list[str]) -> list[CachedAnswer | None]:
+        found = self.batches.cached_answers(keys)
+        return [found.get(key) for key in keys]
 
     def ensure_record(self) -> None:
         """Create the batch's record, or mark an existing one running again (resume)."""
@@ -523,7 +538,8 @@ class BatchRunner:
         status = "done"
         pending = self._pending(done_keys)
         in_flight: set[Future[CellOutcome | None]] = set()
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+        saver = _CellSaver(self, finished, total)
+        with saver, ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             while True:
                 while len(in_flight) < self.concurrency * 2 and status == "done":
                     if self.cancel.is_set():
@@ -541,21 +557,81 @@ class BatchRunner:
                     deferred = False
                 if not in_flight:
                     break
-                completed, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                found = [future.result() for future in completed]
-                outcomes = [o for o in found if o is not None]
-                # one transaction per group of finished cells: a cell is saved whole or not
-                # at all, and a cached rerun is not bound by one commit per cell
-                self.batches.save_cells([o.save for o in outcomes if o.save is not None])
+                # with cells waiting to be saved, wake up soon to hand them to the writer
+                completed, in_flight = wait(
+                    in_flight, timeout=saver.wake_after, return_when=FIRST_COMPLETED
+                )
+                outcomes = [o for o in (f.result() for f in completed) if o is not None]
                 for outcome in outcomes:
-                    finished += 1
                     self.spent += outcome.result.cost_usd if not outcome.cached else 0.0
-                    if self.on_progress is not None:
-                        self.on_progress(finished, total, outcome)
+                saver.add(outcomes)
+        finished = saver.finished
         if status == "done" and self.cancel.is_set() and finished < total:
             status = "cancelled"  # Cancel came while the last queued cells were skipped
         self.batches.set_status(self.plan.batch_id, status)
         return status
+
+
+class _CellSaver:
+    """Saves a batch's finished cells on one writer thread, in groups, then reports them.
+
+    The writer runs while the runner keeps its workers busy (sqlite3 and psycopg release the
+    GIL while they work), and a group grows while the writer is busy, so a cached rerun of
+    thousands of cells takes a few commits instead of one per handful of cells.
+    """
+
+    def __init__(self, runner: BatchRunner, finished: int, total: int) -> None:
+        self.runner = runner
+        self.finished = finished
+        self.total = total
+        self.unsaved: list[CellOutcome] = []
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-saver")
+        self._saving: Future[None] | None = None
+        self._last_save = time.monotonic()
+
+    @property
+    def wake_after(self) -> float | None:
+        """How long the runner may wait for a cell before coming back to save (None: forever)."""
+        return 0.05 if self.unsaved else None
+
+    def add(self, outcomes: list[CellOutcome]) -> None:
+        """Take finished cells; hand a group to the writer when it is free and one is due."""
+        self.unsaved += outcomes
+        if self._saving is not None:
+            if not self._saving.done():
+                return
+            self._saving.result()  # a store that failed stops the batch here
+            self._saving = None
+        if self.unsaved and (
+            not all(o.cached for o in self.unsaved)
+            or len(self.unsaved) >= CACHED_SAVE_GROUP
+            or time.monotonic() - self._last_save >= CACHED_SAVE_EVERY_S
+        ):
+            group, self.unsaved = self.unsaved, []
+            self._saving = self._writer.submit(self._save, group)
+            self._last_save = time.monotonic()
+
+    def _save(self, outcomes: list[CellOutcome]) -> None:
+        # a cell is saved whole or not at all, and reported only once it is saved
+        self.runner.batches.save_cells([o.save for o in outcomes if o.save is not None])
+        for outcome in outcomes:
+            self.finished += 1
+            if self.runner.on_progress is not None:
+                self.runner.on_progress(self.finished, self.total, outcome)
+
+    def __enter__(self) -> _CellSaver:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        saving, self._saving = self._saving, None
+        self._writer.shutdown(wait=True)
+        if exc_type is not None:
+            return  # the batch already failed; what is unsaved runs again on resume
+        if saving is not None:
+            saving.result()
+        if self.unsaved:
+            group, self.unsaved = self.unsaved, []
+            self._save(group)
 
 
 def _from_cache(planned: Result, hit: Any) -> Result:

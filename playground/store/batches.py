@@ -319,20 +319,26 @@ class Batches:
 
     def cached_answer(self, key: str) -> CachedAnswer | None:
         """The answer stored under a content address, if any."""
+        return self.cached_answers([key]).get(key)
+
+    def cached_answers(self, keys: Sequence[str]) -> dict[str, CachedAnswer]:
+        """The answers stored under these content addresses, by key (absent ones left out)."""
+        found: dict[str, CachedAnswer] = {}
         with self.db.read() as conn:
-            row = conn.execute(select(answer_cache).where(answer_cache.c.key == key)).first()
-        if row is None:
-            return None
-        return CachedAnswer(
-            text=row.text,
-            prompt_tokens=row.prompt_tokens,
-            completion_tokens=row.completion_tokens,
-            usage_estimated=bool(row.usage_estimated),
-            ttft_ms=row.ttft_ms,
-            latency_ms=row.latency_ms,
-            tokens_per_s=row.tokens_per_s,
-            cost_usd=row.cost_usd,
-        )
+            for start in range(0, len(keys), 500):  # well under every backend's bound-parameter cap
+                chunk = sorted(set(keys[start : start + 500]))
+                for row in conn.execute(select(answer_cache).where(answer_cache.c.key.in_(chunk))):
+                    found[row.key] = CachedAnswer(
+                        text=row.text,
+                        prompt_tokens=row.prompt_tokens,
+                        completion_tokens=row.completion_tokens,
+                        usage_estimated=bool(row.usage_estimated),
+                        ttft_ms=row.ttft_ms,
+                        latency_ms=row.latency_ms,
+                        tokens_per_s=row.tokens_per_s,
+                        cost_usd=row.cost_usd,
+                    )
+        return found
 
     def cache_answer(self, key: str, result: Result) -> None:
         """Keep a successful answer and its original measurements under its content address."""

@@ -25,6 +25,10 @@ POOL_SIZE = 5
 MAX_OVERFLOW = 10
 POOL_TIMEOUT_S = 10
 CONNECT_TIMEOUT_S = 5
+# A file has no connection limit, and a connection past the pool is closed when returned: with
+# a batch's 16 worker threads reading at once, a pool of 5 reopened a connection (and reran its
+# PRAGMAs) for most cache lookups.
+SQLITE_POOL_SIZE = 32
 
 
 def mask_url(url: str | URL) -> str:
@@ -81,7 +85,9 @@ class Database:
                 if path and path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                 self.engine: Engine = create_engine(
-                    parsed, connect_args={"check_same_thread": False, "timeout": 10}
+                    parsed,
+                    pool_size=SQLITE_POOL_SIZE,
+                    connect_args={"check_same_thread": False, "timeout": 10},
                 )
                 event.listen(self.engine, "connect", _sqlite_connect)
                 event.listen(self.engine, "begin", _sqlite_begin)
