@@ -183,6 +183,67 @@ class TrickleServer(ThreadingHTTPServer):
         self.server_close()
 
 
+class _KeepAliveHandler(BaseHTTPRequestHandler):
+    server: KeepAliveServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        events = [{"content": word} for word in ("Kept", " alive", ".")] + [{}]
+        body = b""
+        for index, delta in enumerate(events):
+            finish = "stop" if index == len(events) - 1 else None
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            chunk = {"object": "chat.completion.chunk", "model": "m", "choices": [choice]}
+            body += f"data: {json.dumps(chunk)}\n\n".encode()
+        body += b"data: [DONE]\n\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        if self.server.chunked:  # as uvicorn-based servers (vLLM) and llama.cpp's send it
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
+        else:
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        self.wfile.flush()
+
+
+class KeepAliveServer(ThreadingHTTPServer):
+    """An OpenAI-style server that keeps connections open and counts how many were opened."""
+
+    daemon_threads = True
+
+    def __init__(self, chunked: bool = False) -> None:
+        super().__init__(("127.0.0.1", free_port()), _KeepAliveHandler)
+        self.chunked = chunked
+        self.connections = 0
+        self.lock = threading.Lock()
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The /v1 base URL."""
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def __enter__(self) -> KeepAliveServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
 class _HookHandler(BaseHTTPRequestHandler):
     server: WebhookReceiver
     protocol_version = "HTTP/1.1"
