@@ -17,11 +17,14 @@ from pathlib import Path
 import uvicorn
 
 from playground.config import Settings
+from playground.errors import NotFoundError
 from playground.flows.loader import parse_spec
 from playground.flows.registry import FlowRegistry
 from playground.flows.spec import FlowSpec
+from playground.records import Run
 from playground.serve.app import create_app
 from playground.serve.settings import ServeSettings
+from playground.store import open_store
 from tests.support import free_port
 
 LOCAL_SPEC = """\
@@ -300,6 +303,23 @@ def wait_for(predicate: object, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def stored_run(settings: Settings, run_id: str, timeout: float = 10.0) -> Run:
+    """A served run read back while serving: it is stored just after its answer has left."""
+    runs = open_store(settings).runs
+    found: list[Run] = []
+
+    def read() -> bool:
+        try:
+            found.append(runs.get_run(run_id))
+        except NotFoundError:
+            return False
+        return True
+
+    if not wait_for(read, timeout):
+        raise AssertionError(f"run {run_id} was not stored within {timeout:g} s")
+    return found[0]
 
 
 def down_url() -> str:

@@ -59,6 +59,12 @@ class ServeMetrics:
             ["flow", "version", "kind"],
             registry=self.registry,
         )
+        self.unrecorded = Counter(
+            "playground_serve_unrecorded_calls",
+            "Served calls answered but not stored (the store refused them; see the log).",
+            ["flow", "version"],
+            registry=self.registry,
+        )
         self.cost = Counter(
             "playground_serve_cost_usd",
             "Cost of served calls in USD at the configured prices.",
