@@ -153,7 +153,7 @@ class _Deadline:
         first = self._last_chunk is None
         self._last_chunk = time.monotonic()
         if first:  # later chunks only move the idle deadline later: no need to wake the watcher
-            _watcher.wake()
+            _watcher.wake(self.due()[0])
 
     def stop(self) -> None:
         """The stream ended: stop watching."""
@@ -173,6 +173,9 @@ class _Watcher:
         self._changed = threading.Condition()
         self._open: set[_Deadline] = set()
         self._thread: threading.Thread | None = None
+        # When the watcher's wait ends (inf: no deadline; -inf: it is looking now). A deadline
+        # due later needs no wake-up: waking the thread for every call cost a GIL hand-off.
+        self._wakes_at = float("-inf")
 
     def add(self, deadline: _Deadline) -> None:
         """Watch a new stream."""
@@ -183,16 +186,20 @@ class _Watcher:
                     target=self._watch, name="stream-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._changed.notify()
+            self._nudge(deadline.due()[0])
 
     def remove(self, deadline: _Deadline) -> None:
         """Stop watching a stream (its watcher need not wake for it)."""
         with self._changed:
             self._open.discard(deadline)
 
-    def wake(self) -> None:
-        """A deadline moved earlier: look again."""
+    def wake(self, due: float) -> None:
+        """A deadline moved earlier, to `due`: look again if the watcher would wake later."""
         with self._changed:
+            self._nudge(due)
+
+    def _nudge(self, due: float) -> None:
+        if due < self._wakes_at:  # (called with the lock held)
             self._changed.notify()
 
     def _watch(self) -> None:
@@ -209,7 +216,9 @@ class _Watcher:
                     elif soonest is None or due < soonest:
                         soonest = due
                 if not expired:
+                    self._wakes_at = float("inf") if soonest is None else soonest
                     self._changed.wait(None if soonest is None else soonest - now)
+                    self._wakes_at = float("-inf")
                     continue
             for deadline, kind in expired:  # closing may block: never under the lock
                 deadline.fire(kind)
