@@ -9,7 +9,9 @@ transaction, so a run is stored whole or not at all.
 The answer does not wait for its commit (that was ~2 ms of every call, bench/README.md): a
 run is stored a few milliseconds after its answer left. What reads a run back through the
 server waits for it (`wait_stored`, e.g. feedback on a run id just handed out), and `close`
-stores everything queued before it returns, so a graceful shutdown loses no served call.
+stores everything queued before it returns, so a graceful shutdown loses no served call. A
+hard kill (SIGKILL, a crash) can lose the runs of the last few milliseconds, whose answers
+had already left.
 """
 
 from __future__ import annotations
