@@ -17,11 +17,14 @@ from pathlib import Path
 import uvicorn
 
 from playground.config import Settings
+from playground.errors import NotFoundError
 from playground.flows.loader import parse_spec
 from playground.flows.registry import FlowRegistry
 from playground.flows.spec import FlowSpec
+from playground.records import Run
 from playground.serve.app import create_app
 from playground.serve.settings import ServeSettings
+from playground.store import open_store
 from tests.support import free_port
 
 LOCAL_SPEC = """\
@@ -183,6 +186,67 @@ class TrickleServer(ThreadingHTTPServer):
         self.server_close()
 
 
+class _KeepAliveHandler(BaseHTTPRequestHandler):
+    server: KeepAliveServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        events = [{"content": word} for word in ("Kept", " alive", ".")] + [{}]
+        body = b""
+        for index, delta in enumerate(events):
+            finish = "stop" if index == len(events) - 1 else None
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            chunk = {"object": "chat.completion.chunk", "model": "m", "choices": [choice]}
+            body += f"data: {json.dumps(chunk)}\n\n".encode()
+        body += b"data: [DONE]\n\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        if self.server.chunked:  # as uvicorn-based servers (vLLM) and llama.cpp's send it
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
+        else:
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        self.wfile.flush()
+
+
+class KeepAliveServer(ThreadingHTTPServer):
+    """An OpenAI-style server that keeps connections open and counts how many were opened."""
+
+    daemon_threads = True
+
+    def __init__(self, chunked: bool = False) -> None:
+        super().__init__(("127.0.0.1", free_port()), _KeepAliveHandler)
+        self.chunked = chunked
+        self.connections = 0
+        self.lock = threading.Lock()
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The /v1 base URL."""
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def __enter__(self) -> KeepAliveServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
 class _HookHandler(BaseHTTPRequestHandler):
     server: WebhookReceiver
     protocol_version = "HTTP/1.1"
@@ -239,6 +303,23 @@ def wait_for(predicate: object, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def stored_run(settings: Settings, run_id: str, timeout: float = 10.0) -> Run:
+    """A served run read back while serving: it is stored just after its answer has left."""
+    runs = open_store(settings).runs
+    found: list[Run] = []
+
+    def read() -> bool:
+        try:
+            found.append(runs.get_run(run_id))
+        except NotFoundError:
+            return False
+        return True
+
+    if not wait_for(read, timeout):
+        raise AssertionError(f"run {run_id} was not stored within {timeout:g} s")
+    return found[0]
 
 
 def down_url() -> str:

@@ -363,3 +363,24 @@ def test_client_creation_is_not_counted_as_latency(
     assert result.error is None and result.text == "Hello from the test server."
     assert result.ttft_ms is not None and result.latency_ms is not None
     assert result.ttft_ms <= result.latency_ms < 1000
+
+
+def test_a_sooner_deadline_after_a_later_one_still_fires_on_time() -> None:
+    # the watcher is woken only for a deadline sooner than its wait; a later one waits its turn
+    from playground.models.openai_compat import _Deadline
+
+    fired: list[tuple[str, float]] = []
+    start = time.monotonic()
+    late = _Deadline(start + 30, 30, lambda: fired.append(("late", time.monotonic() - start)))
+    later = _Deadline(start + 60, 60, lambda: fired.append(("later", time.monotonic() - start)))
+    soon = _Deadline(start + 0.3, 30, lambda: fired.append(("soon", time.monotonic() - start)))
+    idle = _Deadline(start + 30, 0.5, lambda: fired.append(("idle", time.monotonic() - start)))
+    idle.chunk_arrived()  # its idle deadline (0.5 s) is now sooner than its total one
+    deadline = time.monotonic() + 5
+    while len(fired) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for watched in (late, later, soon, idle):
+        watched.stop()
+    assert [name for name, _ in fired] == ["soon", "idle"]
+    assert fired[0][1] < 1.5 and fired[1][1] < 2.0
+    assert (soon.expired, idle.expired, late.expired) == ("total", "idle", None)

@@ -12,7 +12,7 @@ import pytest
 from playground.config import Settings, load_settings
 from playground.flows.registry import FlowRegistry
 from playground.store import open_store
-from tests.serve_support import endpoint_spec, local_spec, save_flow, served
+from tests.serve_support import KeepAliveServer, endpoint_spec, local_spec, save_flow, served
 from tests.support import FaultServer
 
 
@@ -173,3 +173,23 @@ def test_health_openapi_and_metrics_count_calls_tokens_and_cost(
         line for line in text.splitlines() if line.startswith("playground_serve_cost_usd_total{")
     ]
     assert cost and float(cost[0].split()[-1]) > 0
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_served_calls_reuse_one_connection_to_the_model(settings: Settings, chunked: bool) -> None:
+    # the SDK stops reading at [DONE]; unread, the body's end dropped the connection, and every
+    # call paid a new one (a TLS handshake, for a remote model)
+    with KeepAliveServer(chunked=chunked) as model:
+        save_flow(settings, endpoint_spec(model.url))
+        with served(["stub-flow"], settings) as url:
+            answers = [
+                httpx.post(
+                    f"{url}/v1/flows/stub-flow/run",
+                    json={"inputs": {"question": "hi"}, "stream": i % 2 == 1},
+                    timeout=30,
+                )
+                for i in range(6)
+            ]
+        assert [a.status_code for a in answers] == [200] * 6
+        assert answers[0].json()["answer"] == "Kept alive."
+        assert model.connections == 1

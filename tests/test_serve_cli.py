@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
 
 from playground.cli import main
 from playground.config import Settings, load_settings
@@ -40,6 +41,16 @@ def _serve(args: list[str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
     return proc, url
 
 
+def _ok_calls(text: str) -> float:
+    """The served calls with outcome ok in a /metrics text."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "playground_serve_calls_total" and sample.labels["outcome"] == "ok"
+    )
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_flow_serve_listens_on_loopback_and_records_runs(
     settings: Settings, fault_server: FaultServer, tmp_path: Path, workers: int
@@ -54,9 +65,12 @@ def test_flow_serve_listens_on_loopback_and_records_runs(
             )
             for i in range(4)
         ]
+        # new connections, so with two workers both answer some scrapes: each shows all 4
+        scrapes = [_ok_calls(httpx.get(f"{url}/metrics", timeout=10).text) for _ in range(6)]
     finally:
         stop_process(proc)
     assert [a.status_code for a in answers] == [200] * 4
+    assert scrapes == [4.0] * 6
     assert "Serving stub-flow@v1 at http://127.0.0.1:" in log.read_text()
     store = open_store(settings)
     assert {store.runs.get_run(a.json()["run_id"]).source for a in answers} == {"serve"}

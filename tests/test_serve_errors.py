@@ -19,6 +19,7 @@ from tests.serve_support import (
     endpoint_spec,
     save_flow,
     served,
+    stored_run,
     wait_for,
 )
 from tests.support import FaultServer
@@ -105,7 +106,7 @@ def test_max_tokens_caps_the_flow_and_is_recorded(stub_url: str, settings: Setti
         f"{stub_url}/v1/flows/stub-flow/run", json={"inputs": {"question": "hi"}, "max_tokens": 3}
     )
     assert response.status_code == 200
-    run = open_store(settings).runs.get_run(response.json()["run_id"])
+    run = stored_run(settings, response.json()["run_id"])  # still serving: stored just after
     assert run.results[0].params.max_tokens == 3
 
 

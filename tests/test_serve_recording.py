@@ -1,7 +1,9 @@
-"""Served runs are saved in batches by one writer, and still stored before the answer leaves."""
+"""Served runs are saved in batches by one writer after their answer left; none is lost."""
 
 from __future__ import annotations
 
+import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from playground.models.base import Message, ModelParams
 from playground.records import Result, Run
 from playground.serve.recorder import RunRecorder
 from playground.store import open_store
+from playground.store.runs import Runs
 from tests.serve_support import endpoint_spec, save_flow, served
 from tests.support import FaultServer
 
@@ -33,14 +36,13 @@ def _run(text: str) -> Run:
     return Run(source="serve", variables={"q": text}, results=[result])
 
 
-def test_forty_concurrent_calls_are_each_stored_when_their_answer_arrives(
+def test_a_burst_of_concurrent_calls_loses_none_and_feedback_finds_each_at_once(
     settings: Settings, fault_server: FaultServer
 ) -> None:
     save_flow(settings, endpoint_spec(fault_server.url("ok")), label="production")
-    store = open_store(settings)
     with served(["stub-flow@production"], settings) as url:
 
-        def call(i: int) -> tuple[str, str]:
+        def call(i: int) -> tuple[str, int]:
             response = httpx.post(
                 f"{url}/v1/flows/stub-flow/run",
                 json={"inputs": {"question": f"question {i}"}},
@@ -48,14 +50,81 @@ def test_forty_concurrent_calls_are_each_stored_when_their_answer_arrives(
             )
             assert response.status_code == 200, response.text
             run_id = response.json()["run_id"]
-            # read at once: a run id handed to a client must resolve (History, feedback)
-            return run_id, store.runs.get_run(run_id).variables["question"]
+            # at once: a run id handed to a client resolves through the server (it waits for
+            # the run's commit), though the answer did not wait for it
+            rated = httpx.post(
+                f"{url}/v1/feedback", json={"run_id": run_id, "stars": 4}, timeout=60
+            )
+            return run_id, rated.status_code
 
         with ThreadPoolExecutor(40) as pool:
             answers = list(pool.map(call, range(40)))
-    assert sorted(question for _, question in answers) == sorted(f"question {i}" for i in range(40))
-    assert len({run_id for run_id, _ in answers}) == 40
-    assert all(store.runs.get_run(run_id).source == "serve" for run_id, _ in answers)
+    store = open_store(settings)
+    assert {status for _, status in answers} == {201}
+    runs = [store.runs.get_run(run_id) for run_id, _ in answers]
+    assert sorted(r.variables["question"] for r in runs) == sorted(
+        f"question {i}" for i in range(40)
+    )
+    assert {r.source for r in runs} == {"serve"}
+
+
+def test_answers_do_not_wait_for_the_store_and_shutdown_stores_every_queued_call(
+    settings: Settings, fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_flow(settings, endpoint_spec(fault_server.url("ok")), label="production")
+    stored: list[str] = []
+    save_runs = Runs.save_runs
+
+    def slow_save_runs(self: Runs, batch: list[Run]) -> None:
+        time.sleep(0.5)  # a store that is slow to commit (a disk, a remote PostgreSQL)
+        save_runs(self, batch)
+        stored.extend(run.id for run in batch)
+
+    monkeypatch.setattr(Runs, "save_runs", slow_save_runs)
+    with served(["stub-flow@production"], settings) as url:
+
+        def call(i: int) -> str:
+            response = httpx.post(
+                f"{url}/v1/flows/stub-flow/run",
+                json={"inputs": {"question": f"question {i}"}, "stream": i % 2 == 1},
+                timeout=60,
+            )
+            assert response.status_code == 200, response.text
+            return response.text
+
+        with ThreadPoolExecutor(20) as pool:
+            bodies = list(pool.map(call, range(20)))
+        stored_when_answered = len(stored)
+    run_ids = {json.loads(b)["run_id"] if b.startswith("{") else _run_id(b) for b in bodies}
+    assert len(run_ids) == 20
+    assert stored_when_answered < 20  # the answers left before their runs were committed
+    assert set(stored) == run_ids  # and leaving `served` (a graceful shutdown) stored them all
+    store = open_store(settings)
+    assert {store.runs.get_run(run_id).source for run_id in run_ids} == {"serve"}
+
+
+def _run_id(events: str) -> str:
+    start = next(line for line in events.splitlines() if line.startswith("data: "))
+    return str(json.loads(start.removeprefix("data: "))["run_id"])
+
+
+def test_the_recorder_flushes_waits_for_one_run_and_refuses_runs_after_close(
+    settings: Settings,
+) -> None:
+    recorder = RunRecorder(settings)
+    runs = [_run(f"run {i}") for i in range(5)]
+    futures = [recorder.submit(run) for run in runs]
+    recorder.wait_stored(runs[-1].id)
+    assert futures[-1].done()
+    assert recorder.flush(10) and recorder.pending == 0
+    recorder.wait_stored("never-queued")  # returns at once
+    recorder.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        recorder.submit(_run("too late"))
+    store = open_store(settings)
+    assert [store.runs.get_run(run.id).results[0].text for run in runs] == [
+        f"run {i}" for i in range(5)
+    ]
 
 
 def test_one_run_that_cannot_be_saved_does_not_lose_the_rest_of_its_batch(

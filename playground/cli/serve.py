@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import click
@@ -30,7 +32,8 @@ def _loopback(host: str) -> bool:
     type=click.IntRange(1, 64),
     default=1,
     show_default=True,
-    help="Worker processes (each resolves labels and records runs on its own).",
+    help="Worker processes (each resolves labels and records runs on its own; /metrics "
+    "sums them all).",
 )
 def serve_flow(refs: tuple[str, ...], host: str | None, port: int | None, workers: int) -> None:
     """Serve flow versions as an HTTP API (OpenAI-compatible chat route included)."""
@@ -59,14 +62,24 @@ def serve_flow(refs: tuple[str, ...], host: str | None, port: int | None, worker
         uvicorn.run(app, host=host, port=port, log_level="warning")
         return
     os.environ["PLAYGROUND_SERVE_REFS"] = json.dumps(list(refs))
-    uvicorn.run(
-        "playground.serve.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    # Each worker is its own process: /metrics sums them all through prometheus_client's
+    # multiprocess files (see playground.serve.metrics); a fresh directory, so no stale counts.
+    metrics_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="playground-serve-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "playground.serve.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @click.command("build")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
+import inspect
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -150,7 +153,7 @@ class _Deadline:
         first = self._last_chunk is None
         self._last_chunk = time.monotonic()
         if first:  # later chunks only move the idle deadline later: no need to wake the watcher
-            _watcher.wake()
+            _watcher.wake(self.due()[0])
 
     def stop(self) -> None:
         """The stream ended: stop watching."""
@@ -170,6 +173,9 @@ class _Watcher:
         self._changed = threading.Condition()
         self._open: set[_Deadline] = set()
         self._thread: threading.Thread | None = None
+        # When the watcher's wait ends (inf: no deadline; -inf: it is looking now). A deadline
+        # due later needs no wake-up: waking the thread for every call cost a GIL hand-off.
+        self._wakes_at = float("-inf")
 
     def add(self, deadline: _Deadline) -> None:
         """Watch a new stream."""
@@ -180,16 +186,20 @@ class _Watcher:
                     target=self._watch, name="stream-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._changed.notify()
+            self._nudge(deadline.due()[0])
 
     def remove(self, deadline: _Deadline) -> None:
         """Stop watching a stream (its watcher need not wake for it)."""
         with self._changed:
             self._open.discard(deadline)
 
-    def wake(self) -> None:
-        """A deadline moved earlier: look again."""
+    def wake(self, due: float) -> None:
+        """A deadline moved earlier, to `due`: look again if the watcher would wake later."""
         with self._changed:
+            self._nudge(due)
+
+    def _nudge(self, due: float) -> None:
+        if due < self._wakes_at:  # (called with the lock held)
             self._changed.notify()
 
     def _watch(self) -> None:
@@ -206,7 +216,9 @@ class _Watcher:
                     elif soonest is None or due < soonest:
                         soonest = due
                 if not expired:
+                    self._wakes_at = float("inf") if soonest is None else soonest
                     self._changed.wait(None if soonest is None else soonest - now)
+                    self._wakes_at = float("-inf")
                     continue
             for deadline, kind in expired:  # closing may block: never under the lock
                 deadline.fire(kind)
@@ -279,6 +291,106 @@ def explain(exc: Exception, model_id: str, spec: EndpointSpec) -> EndpointError:
     )
 
 
+def _sdk_instrumented() -> bool:
+    """True when an instrumentor (OpenTelemetry's openai-v2) has wrapped the SDK's create."""
+    from openai.resources.chat.completions import Completions
+
+    # the SDK's own is a plain function; instrumentors put a wrapt proxy in its place, which
+    # passes isinstance checks (it forwards __class__), so the type itself is compared
+    return type(inspect.getattr_static(Completions, "create")) is not types.FunctionType
+
+
+def _send_chat(client: Any, kwargs: dict[str, Any]) -> Any:
+    """Send a streaming chat request; its chunks are plain dicts unless the SDK is traced.
+
+    `chat.completions.create` builds a pydantic chunk per SSE event and walks the request
+    through its TypedDict transforms: a third of a served call's CPU (bench/README.md). The
+    client's own `post` keeps its retries, headers, errors and SSE parsing without those. An
+    instrumented SDK goes through `create`, so its spans exist.
+    """
+    if _sdk_instrumented():
+        return client.chat.completions.create(**kwargs)
+    import openai
+
+    return client.post(
+        "/chat/completions",
+        body=kwargs,
+        cast_to=object,
+        stream=True,
+        stream_cls=openai.Stream[object],
+    )
+
+
+def _as_dict(chunk: Any) -> Any:
+    """A chunk as the server sent it: a dict (SDK objects only when the SDK is traced)."""
+    dump = getattr(chunk, "model_dump", None)
+    return dump() if dump is not None else chunk
+
+
+MAX_DRAIN_BYTES = 65536  # what is left after [DONE]: a few bytes on every server seen
+
+
+@functools.cache
+def _draining_type(base: type) -> type:
+    """A subclass of the HTTP library's SyncByteStream (its isinstance checks) that drains."""
+
+    class Draining(base):  # type: ignore[valid-type,misc]
+        """Reads the rest of a finished answer's body on close, so the connection is reused.
+
+        The SDK stops reading at `data: [DONE]` and closes the response before the body's
+        end has been read, and httpcore then drops the connection: every call paid a new TCP
+        (or TLS) connection. Once the finish reason was seen, close reads what is left first.
+        """
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+            self.finished = False  # set once the answer's finish reason arrived
+            self._parts: Any = None
+            self._closed = False
+
+        def __iter__(self) -> Any:
+            self._parts = iter(self.inner)
+            return self._parts
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)  # e.g. `elapsed`
+
+        def abort(self) -> None:
+            """Close without draining (a deadline passed, or the reader went away)."""
+            self.finished = False
+            self.close()
+
+        def close(self) -> None:
+            if self._closed:
+                self.inner.close()  # e.g. a deadline firing during a drain: stop its read
+                return
+            self._closed = True
+            if self.finished and self._parts is not None:
+                with contextlib.suppress(Exception):  # the answer is complete: never an error
+                    left = MAX_DRAIN_BYTES
+                    for part in self._parts:
+                        left -= len(part)
+                        if left < 0 or not self.finished:
+                            break
+            self.inner.close()
+
+    return Draining
+
+
+def _reusable(response: Any) -> Any:
+    """Wrap the SDK stream's HTTP body so a finished answer leaves its connection pooled."""
+    http = getattr(response, "response", None)
+    inner = getattr(http, "stream", None)
+    if http is None or inner is None:
+        return None
+    base = getattr(sys.modules.get(type(http).__module__.partition(".")[0]), "SyncByteStream", None)
+    if base is None or not isinstance(inner, base):
+        return None
+    wrapper = _draining_type(base)(inner)
+    http.stream = wrapper
+    return wrapper
+
+
 class OpenAICompatModel:
     """A model behind an OpenAI-style chat completions API."""
 
@@ -340,7 +452,7 @@ class OpenAICompatModel:
 
         kwargs = self._request(messages, params)
         if fmt is None or not fmt.structured:
-            return client.chat.completions.create(**kwargs)
+            return _send_chat(client, kwargs)
         refused = (
             openai.BadRequestError,
             openai.UnprocessableEntityError,
@@ -357,20 +469,20 @@ class OpenAICompatModel:
             kwargs["response_format"] = openai_response_format(fmt)
             if probe:
                 try:
-                    response = client.with_options(max_retries=0).chat.completions.create(**kwargs)
+                    response = _send_chat(client.with_options(max_retries=0), kwargs)
                 except refused as exc:
                     if not _about_format(exc):
-                        return client.chat.completions.create(**kwargs)  # a real 500: retry
+                        return _send_chat(client, kwargs)  # a real 500: retry
                     kwargs["response_format"] = llama_response_format(fmt)
                     try:
-                        response = client.chat.completions.create(**kwargs)
+                        response = _send_chat(client, kwargs)
                     except refused as again:
                         raise self._cannot_honour(again, fmt) from None
                     _llama_dialect.add(self.spec)
                 _dialect_known.add(self.spec)
                 return response
         try:
-            return client.chat.completions.create(**kwargs)
+            return _send_chat(client, kwargs)
         except refused as exc:
             raise self._cannot_honour(exc, fmt) from None
 
@@ -407,27 +519,38 @@ class OpenAICompatModel:
         _attempt.sent_at = time.monotonic()
         try:
             response = self._create(client, messages, params, response_format)
-            deadline = _Deadline(
-                _attempt.sent_at + self.spec.timeout, self.spec.idle_limit, response.close
-            )
+            body = _reusable(response)
+
+            def close() -> None:
+                if body is not None:
+                    body.abort()  # cut off: no draining
+                response.close()
+
+            deadline = _Deadline(_attempt.sent_at + self.spec.timeout, self.spec.idle_limit, close)
             try:
                 for chunk in response:
                     deadline.chunk_arrived()
                     chunks += 1
-                    if getattr(chunk, "usage", None):
+                    data = _as_dict(chunk)
+                    counts = data.get("usage")
+                    if counts:
                         usage = Usage(
-                            prompt_tokens=chunk.usage.prompt_tokens or 0,
-                            completion_tokens=chunk.usage.completion_tokens or 0,
+                            prompt_tokens=counts.get("prompt_tokens") or 0,
+                            completion_tokens=counts.get("completion_tokens") or 0,
                         )
-                    if chunk.choices:
-                        choice = chunk.choices[0]
-                        finish_reason = choice.finish_reason or finish_reason
-                        delta = choice.delta.content if choice.delta else None
+                    if data.get("choices"):
+                        choice = data["choices"][0]
+                        finish_reason = choice.get("finish_reason") or finish_reason
+                        if finish_reason is not None and body is not None:
+                            body.finished = True  # only usage and [DONE] are left to read
+                        delta = (choice.get("delta") or {}).get("content")
                         if delta:
                             tokens += 1
                             yield delta
             finally:
                 deadline.stop()
+                if body is not None and finish_reason is None:
+                    body.abort()
                 response.close()  # stop the HTTP stream when the reader goes away
         except (openai.OpenAIError, ValueError, KeyError, AttributeError, TypeError) as exc:
             if deadline is not None:  # the answer had started streaming

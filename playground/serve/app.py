@@ -611,6 +611,7 @@ def create_app(
         def save() -> int:
             from playground.store import open_store
 
+            service.recorder.wait_stored(run_id)  # a run id just handed out may still be queued
             store = open_store(settings)
             run = store.runs.get_run(run_id)
             if run.source != "serve" or not run.results:

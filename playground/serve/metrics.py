@@ -1,7 +1,13 @@
-"""Prometheus metrics of one served app: its own registry, so two apps in a process never mix."""
+"""Prometheus metrics of one served app: its own registry, so two apps in a process never mix.
+
+With `--workers N` every worker counts its own calls; `flow serve` then sets
+PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode: each process writes its values
+to files there), and /metrics, whichever worker answers, sums every worker's files.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -14,6 +20,7 @@ if TYPE_CHECKING:
 # Seconds; a served call is dominated by the model, so the buckets span 10 ms to 2 minutes.
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def outcome_of(result: Result) -> str:
@@ -59,6 +66,12 @@ class ServeMetrics:
             ["flow", "version", "kind"],
             registry=self.registry,
         )
+        self.unrecorded = Counter(
+            "playground_serve_unrecorded_calls",
+            "Served calls answered but not stored (the store refused them; see the log).",
+            ["flow", "version"],
+            registry=self.registry,
+        )
         self.cost = Counter(
             "playground_serve_cost_usd",
             "Cost of served calls in USD at the configured prices.",
@@ -81,5 +94,11 @@ class ServeMetrics:
         self.cost.labels(flow, version).inc(result.cost_usd)
 
     def render(self) -> bytes:
-        """The Prometheus text exposition."""
+        """The Prometheus text exposition (of every worker, in multiprocess mode)."""
+        if os.environ.get(MULTIPROCESS_ENV):
+            from prometheus_client import multiprocess
+
+            summed = CollectorRegistry()
+            multiprocess.MultiProcessCollector(summed)
+            return generate_latest(summed)
         return generate_latest(self.registry)

@@ -1,10 +1,11 @@
 """What a served call does, without HTTP: resolve the flow, check inputs, run, record, count.
 
 Every call goes through `Flow.start` (the headless flow path, hence `runner.MeasuredStream`),
-`runner.CellFinisher` (the same checks as the CLI) and `RunRecorder` (saved in a batch with others),
-with `source = "serve"`. Model streams are blocking, so each call runs on a worker thread (the
-openai SDK's sync client on threads outran AsyncOpenAI here, bench/README.md); a streaming call
-hands its deltas to the event loop through a queue and stops the model when the client goes away.
+`runner.CellFinisher` (the same checks as the CLI) and `RunRecorder` (saved in a batch with others,
+after the answer has left; `close` stores every queued run), with `source = "serve"`. Model
+streams are blocking, so each call runs on a worker thread (the openai SDK's sync client on
+threads outran AsyncOpenAI here, bench/README.md); a streaming call hands its deltas to the
+event loop through a queue and stops the model when the client goes away.
 """
 
 from __future__ import annotations
@@ -243,7 +244,7 @@ class ServeService:
         return self.tracing.call_span(call) if self.tracing else contextlib.nullcontext()
 
     def close(self) -> None:
-        """Wait for calls in flight to finish and be recorded."""
+        """Wait for calls in flight to finish, then store every queued run."""
         self.executor.shutdown(wait=True)
         self.recorder.close()
 
@@ -263,26 +264,27 @@ class ServeService:
             log.warning(problem)  # a check that failed must not lose the answer
         self.metrics.observe_call(call.served, call.result, call.route)
         saved = self.recorder.submit(call.run)
-        if self.on_recorded is not None:
-            on_recorded, served, run = self.on_recorded, call.served, call.run
+        on_recorded, served, run = self.on_recorded, call.served, call.run
+        failures = self.metrics.unrecorded.labels(served.name, str(served.version or 0))
 
-            def offer(done: Future[None]) -> None:
-                if done.exception() is None:  # scores refer to the stored result
-                    on_recorded(served, run)
+        def recorded(done: Future[None]) -> None:
+            if done.exception() is not None:  # the answer has left: the log and metric say so
+                failures.inc()
+            elif on_recorded is not None:  # scores refer to the stored result
+                on_recorded(served, run)
 
-            saved.add_done_callback(offer)
+        saved.add_done_callback(recorded)
         return saved
 
     async def complete(self, call: Call, stream: Any) -> Result:
-        """Run the call to the end on a worker thread, then wait until its run is stored."""
+        """Run the call to the end on a worker thread; its run is stored right after."""
 
-        def work() -> Future[None]:
+        def work() -> None:
             with self._span(call):
                 stream.drain()
-            return self._finish(call)
+            self._finish(call)
 
-        saved = await asyncio.get_running_loop().run_in_executor(self.executor, work)
-        await asyncio.wrap_future(saved)  # a failed save is a 500, like before (one sentence)
+        await asyncio.get_running_loop().run_in_executor(self.executor, work)
         return call.result
 
     def start_stream(self, call: Call, stream: Any) -> None:
@@ -307,8 +309,9 @@ class ServeService:
                 if cut:
                     call.result.error = CUT_OFF.format(n=sent)
             try:
-                self._finish(call).result()
+                self._finish(call)
             except Exception:
+                log.exception("A streamed call could not be finished")
                 loop.call_soon_threadsafe(put, ("failed", "The answer could not be recorded."))
                 return
             loop.call_soon_threadsafe(put, ("done", ""))
