@@ -95,6 +95,8 @@ _STOP = {
     "may", "must", "should", "there", "here", "yes", "just", "only", "within", "such", "after",
     "before", "about", "than", "into", "per", "how", "what", "which", "when", "i", "my", "me",
 }  # fmt: skip
+# "unrepaired", "unused", "unavailable": the prefix negates a participle or an adjective
+_UN = re.compile(r"un([a-z]{3,}(?:ed|able|ible))")
 _PASSIVE = {"be", "been", "is", "are", "was", "were", "being"}
 _SCOPE = 1  # "cannot ship fuel": the negator denies the next content word, the predicate
 _DAYS = {
@@ -139,16 +141,20 @@ def polarity(text: str) -> tuple[set[str], set[str]]:
     return asserted, negated
 
 
-def _polarity(text: str) -> tuple[set[str], set[str], dict[str, set[str]]]:
-    """(asserted, negated, objects): objects maps a stem to the content stems after it."""
+_Objects = dict[tuple[str, bool], set[str]]
+
+
+def _polarity(text: str) -> tuple[set[str], set[str], _Objects]:
+    """(asserted, negated, objects): (stem, negated) -> the content stems it acts on."""
     asserted: set[str] = set()
     negated: set[str] = set()
-    objects: dict[str, set[str]] = {}
-    text = re.sub(r"\bno longer\b", "not", text, flags=re.IGNORECASE)
+    objects: _Objects = {}
+    # paraphrased negators: "can no longer be trusted", "a technical wash rather than ..."
+    text = re.sub(r"\b(?:no longer|rather than|instead of)\b", "not", text, flags=re.IGNORECASE)
     # What a word acts on is what follows it up to the end of its list ("do not match A,
     # B or C"), or what precedes a passive ("fuel canisters can be shipped").
     for span in re.split(r"[;:.!?()]|\s+(?:but|while|because|so)\s+", text):
-        span_words: list[tuple[str, str]] = []  # (stem, raw word before it)
+        span_words: list[tuple[str, bool, str]] = []  # (stem, negated, raw word before it)
         for clause in re.split(r",|\s+(?:and|or)\s+", span):
             left = 0
             previous = ""
@@ -156,26 +162,28 @@ def _polarity(text: str) -> tuple[set[str], set[str], dict[str, set[str]]]:
                 word = raw.lower().replace("’", "'")
                 if word in _NEGATORS or word.endswith("n't"):
                     left = _SCOPE
-                    previous = word
-                    continue
-                if word in _ANTONYMS:
+                    continue  # "are not matched" is a passive too
+                unword = _UN.fullmatch(word)
+                if word in _ANTONYMS or unword:
                     # "never expire" vs "expires": the antonym carries the negation itself
-                    stem = _stem(_ANTONYMS[word])
-                    (asserted if left else negated).add(stem)
+                    stem = _stem(_ANTONYMS[word] if word in _ANTONYMS else unword.group(1))  # type: ignore[union-attr]
+                    is_negated = not left
                 elif word in _STOP or word in _NUMBER_WORDS:
                     previous = word
                     continue
                 else:
                     stem = _stem(_SYNONYMS.get(word, word))
-                    (negated if left else asserted).add(stem)
+                    is_negated = bool(left)
+                (negated if is_negated else asserted).add(stem)
                 left = max(left - 1, 0)
-                span_words.append((stem, previous if word.endswith(("ed", "en")) else ""))
+                passive = previous if word.endswith(("ed", "en")) else ""
+                span_words.append((stem, is_negated, passive))
                 previous = word
-        for index, (stem, before) in enumerate(span_words):
-            after = {w for w, _ in span_words[index + 1 : index + 9]}
+        for index, (stem, is_negated, before) in enumerate(span_words):
+            after = {w for w, _, _ in span_words[index + 1 : index + 9]}
             if before in _PASSIVE:
-                after |= {w for w, _ in span_words[max(index - 2, 0) : index]}
-            objects.setdefault(stem, set()).update(after)
+                after |= {w for w, _, _ in span_words[max(index - 2, 0) : index]}
+            objects.setdefault((stem, is_negated), set()).update(after)
     return asserted, negated, objects
 
 
@@ -255,6 +263,9 @@ def _quantities(text: str) -> set[str]:
     return numbers_in(kept)
 
 
+_SEGMENT = re.compile(r"[,;:()]\s*|\s+and\s+|\s+or\s+")
+
+
 def _with_units(text: str) -> set[tuple[str, str]]:
     """(figure, the word after it) pairs: '3,000 mm' -> ('3000', 'mm')."""
     pairs = set()
@@ -269,7 +280,7 @@ def _number_labels(text: str) -> dict[str, set[str]]:
     "comfort 0 °C, limit -5 °C": 0 is the comfort rating, 5 the limit.
     """
     words: dict[str, set[str]] = {}
-    for segment in re.split(r"[,;:]\s+|\s+and\s+|\s+or\s+", text):
+    for segment in _SEGMENT.split(text):
         figures = _quantities(segment)
         if len(figures) == 1:
             words.setdefault(next(iter(figures)), set()).update(content_words(segment))
@@ -278,10 +289,16 @@ def _number_labels(text: str) -> dict[str, set[str]]:
 
 def _swapped_figure(claim: str, source_text: str) -> str:
     """A figure of the claim tied to words the chunk sentence gives another figure, or ''."""
+    # its unit first: "135 g" where the chunk says "215 g ... 135 cm"
+    units = _with_units(source_text)
+    for figure, unit in _with_units(claim):
+        own = {u for n, u in units if n == figure}
+        if own and unit not in own and any(u == unit for _, u in units):
+            return f"gives {figure} {unit} where the chunk has {figure} {sorted(own)[0]}"
     labels = _number_labels(source_text)
     if len(labels) < 2:
         return ""
-    for segment in re.split(r"[,;:]\s+|\s+and\s+|\s+or\s+", claim):
+    for segment in _SEGMENT.split(claim):
         figures = _quantities(segment)
         if len(figures) != 1:
             continue
@@ -313,6 +330,7 @@ class _Sentence:
     context_negated: set[str]  # its paragraph's and its heading's
     context_words: set[str] = field(default_factory=set)  # its own and its paragraph's
     denied_question: set[str] = field(default_factory=set)  # an FAQ question answered "No"
+    about: set[str] = field(default_factory=set)  # context_words and its document title's
 
 
 @dataclass
@@ -387,6 +405,7 @@ class Grounding:
                             block_negated,
                             block_words,
                             denied,
+                            block_words | content_words(title),
                         )
                     )
                     index = len(self.sentences) - 1
@@ -469,7 +488,15 @@ class Grounding:
         # of a returns rule does not ground a price-match claim, and "final-sale items can be
         # returned within 60 days" restates the final-sale rule, not the unused-items one.
         near = [p for p in order if float(row[p]) >= top - _NEAR_TIE]
-        shared = {p: len(words & self.sentences[self.owner[p]].context_words) for p in near}
+        # ... and, on a tie, the ones about the claim's subject ("gas canisters can be ...")
+        subject = _subject(claim)
+        shared = {
+            p: (
+                len(words & self.sentences[self.owner[p]].context_words),
+                bool(subject) and subject <= self.sentences[self.owner[p]].about,
+            )
+            for p in near
+        }
         most = max(shared.values())
         mismatches: list[str] = []
         verdicts: list[str] = []
@@ -492,7 +519,9 @@ class Grounding:
         source = self.sentences[self.owner[order[0]]]
         stated = numbers_in(claim)
         figures = set().union(*(self.sentences[self.owner[p]].numbers for p in order))
-        joined = len(stated) >= 2 and bool(stated & source.numbers)
+        # (clauses of their own: "$10 per day or $38 per week" is one row's figures)
+        joined = len(stated) >= 2 and bool(_quantities(claim) & source.numbers)
+        joined = joined and len(_clauses(claim)) > 1
         # ... or join clauses, each figure with its unit as a candidate states it: "the fly is
         # rated to 3,000 mm and all seams are taped"
         units = set().union(*(_with_units(self.sentences[self.owner[p]].text) for p in order))
@@ -505,6 +534,21 @@ class Grounding:
         if joined and not _mismatch(claim, source, figures):
             return _contradiction(claim, source, self.piece_texts[order[0]])[0]
         return mismatches[0]
+
+
+# "Gas canisters can be returned": the words before the verb name what a claim is about
+_VERB = re.compile(
+    r"\b(?:is|are|was|were|can|cannot|can't|could|must|should|will|won't|may|do|does|don't|"
+    r"doesn't|has|have|had|never|isn't|aren't)\b",
+    re.IGNORECASE,
+)
+
+
+def _subject(claim: str) -> set[str]:
+    """Content stems before the claim's first verb, empty when it has none to find."""
+    claim = _LEAD.sub("", claim)
+    found = _VERB.search(claim)
+    return content_words(claim[: found.start()]) if found and found.start() > 0 else set()
 
 
 def _mismatch(claim: str, source: _Sentence, figures: set[str]) -> str:
@@ -540,25 +584,43 @@ def _contradiction(claim: str, source: _Sentence, piece_text: str) -> tuple[str,
     if piece_text not in source.text:  # an FAQ answer embedded with its question
         piece_text = source.text
     said, denied, objects = _polarity(piece_text)
-    for stem, after in _polarity(source.text)[2].items():
-        objects.setdefault(stem, set()).update(after)
+    for key, after in _polarity(source.text)[2].items():
+        objects.setdefault(key, set()).update(after)
     piece_denied = bool(denied)
     # a word denied anywhere in the sentence ("we do not match A, B or C") counts as denied
-    denied = (denied | (source.negated - source.asserted)) - said
-    # ... and a word the sentence asserts and never denies counts as said: the claim may
-    # restate a clause of it but deny another ("the seams are not taped, so ...")
-    said = (said | (source.asserted - source.negated)) - denied
-    flipped = {
-        w
-        for w in (asserted & denied) | (negated & said)
-        if not (claim_objects.get(w) and objects.get(w))
-        or claim_objects.get(w, set()) & objects.get(w, set())
-    }
+    # and one asserted anywhere as said ("the seams are not taped, so ..." restates a clause)
+    plain_denied = (denied | (source.negated - source.asserted)) - said
+    plain_said = (said | (source.asserted - source.negated)) - plain_denied
+    both = (said | source.asserted) & (denied | source.negated)
+    flipped: dict[str, bool] = {}  # word -> certain
+    for word, is_negated in [(w, False) for w in asserted] + [(w, True) for w in negated]:
+        mine = claim_objects.get((word, is_negated), set())
+        theirs = objects.get((word, not is_negated), set())
+        agreeing = objects.get((word, is_negated), set())
+        if word in both:
+            # said and denied of different things: what the claim's word acts on decides
+            # ("we match the price only; shipping costs are not matched")
+            if mine & (theirs - agreeing):
+                flipped[word] = True
+            continue
+        if word not in (plain_said if is_negated else plain_denied):
+            continue
+        if mine and theirs and not mine & theirs:
+            continue  # "does not remove viruses" against "removes bacteria"
+        flipped[word] = bool(mine & theirs)
     if flipped:
         word = sorted(flipped)[0]
-        certain = any(claim_objects.get(w, set()) & objects.get(w, set()) for w in flipped)
-        return f"contradicts '{quoted}' on '{word}'", certain
-    if piece_denied and not negated and not re.search(r"[,;:]", piece_text.rstrip(".")):
+        return f"contradicts '{quoted}' on '{word}'", any(flipped.values())
+    # "shipping costs are not." negates what it elides: the claim does state a negation
+    stated_negation = any(
+        w.lower() in _NEGATORS or w.lower().endswith("n't") for w in _WORD.findall(claim)
+    )
+    if (
+        piece_denied
+        and not negated
+        and not stated_negation
+        and not re.search(r"[,;:]", piece_text.rstrip("."))
+    ):
         # "Do not cook inside the vestibule" restated without its "not"
         return f"drops the negation of '{quoted}'", False
     if negated and not negated & (source.negated | source.context_negated):
