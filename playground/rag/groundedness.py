@@ -565,7 +565,8 @@ def _mismatch(claim: str, source: _Sentence, figures: set[str]) -> str:
         return f"{swapped} in '{quoted}'"
     unbounded = content_words(claim) & _UNBOUNDED_STEMS - content_words(source.text)
     if unbounded and _quantities(source.text) and not _quantities(claim):
-        return f"says '{sorted(unbounded)[0]}' where the chunk says '{quoted}'"
+        word = next(w for w in _WORD.findall(claim) if _stem(w) in unbounded)
+        return f"says '{word}' where the chunk gives a figure: '{quoted}'"
     return ""
 
 
