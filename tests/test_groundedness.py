@@ -130,7 +130,8 @@ DRIFT = (
     "DRIFT -5 DOWN SLEEPING BAG - CARE AND USE\n\nTemperature ratings (EN/ISO 23537): comfort "
     "0 °C, limit -5 °C, extreme -18 °C.\n\nFill: 650 g of 750 fill-power down. Total weight "
     "is 1.05 kg for the Regular size (fits people up to 183 cm) and 1.12 kg for the Long size "
-    "(up to 198 cm).\n\nStorage: never store the bag compressed in its stuff sack. Long "
+    "(up to 198 cm).\n\nStorage: never store the bag compressed in its stuff sack. Keep it "
+    "loose in the large cotton storage sack supplied, or hang it in a dry closet. Long "
     "compression breaks down the down clusters and the bag loses warmth."
 )
 # the next chunk of the same file: it starts with the overlap the chunker repeats
@@ -157,7 +158,13 @@ WARRANTY = (
 PRICE_MATCH = (
     "# Price match promise\n\n- The request must be made within 14 days of your purchase.\n"
     "- We match the price only; shipping costs are not matched.\n\nUse a technical wash, not "
-    "regular detergent or fabric softener, which ruin the water repellency."
+    "regular detergent or fabric softener, which ruin the water repellency.\n\nPro purchases "
+    "are limited to two of the same item per year and cannot be combined with other discounts "
+    "or price matching."
+)
+SHIPPING = (
+    "SHIPPING POLICY\n\nStandard shipping is free on orders of $75 or more within the "
+    "contiguous United States. Below $75, standard shipping costs $5.95."
 )
 
 
@@ -174,6 +181,7 @@ def more() -> dict[str, Grounding]:
         "poles": Grounding([POLES]),
         "warranty": Grounding([WARRANTY]),
         "price": Grounding([PRICE_MATCH]),
+        "shipping": Grounding([SHIPPING]),
         "tent": Grounding([TENT.replace("Packed", "The fly is rated to 3,000 mm. Packed")]),
     }
 
@@ -228,6 +236,14 @@ def test_contradictions_the_earlier_rules_missed(
         ("price", "No, only the price is matched; shipping costs are not."),
         # "rather than" says what "not" says
         ("price", "Use a technical wash rather than regular detergent or fabric softener."),
+        # an elliptical "but not viruses" denies what "removes" acts on, not viruses at large
+        ("faq", "It removes bacteria and protozoa but not viruses, so also treat the water."),
+        # "not keep it compressed" is no flip of "keep it loose"
+        ("drift", "No, don't keep it compressed in the stuff sack."),
+        ("price", "Pro purchases aren't combinable with other discounts or price matching."),
+        # "costs nothing" is "free", and "below $75" names no subject of $75
+        ("shipping", "Standard shipping costs nothing on orders of $75 or more in the US; "
+         "below that it is $5.95."),
         # the chunk's subject is the title of the chunk it overlaps
         ("drift-next", "No, never dry-clean the Drift bag."),
         # figures of one clause, negation of the other

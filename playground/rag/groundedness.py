@@ -97,6 +97,9 @@ _STOP = {
 }  # fmt: skip
 # "unrepaired", "unused", "unavailable": the prefix negates a participle or an adjective
 _UN = re.compile(r"un([a-z]{3,}(?:ed|able|ible))")
+_FREE = re.compile(r"\b(?:costs? nothing|at no (?:cost|charge)|free of charge)\b", re.IGNORECASE)
+# "removes bacteria but not viruses": a bare "not X" denies X as the verb's object only
+_ELLIPTIC = re.compile(r"(?:,|\bbut)\s+not\s+([A-Za-z][\w-]*)\s*(?=[,.;:]|$)", re.IGNORECASE)
 _PASSIVE = {"be", "been", "is", "are", "was", "were", "being"}
 _SCOPE = 1  # "cannot ship fuel": the negator denies the next content word, the predicate
 _DAYS = {
@@ -104,13 +107,13 @@ _DAYS = {
     "february", "march", "april", "june", "july", "august", "september", "october", "november",
     "december",
 }  # fmt: skip
-_NOT_NAMES = {"i", "yes", "no", "the", "a", "an"}
+_NOT_NAMES = {"i", "yes", "no", "the", "a", "an", "us"}  # "US" is "the United States"
 
 
 def _stem(word: str) -> str:
     """A crude stem, enough to meet 'sealing' with 'seal' and 'shipped' with 'ship'."""
     word = word.lower().replace("’", "'")
-    for suffix in ("ing", "ed", "es", "s", "e"):
+    for suffix in ("able", "ing", "ed", "es", "s", "e"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)]
             break
@@ -151,11 +154,15 @@ def _polarity(text: str) -> tuple[set[str], set[str], _Objects]:
     objects: _Objects = {}
     # paraphrased negators: "can no longer be trusted", "a technical wash rather than ..."
     text = re.sub(r"\b(?:no longer|rather than|instead of)\b", "not", text, flags=re.IGNORECASE)
+    # ... and "nothing" that means free: "costs nothing on orders of $75" denies no orders
+    text = re.sub(_FREE, "free", text)
     # What a word acts on is what follows it up to the end of its list ("do not match A,
     # B or C"), or what precedes a passive ("fuel canisters can be shipped").
     for span in re.split(r"[;:.!?()]|\s+(?:but|while|because|so)\s+", text):
         span_words: list[tuple[str, bool, str]] = []  # (stem, negated, raw word before it)
+        heads: list[int] = []  # where each clause of the span starts: a list's items
         for clause in re.split(r",|\s+(?:and|or)\s+", span):
+            heads.append(len(span_words))
             left = 0
             previous = ""
             for raw in _WORD.findall(clause):
@@ -180,7 +187,10 @@ def _polarity(text: str) -> tuple[set[str], set[str], _Objects]:
                 span_words.append((stem, is_negated, passive))
                 previous = word
         for index, (stem, is_negated, before) in enumerate(span_words):
-            after = {w for w, _, _ in span_words[index + 1 : index + 9]}
+            # the next few words, and the head of each list item after it: "do not match
+            # auction sites, ..., or prices during Black Friday" acts on prices too
+            after = {w for w, _, _ in span_words[index + 1 : index + 4]}
+            after |= {span_words[h][0] for h in heads if index < h < len(span_words)}
             if before in _PASSIVE:
                 after |= {w for w, _, _ in span_words[max(index - 2, 0) : index]}
             objects.setdefault((stem, is_negated), set()).update(after)
@@ -263,6 +273,7 @@ def _quantities(text: str) -> set[str]:
     return numbers_in(kept)
 
 
+_COMPARATORS = {"below", "above", "over", "under", "least", "most", "more", "less", "up", "down"}
 _SEGMENT = re.compile(r"[,;:()]\s*|\s+and\s+|\s+or\s+")
 
 
@@ -283,7 +294,8 @@ def _number_labels(text: str) -> dict[str, set[str]]:
     for segment in _SEGMENT.split(text):
         figures = _quantities(segment)
         if len(figures) == 1:
-            words.setdefault(next(iter(figures)), set()).update(content_words(segment))
+            labels = content_words(segment) - _COMPARATORS  # "below $75" names no subject
+            words.setdefault(next(iter(figures)), set()).update(labels)
     return {n: w - set().union(*(v for m, v in words.items() if m != n)) for n, w in words.items()}
 
 
@@ -500,6 +512,7 @@ class Grounding:
         most = max(shared.values())
         mismatches: list[str] = []
         verdicts: list[str] = []
+        said = False  # some near sentence agrees with the claim
         for piece in near:
             source = self.sentences[self.owner[piece]]
             mismatch = _mismatch(claim, source, source.numbers)
@@ -512,8 +525,13 @@ class Grounding:
                 return reason
             if shared[piece] == most:
                 verdicts.append(reason)
+            said = said or not reason
         if verdicts:
-            return "" if "" in verdicts else verdicts[0]
+            # a negation the closest sentences leave unsaid may be said by another near one
+            # ("... but not viruses" and "It does NOT remove viruses")
+            if "" in verdicts or (all(v.startswith("denies") for v in verdicts) and said):
+                return ""
+            return verdicts[0]
         # A claim may join figures of neighbouring sentences ("12 months ... 24 months"): the
         # closest sentence states some of them, the other candidates the rest.
         source = self.sentences[self.owner[order[0]]]
@@ -594,6 +612,7 @@ def _contradiction(claim: str, source: _Sentence, piece_text: str) -> tuple[str,
     plain_said = (said | (source.asserted - source.negated)) - plain_denied
     both = (said | source.asserted) & (denied | source.negated)
     flipped: dict[str, bool] = {}  # word -> certain
+    elliptic = {_stem(w) for w in _ELLIPTIC.findall(claim)}
     for word, is_negated in [(w, False) for w in asserted] + [(w, True) for w in negated]:
         mine = claim_objects.get((word, is_negated), set())
         theirs = objects.get((word, not is_negated), set())
@@ -608,6 +627,8 @@ def _contradiction(claim: str, source: _Sentence, piece_text: str) -> tuple[str,
             continue
         if mine and theirs and not mine & theirs:
             continue  # "does not remove viruses" against "removes bacteria"
+        if is_negated and theirs and word in elliptic:
+            continue  # "... but not viruses" against "where viruses are a risk"
         flipped[word] = bool(mine & theirs)
     if flipped:
         word = sorted(flipped)[0]
@@ -618,6 +639,7 @@ def _contradiction(claim: str, source: _Sentence, piece_text: str) -> tuple[str,
     )
     if (
         piece_denied
+        and denied & asserted  # "wash by hand" for "... without an agitator" drops nothing
         and not negated
         and not stated_negation
         and not re.search(r"[,;:]", piece_text.rstrip("."))
