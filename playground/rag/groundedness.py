@@ -14,6 +14,13 @@ restatement does. So three cheap rules check the best-matching chunk sentences:
   paragraph, so swapping "Boise" for "Denver" or "Tuesday" for "Thursday" is caught.
 
 A sentence passes when at least one of its best-matching chunk sentences passes all three.
+Which sentences count: of the near ties, those sharing most of the claim's words (then its
+subject), so "final-sale items ... 60 days" is held to the final-sale rule; a flip on the very
+thing the claim states ("removes viruses" / "does NOT remove viruses") in any near tie is a
+contradiction, a flip on something else ("does not remove viruses" / "removes bacteria") is
+not. Figures must also keep their unit and the words of their own clause ("comfort 0 °C,
+limit -5 °C"); FAQ questions answered "No.", table rows and a small paraphrase lexicon ("can
+no longer be trusted" denies "safe") are read too. bench/bench_groundedness.py measures it.
 """
 
 from __future__ import annotations
