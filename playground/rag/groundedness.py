@@ -14,6 +14,13 @@ restatement does. So three cheap rules check the best-matching chunk sentences:
   paragraph, so swapping "Boise" for "Denver" or "Tuesday" for "Thursday" is caught.
 
 A sentence passes when at least one of its best-matching chunk sentences passes all three.
+Which sentences count: of the near ties, those sharing most of the claim's words (then its
+subject), so "final-sale items ... 60 days" is held to the final-sale rule; a flip on the very
+thing the claim states ("removes viruses" / "does NOT remove viruses") in any near tie is a
+contradiction, a flip on something else ("does not remove viruses" / "removes bacteria") is
+not. Figures must also keep their unit and the words of their own clause ("comfort 0 °C,
+limit -5 °C"); FAQ questions answered "No.", table rows and a small paraphrase lexicon ("can
+no longer be trusted" denies "safe") are read too. bench/bench_groundedness.py measures it.
 """
 
 from __future__ import annotations
@@ -75,28 +82,45 @@ _NEGATORS = {
 _ANTONYMS = {
     "closed": "open", "close": "open", "unavailable": "available", "excluded": "include",
     "prohibited": "allow", "forbidden": "allow", "unsafe": "safe", "optional": "require",
-    "resistant": "waterproof",
+    "resistant": "waterproof", "lose": "keep", "loses": "keep", "lost": "keep",
+    "refuse": "accept", "reject": "accept", "different": "same", "dangerous": "safe",
 }  # fmt: skip
+# Words that say the same as another, so a negation worded one way meets the other:
+# "can no longer be trusted" denies what "is still safe" asserts.
+_SYNONYMS = {
+    "trusted": "safe", "trust": "safe", "reliable": "safe", "permitted": "allow",
+    "allowed": "allow", "let": "allow", "needed": "require", "need": "require",
+    "required": "require", "mandatory": "require", "retain": "keep", "retains": "keep",
+}  # fmt: skip
+# Words that put no figure on a quantity: "a lifetime warranty" is not "a 2-year warranty".
+_UNBOUNDED = {"lifetime", "life", "forever", "unlimited", "permanent", "permanently"}
 _STOP = {
     "a", "an", "the", "is", "are", "be", "been", "being", "was", "were", "it", "its", "to", "of",
     "in", "on", "at", "for", "by", "with", "and", "or", "as", "this", "that", "these", "those",
     "you", "your", "we", "our", "they", "them", "their", "can", "could", "will", "would", "do",
     "does", "did", "has", "have", "had", "any", "all", "also", "so", "if", "from", "up", "out",
-    "may", "must", "should", "there", "here", "yes", "just", "only",
+    "may", "must", "should", "there", "here", "yes", "just", "only", "within", "such", "after",
+    "before", "about", "than", "into", "per", "how", "what", "which", "when", "i", "my", "me",
 }  # fmt: skip
+# "unrepaired", "unused", "unavailable": the prefix negates a participle or an adjective
+_UN = re.compile(r"un([a-z]{3,}(?:ed|able|ible))")
+_FREE = re.compile(r"\b(?:costs? nothing|at no (?:cost|charge)|free of charge)\b", re.IGNORECASE)
+# "removes bacteria but not viruses": a bare "not X" denies X as the verb's object only
+_ELLIPTIC = re.compile(r"(?:,|\bbut)\s+not\s+([A-Za-z][\w-]*)\s*(?=[,.;:]|$)", re.IGNORECASE)
+_PASSIVE = {"be", "been", "is", "are", "was", "were", "being"}
 _SCOPE = 1  # "cannot ship fuel": the negator denies the next content word, the predicate
 _DAYS = {
     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january",
     "february", "march", "april", "june", "july", "august", "september", "october", "november",
     "december",
 }  # fmt: skip
-_NOT_NAMES = {"i", "yes", "no", "the", "a", "an"}
+_NOT_NAMES = {"i", "yes", "no", "the", "a", "an", "us"}  # "US" is "the United States"
 
 
 def _stem(word: str) -> str:
     """A crude stem, enough to meet 'sealing' with 'seal' and 'shipped' with 'ship'."""
     word = word.lower().replace("’", "'")
-    for suffix in ("ing", "ed", "es", "s", "e"):
+    for suffix in ("able", "ing", "ed", "es", "s", "e"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)]
             break
@@ -104,6 +128,8 @@ def _stem(word: str) -> str:
         word = word[:-1]
     return word
 
+
+_UNBOUNDED_STEMS = {_stem(w) for w in _UNBOUNDED}
 
 # "[1]" or "[2, 3]": a model citing the numbered chunks, not a figure it states
 _CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
@@ -121,26 +147,67 @@ def numbers_in(text: str) -> set[str]:
 
 def polarity(text: str) -> tuple[set[str], set[str]]:
     """(asserted, negated) word stems: a negator negates the next few content words."""
+    asserted, negated, _ = _polarity(text)
+    return asserted, negated
+
+
+_Objects = dict[tuple[str, bool], set[str]]
+
+
+def _polarity(text: str) -> tuple[set[str], set[str], _Objects]:
+    """(asserted, negated, objects): (stem, negated) -> the content stems it acts on."""
     asserted: set[str] = set()
     negated: set[str] = set()
-    for clause in re.split(r"[,;:.!?()]|\s+(?:and|but|or|so|while|because)\s+", text):
-        left = 0
-        for raw in _WORD.findall(clause):
-            word = raw.lower().replace("’", "'")
-            if word in _NEGATORS or word.endswith("n't"):
-                left = _SCOPE
-                continue
-            if word in _ANTONYMS:
-                target = _ANTONYMS[word]
-                # "never expire" vs "expires": the antonym carries the negation itself
-                (asserted if left else negated).add(_stem(target))
+    objects: _Objects = {}
+    # paraphrased negators: "can no longer be trusted", "a technical wash rather than ..."
+    text = re.sub(r"\b(?:no longer|rather than|instead of)\b", "not", text, flags=re.IGNORECASE)
+    # ... and "nothing" that means free: "costs nothing on orders of $75" denies no orders
+    text = re.sub(_FREE, "free", text)
+    # What a word acts on is what follows it up to the end of its list ("do not match A,
+    # B or C"), or what precedes a passive ("fuel canisters can be shipped").
+    for span in re.split(r"[;:.!?()]|\s+(?:but|while|because|so)\s+", text):
+        span_words: list[tuple[str, bool, str]] = []  # (stem, negated, raw word before it)
+        heads: list[int] = []  # where each clause of the span starts: a list's items
+        for clause in re.split(r",|\s+(?:and|or)\s+", span):
+            heads.append(len(span_words))
+            left = 0
+            previous = ""
+            for raw in _WORD.findall(clause):
+                word = raw.lower().replace("’", "'")
+                if word in _NEGATORS or word.endswith("n't"):
+                    left = _SCOPE
+                    continue  # "are not matched" is a passive too
+                unword = _UN.fullmatch(word)
+                if word in _ANTONYMS or unword:
+                    # "never expire" vs "expires": the antonym carries the negation itself
+                    stem = _stem(_ANTONYMS[word] if word in _ANTONYMS else unword.group(1))  # type: ignore[union-attr]
+                    is_negated = not left
+                elif word in _STOP or word in _NUMBER_WORDS:
+                    previous = word
+                    continue
+                else:
+                    stem = _stem(_SYNONYMS.get(word, word))
+                    is_negated = bool(left)
+                (negated if is_negated else asserted).add(stem)
                 left = max(left - 1, 0)
-                continue
-            if word in _STOP or word in _NUMBER_WORDS:
-                continue
-            (negated if left else asserted).add(_stem(word))
-            left = max(left - 1, 0)
-    return asserted, negated
+                passive = previous if word.endswith(("ed", "en")) else ""
+                span_words.append((stem, is_negated, passive))
+                previous = word
+        for index, (stem, is_negated, before) in enumerate(span_words):
+            # the next few words, and the head of each list item after it: "do not match
+            # auction sites, ..., or prices during Black Friday" acts on prices too
+            after = {w for w, _, _ in span_words[index + 1 : index + 4]}
+            after |= {span_words[h][0] for h in heads if index < h < len(span_words)}
+            if before in _PASSIVE:
+                after |= {w for w, _, _ in span_words[max(index - 2, 0) : index]}
+            objects.setdefault((stem, is_negated), set()).update(after)
+    return asserted, negated, objects
+
+
+def content_words(text: str) -> set[str]:
+    """Stems of the words that carry content (no stop words, negators or figures)."""
+    asserted, negated, _ = _polarity(text)
+    return asserted | negated
 
 
 def entities_in(text: str, skip_first: bool = True) -> set[str]:
@@ -173,25 +240,93 @@ def _clauses(sentence: str) -> list[str]:
     return [p for p in parts if len(p.split()) >= _CLAUSE_WORDS] if len(parts) > 1 else []
 
 
-def _blocks(text: str) -> list[tuple[str, str]]:
-    """(heading, block) pairs: paragraphs, with list items and table rows on their own.
+def _blocks(text: str) -> list[tuple[str, str, str]]:
+    """(heading, block, question) triples: paragraphs, list items and table rows on their own.
 
     The heading is the last heading or "...:" line above the block: "What is not covered"
-    negates the list below it.
+    negates the list below it. The question is the "...?" line an FAQ answer answers.
     """
-    blocks: list[tuple[str, str]] = []
+    blocks: list[tuple[str, str, str]] = []
     heading = ""
     for paragraph in re.split(r"\n\s*\n", text):
         lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
         if len(lines) == 1 and (lines[0].startswith("#") or lines[0].endswith(":")):
             heading = lines[0].lstrip("#").strip()
-            blocks.append((heading, heading))
+            blocks.append((heading, heading, ""))
             continue
-        if any(re.match(r"(?:[-*•|]|\d+[.)])\s*", line) for line in lines):
-            blocks.extend((heading, line) for line in lines)
+        question = lines[0].strip("*_ ") if lines else ""
+        if len(lines) > 1 and question.endswith("?"):
+            blocks.append((heading, question, ""))
+            lines = lines[1:]
+        else:
+            question = ""
+        # list items, and table rows: several lines none of which ends a sentence (an HTML
+        # table comes out of the loader as one line per row)
+        rows = len(lines) > 1 and not any(re.search(r"[.!?:]\W*$", line) for line in lines)
+        if rows or any(re.match(r"(?:[-*•|]|\d+[.)])\s*", line) for line in lines):
+            blocks.extend((heading, line, question) for line in lines)
         elif lines:
-            blocks.append((heading, " ".join(lines)))
+            blocks.append((heading, " ".join(lines), question))
     return blocks
+
+
+# "Beacon 300", "Drift -5": a figure that is part of a name, not a quantity
+_NAME_NUMBER = re.compile(r"\b([A-Z][A-Za-z]+)\s+-?\d+\b")
+
+
+def _quantities(text: str) -> set[str]:
+    """The numbers of a text that are quantities, not parts of a product's name."""
+    kept = _NAME_NUMBER.sub(lambda m: m.group(0) if m.group(1).lower() in _DAYS else " ", text)
+    return numbers_in(kept)
+
+
+_COMPARATORS = {"below", "above", "over", "under", "least", "most", "more", "less", "up", "down"}
+_SEGMENT = re.compile(r"[,;:()]\s*|\s+and\s+|\s+or\s+")
+
+
+def _with_units(text: str) -> set[tuple[str, str]]:
+    """(figure, the word after it) pairs: '3,000 mm' -> ('3000', 'mm')."""
+    pairs = set()
+    for number, unit in re.findall(r"(\d+(?:,\d{3})*(?:\.\d+)?)\s*([A-Za-z°%]+)", text):
+        pairs.add((number.replace(",", ""), _stem(unit)))
+    return pairs
+
+
+def _number_labels(text: str) -> dict[str, set[str]]:
+    """Figure -> the words of its own clause that no other figure's clause has.
+
+    "comfort 0 °C, limit -5 °C": 0 is the comfort rating, 5 the limit.
+    """
+    words: dict[str, set[str]] = {}
+    for segment in _SEGMENT.split(text):
+        figures = _quantities(segment)
+        if len(figures) == 1:
+            labels = content_words(segment) - _COMPARATORS  # "below $75" names no subject
+            words.setdefault(next(iter(figures)), set()).update(labels)
+    return {n: w - set().union(*(v for m, v in words.items() if m != n)) for n, w in words.items()}
+
+
+def _swapped_figure(claim: str, source_text: str) -> str:
+    """A figure of the claim tied to words the chunk sentence gives another figure, or ''."""
+    # its unit first: "135 g" where the chunk says "215 g ... 135 cm"
+    units = _with_units(source_text)
+    for figure, unit in _with_units(claim):
+        own = {u for n, u in units if n == figure}
+        if own and unit not in own and any(u == unit for _, u in units):
+            return f"gives {figure} {unit} where the chunk has {figure} {sorted(own)[0]}"
+    labels = _number_labels(source_text)
+    if len(labels) < 2:
+        return ""
+    for segment in _SEGMENT.split(claim):
+        figures = _quantities(segment)
+        if len(figures) != 1:
+            continue
+        figure, words = next(iter(figures)), content_words(segment)
+        if figure in labels and not labels[figure] & words:
+            for other, other_words in labels.items():
+                if other != figure and other_words & words:
+                    return f"gives {figure} for what the chunk gives {other}"
+    return ""
 
 
 def _claim_parts(sentence: str) -> list[str]:
@@ -212,6 +347,9 @@ class _Sentence:
     negated: set[str]
     context_entities: set[str]  # its paragraph's and its document title's
     context_negated: set[str]  # its paragraph's and its heading's
+    context_words: set[str] = field(default_factory=set)  # its own and its paragraph's
+    denied_question: set[str] = field(default_factory=set)  # an FAQ question answered "No"
+    about: set[str] = field(default_factory=set)  # context_words and its document title's
 
 
 @dataclass
@@ -245,24 +383,35 @@ class Grounding:
         pieces: list[str] = []
         owner: list[int] = []  # piece -> index into self.sentences, -1 for a whole chunk
         self.piece_texts: list[str] = []
-        for text in self.chunk_texts:
-            if not text.strip():
-                continue
+        texts = [t for t in self.chunk_texts if t.strip()]
+        titles = [_title(t) for t in texts]
+        for i, text in enumerate(texts):
+            # A chunk cut from the middle of a document has no title; when the chunk before
+            # it was retrieved too, the overlap the chunker repeats shows whose it is.
+            head = " ".join(text.split())[:60]
+            if not titles[i] and len(head) >= 30:
+                for j, other in enumerate(texts):
+                    if j != i and titles[j] and head in " ".join(other.split()):
+                        titles[i] = titles[j]
+                        break
+        for text, title in zip(texts, titles, strict=True):
             # A whole chunk dilutes one matching sentence; its sentences alone miss
             # claims spread over two of them. Compare against both.
             pieces.append(text)
             owner.append(-1)
             self.piece_texts.append(text)
-            blocks = _blocks(text)
-            first = blocks[0][1] if blocks else ""
-            is_title = first.startswith("#") or (len(first) < 80 and not first.endswith("."))
-            title = first if is_title else ""
             # a product's name and model number sit in the title, not in every sentence
             title_entities = entities_in(title, skip_first=False)
             title_numbers = numbers_in(title)
-            for heading, block in blocks:
+            for heading, block, question in _blocks(text):
                 entities = entities_in(block, skip_first=False) | title_entities
                 block_negated = polarity(block)[1] | polarity(heading)[1]
+                block_words = content_words(block) | content_words(question)
+                denied: set[str] = set()
+                if question and re.match(r"no\b", block, re.IGNORECASE):
+                    # "Do your filters remove viruses? No.": the answer denies the question
+                    denied = content_words(re.sub(r"^\W*\w+\s+", "", question))
+                    block_negated |= denied
                 for sentence in split_sentences(block):
                     asserted, negated = polarity(sentence)
                     self.sentences.append(
@@ -273,10 +422,15 @@ class Grounding:
                             negated | polarity(heading)[1],
                             entities,
                             block_negated,
+                            block_words,
+                            denied,
+                            block_words | content_words(title),
                         )
                     )
                     index = len(self.sentences) - 1
-                    for piece in [sentence, *_clauses(sentence)]:
+                    # an FAQ answer's subject is in its question: "By phone, Monday to ..."
+                    extra = [f"{question} {sentence}"] if question else []
+                    for piece in [sentence, *_clauses(sentence), *extra]:
                         pieces.append(piece)
                         owner.append(index)
                         self.piece_texts.append(piece)
@@ -348,23 +502,78 @@ class Grounding:
         negations then decide, and a flipped negation is never excused by another sentence.
         """
         top = float(row[order[0]])
+        words = content_words(_LEAD.sub("", claim))
+        # Of the near ties, the claim is held to those sharing most of its words: "30 days"
+        # of a returns rule does not ground a price-match claim, and "final-sale items can be
+        # returned within 60 days" restates the final-sale rule, not the unused-items one.
         near = [p for p in order if float(row[p]) >= top - _NEAR_TIE]
-        mismatches = []
+        # ... and, on a tie, the ones about the claim's subject ("gas canisters can be ...")
+        subject = _subject(claim)
+        shared = {
+            p: (
+                len(words & self.sentences[self.owner[p]].context_words),
+                bool(subject) and subject <= self.sentences[self.owner[p]].about,
+            )
+            for p in near
+        }
+        most = max(shared.values())
+        mismatches: list[str] = []
+        verdicts: list[str] = []
+        said = False  # some near sentence agrees with the claim
         for piece in near:
             source = self.sentences[self.owner[piece]]
             mismatch = _mismatch(claim, source, source.numbers)
-            if not mismatch:
-                return _contradiction(claim, source, self.piece_texts[piece])
-            mismatches.append(mismatch)
+            if mismatch:
+                if shared[piece] == most:
+                    mismatches.append(mismatch)
+                continue
+            reason, certain = _contradiction(claim, source, self.piece_texts[piece])
+            if certain:  # a flip on the very thing the claim states is never excused
+                return reason
+            if shared[piece] == most:
+                verdicts.append(reason)
+            said = said or not reason
+        if verdicts:
+            # a negation the closest sentences leave unsaid may be said by another near one
+            # ("... but not viruses" and "It does NOT remove viruses")
+            if "" in verdicts or (all(v.startswith("denies") for v in verdicts) and said):
+                return ""
+            return verdicts[0]
         # A claim may join figures of neighbouring sentences ("12 months ... 24 months"): the
         # closest sentence states some of them, the other candidates the rest.
         source = self.sentences[self.owner[order[0]]]
         stated = numbers_in(claim)
         figures = set().union(*(self.sentences[self.owner[p]].numbers for p in order))
-        joined = len(stated) >= 2 and bool(stated & source.numbers)
+        # (clauses of their own: "$10 per day or $38 per week" is one row's figures)
+        joined = len(stated) >= 2 and bool(_quantities(claim) & source.numbers)
+        joined = joined and len(_clauses(claim)) > 1
+        # ... or join clauses, each figure with its unit as a candidate states it: "the fly is
+        # rated to 3,000 mm and all seams are taped"
+        units = set().union(*(_with_units(self.sentences[self.owner[p]].text) for p in order))
+        joined = joined or (
+            len(_clauses(claim)) > 1
+            and not stated & source.numbers
+            and {n for n, _ in _with_units(claim)} == stated
+            and _with_units(claim) <= units
+        )
         if joined and not _mismatch(claim, source, figures):
-            return _contradiction(claim, source, self.piece_texts[order[0]])
+            return _contradiction(claim, source, self.piece_texts[order[0]])[0]
         return mismatches[0]
+
+
+# "Gas canisters can be returned": the words before the verb name what a claim is about
+_VERB = re.compile(
+    r"\b(?:is|are|was|were|can|cannot|can't|could|must|should|will|won't|may|do|does|don't|"
+    r"doesn't|has|have|had|never|isn't|aren't)\b",
+    re.IGNORECASE,
+)
+
+
+def _subject(claim: str) -> set[str]:
+    """Content stems before the claim's first verb, empty when it has none to find."""
+    claim = _LEAD.sub("", claim)
+    found = _VERB.search(claim)
+    return content_words(claim[: found.start()]) if found and found.start() > 0 else set()
 
 
 def _mismatch(claim: str, source: _Sentence, figures: set[str]) -> str:
@@ -376,28 +585,84 @@ def _mismatch(claim: str, source: _Sentence, figures: set[str]) -> str:
     missing = entities_in(_LEAD.sub("", claim)) - source.context_entities
     if missing:
         return f"names '{sorted(missing)[0]}' where the chunk says '{quoted}'"
+    swapped = _swapped_figure(claim, source.text)
+    if swapped:
+        return f"{swapped} in '{quoted}'"
+    unbounded = content_words(claim) & _UNBOUNDED_STEMS - content_words(source.text)
+    if unbounded and _quantities(source.text) and not _quantities(claim):
+        word = next(w for w in _WORD.findall(claim) if _stem(w) in unbounded)
+        return f"says '{word}' where the chunk gives a figure: '{quoted}'"
     return ""
 
 
-def _contradiction(claim: str, source: _Sentence, piece_text: str) -> str:
-    """A negation of the claim that the chunk sentence (and clause) it restates flips."""
+def _contradiction(claim: str, source: _Sentence, piece_text: str) -> tuple[str, bool]:
+    """(why, certain): a negation of the claim that the chunk sentence it restates flips.
+
+    Certain when the flipped word acts on the same thing on both sides ("removes viruses"
+    against "does NOT remove viruses"); a flip is excused when both name different things
+    ("does not remove viruses" against "removes bacteria").
+    """
     quoted = _short(source.text)
-    asserted, negated = polarity(claim)
+    asserted, negated, claim_objects = _polarity(_LEAD.sub("", claim))
     asserted, negated = asserted - negated, negated - asserted
-    said, denied = polarity(piece_text)
+    if source.denied_question and source.denied_question <= asserted:
+        return f"says yes where the chunk answers no to '{_short(source.text)}'", True
+    if piece_text not in source.text:  # an FAQ answer embedded with its question
+        piece_text = source.text
+    said, denied, objects = _polarity(piece_text)
+    for key, after in _polarity(source.text)[2].items():
+        objects.setdefault(key, set()).update(after)
     piece_denied = bool(denied)
     # a word denied anywhere in the sentence ("we do not match A, B or C") counts as denied
-    denied = (denied | (source.negated - source.asserted)) - said
-    said = said - denied
-    flipped = (asserted & denied) | (negated & said)
+    # and one asserted anywhere as said ("the seams are not taped, so ..." restates a clause)
+    plain_denied = (denied | (source.negated - source.asserted)) - said
+    plain_said = (said | (source.asserted - source.negated)) - plain_denied
+    both = (said | source.asserted) & (denied | source.negated)
+    flipped: dict[str, bool] = {}  # word -> certain
+    elliptic = {_stem(w) for w in _ELLIPTIC.findall(claim)}
+    for word, is_negated in [(w, False) for w in asserted] + [(w, True) for w in negated]:
+        mine = claim_objects.get((word, is_negated), set())
+        theirs = objects.get((word, not is_negated), set())
+        agreeing = objects.get((word, is_negated), set())
+        if word in both:
+            # said and denied of different things: what the claim's word acts on decides
+            # ("we match the price only; shipping costs are not matched")
+            if mine & (theirs - agreeing):
+                flipped[word] = True
+            continue
+        if word not in (plain_said if is_negated else plain_denied):
+            continue
+        if mine and theirs and not mine & theirs:
+            continue  # "does not remove viruses" against "removes bacteria"
+        if is_negated and theirs and word in elliptic:
+            continue  # "... but not viruses" against "where viruses are a risk"
+        flipped[word] = bool(mine & theirs)
     if flipped:
-        return f"contradicts '{quoted}' on '{sorted(flipped)[0]}'"
-    if piece_denied and not negated and not re.search(r"[,;:]", piece_text.rstrip(".")):
+        word = sorted(flipped)[0]
+        return f"contradicts '{quoted}' on '{word}'", any(flipped.values())
+    # "shipping costs are not." negates what it elides: the claim does state a negation
+    stated_negation = any(
+        w.lower() in _NEGATORS or w.lower().endswith("n't") for w in _WORD.findall(claim)
+    )
+    if (
+        piece_denied
+        and denied & asserted  # "wash by hand" for "... without an agitator" drops nothing
+        and not negated
+        and not stated_negation
+        and not re.search(r"[,;:]", piece_text.rstrip("."))
+    ):
         # "Do not cook inside the vestibule" restated without its "not"
-        return f"drops the negation of '{quoted}'"
+        return f"drops the negation of '{quoted}'", False
     if negated and not negated & (source.negated | source.context_negated):
-        return f"denies '{sorted(negated)[0]}' where the chunk says '{quoted}'"
-    return ""
+        return f"denies '{sorted(negated)[0]}' where the chunk says '{quoted}'", False
+    return "", False
+
+
+def _title(text: str) -> str:
+    """The document title a chunk starts with ("# Trail Tent 2P", "PRIVACY SUMMARY"), or ''."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    is_title = first.startswith("#") or (len(first) < 80 and not first.endswith((".", "?")))
+    return first if is_title and not first.startswith(("-", "|", "*")) else ""
 
 
 def _short(text: str, limit: int = 60) -> str:
