@@ -11,6 +11,7 @@ row is read through `iter_rows`, the batch runner's path, in a fresh process; th
 (VmHWM) added over the process after imports. Goal: streamed <= 200 MB added.
 
     python bench/bench_eval_scorers.py [--pairs 2000] [--threads 16] [--rows 100000]
+        [--only similarity [--rounds 3] [--unique-references] [--gather-ms 3] [--no-cache]]
 """
 
 from __future__ import annotations
@@ -48,35 +49,51 @@ print(json.dumps({{'rows': rows, 'added_mb': hwm() - before}}))
 """
 
 
-def texts(pairs: int) -> list[tuple[str, str]]:
-    """(answer, reference) pairs: neighbouring sentences of the sample corpus, varied."""
+def texts(pairs: int, unique_references: bool = False) -> list[tuple[str, str]]:
+    """(answer, reference) pairs: neighbouring sentences of the sample corpus, varied.
+
+    Answers are all distinct; references repeat (98 sentences), as a row's `expected` does
+    across configurations, unless unique_references gives each its own "(ref #i)".
+    """
     from playground.rag.chunking import split_sentences
 
     sentences = []
     for path in sorted((ROOT / "sample_data" / "corpus").glob("*.md")):
         sentences += [s for s in split_sentences(path.read_text(encoding="utf-8")) if len(s) > 30]
+    tag = " (ref #{})" if unique_references else ""
     return [
-        (f"{sentences[i % len(sentences)]} (#{i})", sentences[(i + 1) % len(sentences)])
+        (
+            f"{sentences[i % len(sentences)]} (#{i})",
+            sentences[(i + 1) % len(sentences)] + tag.format(i),
+        )
         for i in range(pairs)
     ]
 
 
-def bench_similarity(pairs: int, threads: int) -> None:
+def bench_similarity(
+    pairs: int,
+    threads: int,
+    rounds: int,
+    unique_references: bool,
+    gather_ms: float | None,
+    cache: bool,
+) -> None:
     from playground.config import load_settings
     from playground.eval import scorers
+    from playground.eval.scorers_similarity import shared_encoder
     from playground.eval.spec import EvaluationSpec
     from playground.models.base import ModelParams
     from playground.rag.embeddings import get_embedder
     from playground.records import Result, Run
 
-    data = texts(pairs)
+    data = texts(pairs, unique_references)
     model = get_embedder().model
     flat = [t for pair in data for t in pair]
-    model.encode(flat[:64], batch_size=64, normalize_embeddings=True)  # warm up
-    start = time.perf_counter()
-    model.encode(flat, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
-    raw = pairs / (time.perf_counter() - start)
-
+    encoder = shared_encoder()
+    if gather_ms is not None:
+        encoder.gather_s = gather_ms / 1000
+    if not cache:
+        encoder.cache_size = 0
     spec = EvaluationSpec.model_validate(
         {"dataset": "d", "scorers": [{"type": "similarity", "reference": "{{ expected }}"}]}
     )
@@ -91,21 +108,36 @@ def bench_similarity(pairs: int, threads: int) -> None:
         for answer, ref in data
     ]
     scorer = spec.scorers[0]
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        verdicts = list(pool.map(lambda ctx: scorers.score_one(scorer, ctx), contexts))
-    threaded = pairs / (time.perf_counter() - start)
-    assert all(v.score is not None for v in verdicts)
     sample = contexts[: max(pairs // 10, 50)]
-    start = time.perf_counter()
-    for ctx in sample:
-        scorers.score_one(scorer, ctx)
-    single = len(sample) / (time.perf_counter() - start)
+    model.encode(flat[:64], batch_size=64, normalize_embeddings=True)  # warm up
     print(
-        f"similarity: raw encode {raw:.0f} pairs/s; scorer from {threads} threads {threaded:.0f} "
-        f"pairs/s, ratio {threaded / raw:.2f} (goal >= 0.85); scorer from one thread "
-        f"{single:.0f} pairs/s, ratio {single / raw:.2f}"
+        f"similarity: {pairs} pairs, {len(set(flat[1::2]))} distinct references, "
+        f"{threads} threads, gather {encoder.gather_s * 1000:g} ms, "
+        f"cache {'on' if cache else 'off'}"
     )
+    for round_ in range(1, rounds + 1):
+        load = os.getloadavg()[0]
+        start = time.perf_counter()
+        model.encode(flat, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+        raw = pairs / (time.perf_counter() - start)
+        encoder.forget()  # every round starts cold: no vector from the round before
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            verdicts = list(pool.map(lambda ctx: scorers.score_one(scorer, ctx), contexts))
+        threaded = pairs / (time.perf_counter() - start)
+        assert all(v.score is not None for v in verdicts)
+        encoder.forget()
+        start = time.perf_counter()
+        for ctx in sample:
+            scorers.score_one(scorer, ctx)
+        single = len(sample) / (time.perf_counter() - start)
+        print(
+            f"  round {round_} (load {load:.1f}->{os.getloadavg()[0]:.1f}): raw encode "
+            f"{raw:.0f} pairs/s; scorer from {threads} threads {threaded:.0f} pairs/s, ratio "
+            f"{threaded / raw:.2f} (goal >= 0.85); scorer from one thread {single:.0f} pairs/s, "
+            f"ratio {single / raw:.2f}",
+            flush=True,
+        )
 
 
 def bench_memory(rows: int) -> None:
@@ -144,13 +176,28 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--only", choices=["similarity", "memory"], default=None)
+    parser.add_argument("--rounds", type=int, default=1, help="similarity: raw/scorer rounds")
+    parser.add_argument(
+        "--unique-references", action="store_true", help="similarity: no reference repeats"
+    )
+    parser.add_argument(
+        "--gather-ms", type=float, default=None, help="similarity: leader's wait for company"
+    )
+    parser.add_argument("--no-cache", action="store_true", help="similarity: no vector cache")
     args = parser.parse_args()
     os.environ.setdefault("PLAYGROUND_HOME", tempfile.mkdtemp(prefix="bench-eval-sc-"))
     print(f"load average {os.getloadavg()[0]:.1f} (2 cores shared with other agents)")
     if args.only in (None, "memory"):
         bench_memory(args.rows)
     if args.only in (None, "similarity"):
-        bench_similarity(args.pairs, args.threads)
+        bench_similarity(
+            args.pairs,
+            args.threads,
+            args.rounds,
+            args.unique_references,
+            args.gather_ms,
+            not args.no_cache,
+        )
 
 
 if __name__ == "__main__":

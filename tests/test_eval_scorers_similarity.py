@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -51,3 +52,112 @@ def test_a_failing_encode_reaches_every_waiting_caller() -> None:
         shared.encode(["a", "b"])
     with pytest.raises(RuntimeError, match="model gone"):  # and the next caller is not stuck
         shared.encode(["c"])
+
+
+class _Recording:
+    """A fake embedder: a vector per text from its hash, recording every call's texts."""
+
+    def __init__(self, pause: float = 0.0) -> None:
+        self.calls: list[list[str]] = []
+        self.pause = pause
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        with self._lock:
+            self.calls.append(list(texts))
+        time.sleep(self.pause)
+        rng = [np.random.default_rng(abs(hash(t)) % 2**32).normal(size=4) for t in texts]
+        return np.array([v / np.linalg.norm(v) for v in rng], dtype=np.float32)
+
+
+def test_a_second_cell_with_the_same_reference_does_not_encode_it_again() -> None:
+    fake = _Recording()
+    shared = SharedEncoder(fake)
+    first = shared.encode(["answer one", "the reference"])
+    second = shared.encode(["answer two", "the reference"])
+    assert fake.calls == [["answer one", "the reference"], ["answer two"]]
+    assert np.array_equal(first[1], second[1])
+    shared.encode(["answer two", "the reference"])  # the answer cache brings an answer back
+    assert len(fake.calls) == 2
+
+
+def test_a_text_queued_twice_in_one_batch_is_encoded_once() -> None:
+    fake = _Recording(pause=0.05)
+    shared = SharedEncoder(fake, gather_s=0)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        futures = [pool.submit(shared.encode, [f"answer {i}", "same reference"]) for i in range(6)]
+        results = [f.result(timeout=10) for f in futures]
+    encoded = [t for call in fake.calls for t in call]
+    assert encoded.count("same reference") == 1
+    assert all(np.array_equal(r[1], results[0][1]) for r in results)
+
+
+def test_the_cache_keeps_only_the_most_recent_vectors() -> None:
+    fake = _Recording()
+    shared = SharedEncoder(fake, cache_size=2)
+    shared.encode(["a", "b"])
+    shared.encode(["c"])  # "a" is the oldest: dropped
+    shared.encode(["b", "a"])
+    assert fake.calls[-1] == ["a"]
+
+
+def test_scores_equal_encoding_each_pair_alone() -> None:
+    shared = SharedEncoder(get_embedder())
+    long = " ".join(["The tent packs down small and sets up in minutes."] * 12)
+    pairs = [
+        ("Yes.", "Returns are accepted within 60 days."),
+        (long, "Returns are accepted within 60 days."),
+        ("Unused items can be returned within sixty days.", "Shipping is free over $50."),
+        ("Shipping costs nothing above fifty dollars.", "Shipping is free over $50."),
+    ] * 3
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        shared_vectors = list(pool.map(lambda p: shared.encode(list(p)), pairs))
+    for (answer, reference), vectors in zip(pairs, shared_vectors, strict=True):
+        alone = get_embedder().encode([answer, reference])
+        assert abs(float(vectors[0] @ vectors[1]) - float(alone[0] @ alone[1])) < 1e-5
+
+
+def test_the_leader_waits_briefly_for_the_cells_the_last_batch_had() -> None:
+    fake = _Recording(pause=0.02)
+    shared = SharedEncoder(fake, gather_s=0.5)
+
+    def cell(worker: int) -> None:
+        for i in range(6):
+            shared.encode([f"answer {worker}-{i}", f"reference {worker}-{i}"])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(cell, range(4)))
+    sizes = [len(call) for call in fake.calls]
+    # Without the wait, the first cell back leads alone and the other three follow: 2, 6, 2, 6.
+    assert sizes.count(8) >= 4, sizes
+
+
+def test_a_lone_caller_is_not_delayed() -> None:
+    fake = _Recording()
+    shared = SharedEncoder(fake, gather_s=1.0)
+    start = time.perf_counter()
+    for i in range(5):
+        shared.encode([f"answer {i}", f"reference {i}"])
+    assert time.perf_counter() - start < 0.5
+
+
+def test_a_failing_encode_reaches_every_concurrent_caller() -> None:
+    class _Held(_Broken):
+        def __init__(self) -> None:
+            self.gate = threading.Event()
+
+        def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+            self.gate.wait(5)
+            return super().encode(texts, batch_size)
+
+    held = _Held()
+    shared = SharedEncoder(held)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        futures = [pool.submit(shared.encode, [f"a{i}", "ref"]) for i in range(6)]
+        held.gate.set()
+        for future in futures:
+            with pytest.raises(RuntimeError, match="model gone"):
+                future.result(timeout=10)
+    held.gate.set()
+    with pytest.raises(RuntimeError, match="model gone"):
+        shared.encode(["again"])
