@@ -1,9 +1,8 @@
 """Embeddings for the similarity scorer, batched across the batch runner's threads.
 
 Each cell asks for two vectors (answer, reference). Encoding them one cell at a time leaves
-MiniLM running batches of two; here the first thread to ask encodes everything the others
-queued meanwhile in one call, so cells running at once share batches of up to `max_batch`.
-A lone caller pays nothing extra: nobody waits for company.
+MiniLM running batches of two; through a Coalescer (playground/coalesce.py) the cells running
+at once share batches of up to `max_batch`. A lone caller pays nothing extra.
 
 Vectors are remembered (LRU, per model): every configuration and repeat of a batch scores
 against the same reference of a row, and the answer cache brings the same answer back.
@@ -17,11 +16,11 @@ sentence-transformers does within one call) and run in small batches: 30 texts i
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from playground.coalesce import Coalescer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,17 +29,8 @@ CACHE_SIZE = 8192  # vectors (~1.5 KB each for MiniLM): ~12 MB
 GATHER_S = 0.003  # how long a leader waits for the cells the last batch says are running
 
 
-@dataclass
-class _Request:
-    texts: list[str]
-    done: threading.Event = field(default_factory=threading.Event)
-    vectors: Any = None
-    error: BaseException | None = None
-    promoted: bool = False  # woken to lead the next batch, not with its vectors
-
-
 class SharedEncoder:
-    """Encode texts for many threads at once, in shared batches (leader/follower)."""
+    """Encode texts for many threads at once, in shared batches, remembering vectors."""
 
     def __init__(
         self,
@@ -50,17 +40,12 @@ class SharedEncoder:
         gather_s: float = GATHER_S,
     ) -> None:
         self.embedder = embedder
-        self.max_batch = max_batch
         self.cache_size = cache_size
-        self.gather_s = gather_s
-        self._lock = threading.Lock()
-        self._arrived = threading.Condition(self._lock)
-        self._pending: list[_Request] = []
-        self._leading = False
+        self._lock = threading.Lock()  # guards the cache only
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        # Requests in the last batch: how many cells are likely scoring at once. A lone
-        # caller keeps it at 1, so it never waits.
-        self._company = 1
+        self._batches: Coalescer[str, np.ndarray] = Coalescer(
+            self._encode_many, max_batch=max_batch, gather_s=gather_s
+        )
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors for texts, one row each (same as Embedder.encode)."""
@@ -69,31 +54,29 @@ class SharedEncoder:
         texts = list(texts)
         with self._lock:
             known = {t: v for t in texts if (v := self._cached(t)) is not None}
-            missing = list(dict.fromkeys(t for t in texts if t not in known))
-            if not missing:
-                return np.stack([known[t] for t in texts])
-            request = _Request(missing)
-            self._pending.append(request)
-            self._arrived.notify()
-            lead = not self._leading
-            self._leading = True
-        if lead:
-            self._drain(request)
-        request.done.wait()
-        while request.promoted:
-            request.promoted = False
-            request.done.clear()
-            self._drain(request)
-            request.done.wait()
-        if request.error is not None:
-            raise request.error
-        fresh = dict(zip(missing, request.vectors, strict=True))
-        return np.stack([known[t] if t in known else fresh[t] for t in texts])
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            known.update(zip(missing, self._batches(missing), strict=True))
+        return np.stack([known[t] for t in texts])
 
     def forget(self) -> None:
         """Drop the remembered vectors (a benchmark's next round starts cold)."""
         with self._lock:
             self._cache.clear()
+
+    def _encode_many(self, texts: list[str]) -> list[np.ndarray]:
+        # Two cells of one row queue the same reference: encode it once; and the call before
+        # this one may have encoded it while this one queued.
+        wanted = list(dict.fromkeys(texts))
+        with self._lock:
+            by_text = {t: v for t in wanted if (v := self._cached(t)) is not None}
+        todo = [t for t in wanted if t not in by_text]
+        if todo:
+            vectors = self.embedder.encode(todo, batch_size=padding_batch(len(todo)))
+            by_text.update(zip(todo, vectors, strict=True))
+            with self._lock:
+                self._remember(todo, vectors)
+        return [by_text[t] for t in texts]
 
     def _cached(self, text: str) -> np.ndarray | None:
         vector = self._cache.get(text)
@@ -107,62 +90,6 @@ class SharedEncoder:
             self._cache.move_to_end(text)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
-
-    def _take(self) -> list[_Request]:
-        """Wait briefly for the cells the last batch had, then take up to max_batch texts."""
-        deadline = time.monotonic() + self.gather_s
-        while self._pending and len(self._pending) < self._company:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self._arrived.wait(left)
-        batch: list[_Request] = []
-        size = 0
-        while self._pending and (not batch or size + len(self._pending[0].texts) <= self.max_batch):
-            size += len(self._pending[0].texts)
-            batch.append(self._pending.pop(0))
-        if batch:
-            self._company = len(batch)
-        return batch
-
-    def _drain(self, own: _Request) -> None:
-        """Encode queued batches until own's is done, then hand the lead to a queued cell.
-
-        The leader goes back to its cell as soon as its vectors are in, so it can queue its
-        next request with the others instead of encoding theirs meanwhile.
-        """
-        while True:
-            with self._lock:
-                if own.done.is_set():
-                    if self._pending:
-                        self._pending[0].promoted = True
-                        self._pending[0].done.set()
-                    else:
-                        self._leading = False
-                    return
-                batch = self._take()
-                # Two cells of one row queue the same reference: encode it once; and the
-                # batch before this one may have encoded it while this one queued.
-                wanted = list(dict.fromkeys(t for r in batch for t in r.texts))
-                by_text = {t: v for t in wanted if (v := self._cached(t)) is not None}
-                texts = [t for t in wanted if t not in by_text]
-            try:
-                vectors = (
-                    self.embedder.encode(texts, batch_size=padding_batch(len(texts)))
-                    if texts
-                    else []
-                )
-            except BaseException as exc:  # every waiting cell gets the failure, none hangs
-                for r in batch:
-                    r.error = exc
-                    r.done.set()
-                continue
-            by_text.update(zip(texts, vectors, strict=True))
-            with self._lock:
-                self._remember(texts, vectors)
-            for r in batch:
-                r.vectors = [by_text[t] for t in r.texts]
-                r.done.set()
 
 
 def padding_batch(count: int) -> int:
