@@ -47,6 +47,15 @@ class SharedEncoder:
             self._encode_many, max_batch=max_batch, gather_s=gather_s
         )
 
+    @property
+    def gather_s(self) -> float:
+        """How long a leader waits for the cells the last batch had."""
+        return self._batches.gather_s
+
+    @gather_s.setter
+    def gather_s(self, seconds: float) -> None:
+        self._batches.gather_s = seconds
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors for texts, one row each (same as Embedder.encode)."""
         import numpy as np
