@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.support import free_port
+from tests.support import LoopbackServer
 
 STUB_MODEL = "stub-model"
 
@@ -123,14 +123,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-class EvalStub(ThreadingHTTPServer):
+class EvalStub(LoopbackServer):
     """Replies `answers[key]` when key is in the prompt, else `default`; counts calls."""
 
-    daemon_threads = True
     request_queue_size = 256
 
     def __init__(self, latency_s: float = 0.0, answers: dict[str, str] | None = None) -> None:
-        super().__init__(("127.0.0.1", free_port()), _Handler)
+        super().__init__(_Handler)
         self.latency_s = latency_s
         self.answers = answers or {}
         self.default = "I do not know."
@@ -141,7 +140,6 @@ class EvalStub(ThreadingHTTPServer):
         self.in_flight = 0
         self.peak = 0
         self.lock = threading.Lock()
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     def reply_for(self, prompt: str) -> str:
         """The scripted answer for a prompt."""
@@ -153,15 +151,7 @@ class EvalStub(ThreadingHTTPServer):
     @property
     def base_url(self) -> str:
         """The /v1 base URL."""
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-    def __enter__(self) -> EvalStub:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
+        return f"{self.origin}/v1"
 
 
 def stub_config(base_url: str, name: str = "stub", max_concurrency: int | None = None) -> str:

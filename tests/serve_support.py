@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import uvicorn
@@ -25,7 +25,7 @@ from playground.records import Run
 from playground.serve.app import create_app
 from playground.serve.settings import ServeSettings
 from playground.store import open_store
-from tests.support import free_port
+from tests.support import LoopbackServer, free_port
 
 LOCAL_SPEC = """\
 schema: playground.flow/v1
@@ -155,35 +155,24 @@ class _TrickleHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-class TrickleServer(ThreadingHTTPServer):
+class TrickleServer(LoopbackServer):
     """An OpenAI-style server that streams `words` deltas, one every `delay_s` seconds.
 
     `sent` lists, per request, how many deltas it wrote before the client stopped reading.
     """
 
-    daemon_threads = True
-
     def __init__(self, words: int = 200, delay_s: float = 0.05, first_delay_s: float = 0.0) -> None:
-        super().__init__(("127.0.0.1", free_port()), _TrickleHandler)
+        super().__init__(_TrickleHandler)
         self.words = words
         self.delay_s = delay_s
         self.first_delay_s = first_delay_s
         self.lock = threading.Lock()
         self.sent: list[int] = []
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         """The /v1 base URL."""
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-    def __enter__(self) -> TrickleServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
+        return f"{self.origin}/v1"
 
 
 class _KeepAliveHandler(BaseHTTPRequestHandler):
@@ -221,30 +210,19 @@ class _KeepAliveHandler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-class KeepAliveServer(ThreadingHTTPServer):
+class KeepAliveServer(LoopbackServer):
     """An OpenAI-style server that keeps connections open and counts how many were opened."""
 
-    daemon_threads = True
-
     def __init__(self, chunked: bool = False) -> None:
-        super().__init__(("127.0.0.1", free_port()), _KeepAliveHandler)
+        super().__init__(_KeepAliveHandler)
         self.chunked = chunked
         self.connections = 0
         self.lock = threading.Lock()
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         """The /v1 base URL."""
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-    def __enter__(self) -> KeepAliveServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
+        return f"{self.origin}/v1"
 
 
 class _HookHandler(BaseHTTPRequestHandler):
@@ -268,31 +246,20 @@ class _HookHandler(BaseHTTPRequestHandler):
         self.end_headers()
 
 
-class WebhookReceiver(ThreadingHTTPServer):
+class WebhookReceiver(LoopbackServer):
     """A loopback webhook that answers 503 to its first `fail_first` posts, then records them."""
 
-    daemon_threads = True
-
     def __init__(self, fail_first: int = 0) -> None:
-        super().__init__(("127.0.0.1", free_port()), _HookHandler)
+        super().__init__(_HookHandler)
         self.fail_first = fail_first
         self.attempts = 0
         self.lock = threading.Lock()
         self.received: list[dict[str, object]] = []
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         """The webhook URL."""
-        return f"http://127.0.0.1:{self.server_address[1]}/hook"
-
-    def __enter__(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
+        return f"{self.origin}/hook"
 
 
 def wait_for(predicate: object, timeout: float = 10.0) -> bool:

@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 FAULT_MODEL = "fault-model"
 
@@ -242,16 +242,38 @@ class _FaultHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
 
-class FaultServer(ThreadingHTTPServer):
-    """A loopback OpenAI-style server that fails on purpose; see _FaultHandler for the modes."""
+class LoopbackServer(ThreadingHTTPServer):
+    """A threaded HTTP server on a free loopback port, serving from a thread while in `with`."""
 
     daemon_threads = True
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", free_port()), handler)
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def origin(self) -> str:
+        """http://127.0.0.1:PORT"""
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class FaultServer(LoopbackServer):
+    """A loopback OpenAI-style server that fails on purpose; see _FaultHandler for the modes."""
+
     # 48 models connect at once; the default backlog of 5 drops connections, and a dropped SYN
     # is retried after a second, which would look like the client running in waves.
     request_queue_size = 128
 
     def __init__(self, delay_s: float = 1.0, trickle_s: float = 0.2) -> None:
-        super().__init__(("127.0.0.1", free_port()), _FaultHandler)
+        super().__init__(_FaultHandler)
         self.delay_s = delay_s
         self.trickle_s = trickle_s
         self.release = threading.Event()
@@ -259,7 +281,6 @@ class FaultServer(ThreadingHTTPServer):
         self.hits: dict[str, int] = {}
         self.arrivals: list[float] = []  # time.time() when each chat completion arrived
         self.requests: list[tuple[str, dict[str, Any]]] = []  # (mode, chat request body)
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     def chat_requests(self, mode: str) -> list[dict[str, Any]]:
         """The chat request bodies this server received for a mode, oldest first."""
@@ -268,13 +289,8 @@ class FaultServer(ThreadingHTTPServer):
 
     def url(self, mode: str) -> str:
         """The /v1 base URL for a behaviour."""
-        return f"http://127.0.0.1:{self.server_address[1]}/{mode}/v1"
-
-    def __enter__(self) -> FaultServer:
-        self._thread.start()
-        return self
+        return f"{self.origin}/{mode}/v1"
 
     def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self.shutdown()
-        self.server_close()
+        self.release.set()  # hung requests end, so shutdown does not wait for them
+        super().__exit__(*exc)
