@@ -67,13 +67,16 @@ async def soak(
         nonlocal answered, failed
         reader, writer = await connection()
         try:
-            status = await _post(reader, writer, parsed.raw_path.decode(), payload)
+            status, keep = await _post(reader, writer, parsed.raw_path.decode(), payload)
         except (OSError, asyncio.IncompleteReadError) as exc:
             failed += 1
             why[type(exc).__name__] = why.get(type(exc).__name__, 0) + 1
             writer.close()
             return
-        pool.append((reader, writer, time.monotonic()))
+        if keep:
+            pool.append((reader, writer, time.monotonic()))
+        else:
+            writer.close()
         if status == 200:
             answered += 1
         else:
