@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -325,3 +326,66 @@ def test_cells_of_one_run_saved_from_parallel_threads_all_land(store: Store) -> 
         thread.join()
     assert errors == []
     assert [r.model_id for r in store.runs.get_run(run.id).results] == [c.model_id for c in cells]
+
+
+def _save_behind_another_writer(
+    store: Store, run: Run, cells: list[Result]
+) -> tuple[dict[int, BaseException], int]:
+    """Save cells from parallel threads while another writer holds the store; errors, commits."""
+    import threading
+
+    from sqlalchemy import event
+
+    commits: list[int] = []
+    event.listen(store.db.engine, "commit", lambda conn: commits.append(1))
+    errors: dict[int, BaseException] = {}
+
+    def save(position: int, result: Result) -> None:
+        try:
+            store.runs.save_result(run, result, position + 1)
+        except BaseException as exc:
+            errors[position] = exc
+
+    threads = [threading.Thread(target=save, args=(i, c)) for i, c in enumerate(cells)]
+    with store.db.write() as conn:  # mid-save: the cells queue behind this writer
+        if store.db.backend == "postgresql":
+            conn.execute(text("LOCK TABLE results IN SHARE ROW EXCLUSIVE MODE"))
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(store.runs._group_saves._pending) < len(cells) - 1:  # one leads, blocked
+            assert time.monotonic() < deadline, "the cells never queued"
+            time.sleep(0.01)
+        commits.clear()  # from here: this writer's commit, then the cells'
+    for thread in threads:
+        thread.join()
+    return errors, len(commits)
+
+
+def test_cells_that_end_together_are_saved_in_one_transaction(store: Store) -> None:
+    run = full_run()
+    run.results = []
+    cells = [full_result(f"local/model-{i}") for i in range(8)]
+    errors, commits = _save_behind_another_writer(store, run, cells)
+    assert errors == {}
+    assert [r.model_id for r in store.runs.get_run(run.id).results] == [c.model_id for c in cells]
+    if store.db.backend == "sqlite":  # the other writer's, the blocked leader's, the seven queued
+        assert commits == 3
+
+
+def test_a_refused_cell_fails_alone_and_the_cells_that_ended_with_it_are_saved(
+    store: Store,
+) -> None:
+    from playground.errors import StoreError
+
+    run = full_run()
+    run.results = []
+    stored_before = full_result("local/already-saved")
+    store.runs.save_result(run, stored_before, -1)
+    cells = [full_result(f"local/model-{i}") for i in range(1, 8)]
+    cells.insert(3, stored_before)  # ends again: its id is taken, so the store refuses it
+    errors, _ = _save_behind_another_writer(store, run, cells)
+    assert list(errors) == [3]  # only the refused cell's thread hears of it, in one sentence
+    assert isinstance(errors[3], StoreError) and "\n" not in str(errors[3])
+    saved = [r.model_id for r in store.runs.get_run(run.id).results]
+    assert saved == ["local/already-saved"] + [f"local/model-{i}" for i in range(1, 8)]
