@@ -101,6 +101,9 @@ def test_a_selected_configuration_saves_as_a_flow_from_its_best_answer(store):
     at.session_state["cmp_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     chosen = at.dataframe[0].value["hash"].iloc[0]
+    assert f"cmp_flow_{chosen}_name" not in [t.key for t in at.text_input]  # drawn once open
+    at.session_state[f"cmp_flow_{chosen}_open"] = True  # what clicking "Save as flow" does
+    at.run()
     at.text_input(key=f"cmp_flow_{chosen}_name").input("best-config").run()
     at.button(key=f"cmp_flow_{chosen}_save").click().run()
     assert not at.exception

@@ -127,6 +127,9 @@ def _save_widget_script() -> None:
 
 def test_save_as_flow_saves_versions_and_shows_errors(home: Path) -> None:
     at = AppTest.from_function(_save_widget_script, default_timeout=60).run()
+    assert not at.text_input  # nothing inside the popover is drawn until it opens
+    at.session_state["flow_r1_open"] = True  # what clicking "Save as flow" does
+    at.run()
     at.text_input(key="flow_r1_name").set_value("greeter")
     at.button(key="flow_r1_save").click().run()
     assert not at.exception

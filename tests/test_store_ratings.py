@@ -53,6 +53,19 @@ def test_a_comment_without_stars_keeps_the_earlier_stars(store, run):
     assert store.ratings.session_rating(answer, "alice") == (None, "too long")
 
 
+def test_a_sessions_latest_ratings_of_many_answers_come_back_at_once(store, run):
+    first, second, third = (r.id for r in run.results)
+    store.ratings.add_rating(first, 2, "meh", session_id="alice")
+    store.ratings.add_rating(first, 5, None, session_id="alice")
+    store.ratings.add_rating(second, 1, "wrong", session_id="bob")
+    store.ratings.add_rating(third, None, "too long", session_id="alice")
+    assert store.ratings.session_ratings([first, second, third], "alice") == {
+        first: (5, None),
+        third: (None, "too long"),
+    }
+    assert store.ratings.session_ratings([], "alice") == {}
+
+
 @pytest.mark.parametrize(
     ("stars", "comment", "expected_error"),
     [

@@ -7,20 +7,24 @@ from streamlit.testing.v1 import AppTest
 from tests.history_fixtures import make_run
 
 
-def widgets_script(run_id: str, blind: bool) -> None:
+def widgets_script(run_id: str, blind: bool, recall: bool = False) -> None:
     """A stand-in for the Playground: rating controls under each answer, a vote below."""
-    from ui.rating import best_answer_vote, rating_controls
+    from ui.rating import best_answer_vote, rating_controls, recall_session_ratings
     from ui.resources import store
 
     run = store().runs.get_run(run_id)
+    if recall:  # as the Playground's grid does: every answer's earlier rating at once
+        recall_session_ratings({r.id: f"rate_{r.id}" for r in run.results})
     for result in run.results:
         rating_controls(result, run, key=f"rate_{result.id}")
     labels = {r.id: f"Answer {'AB'[i]}" for i, r in enumerate(run.results)} if blind else None
     best_answer_vote(run, run.results, key=f"vote_{run.id}", labels=labels)
 
 
-def app(run_id: str, blind: bool = False, session: str = "session-1") -> AppTest:
-    at = AppTest.from_function(widgets_script, args=(run_id, blind), default_timeout=30)
+def app(
+    run_id: str, blind: bool = False, session: str = "session-1", recall: bool = False
+) -> AppTest:
+    at = AppTest.from_function(widgets_script, args=(run_id, blind, recall), default_timeout=30)
     at.session_state["session_id"] = session
     at.run()
     assert not at.exception
@@ -49,6 +53,24 @@ def test_a_new_session_sees_its_own_rating_not_anothers(store):
     assert mine.text_input(key=f"rate_{first}_comment").value == "meh"
     theirs = app(run.id, session="session-2")
     assert theirs.feedback(key=f"rate_{first}_stars").value is None
+
+
+def test_a_grid_recalls_each_answers_latest_rating_of_this_session(store):
+    run = make_run(models=("local/a", "openai/b", "openai/c"))
+    store.runs.save_run(run)
+    first, second, third = (r.id for r in run.results)
+    store.ratings.add_rating(first, 2, "meh", session_id="session-1")
+    store.ratings.add_rating(first, 5, None, session_id="session-1")  # changed its mind
+    store.ratings.add_rating(second, None, "too long", session_id="session-1")
+    store.ratings.add_rating(third, 1, "bad", session_id="session-2")
+    at = app(run.id, recall=True)
+    shown = {
+        r: (at.feedback(key=f"rate_{r}_stars").value, at.text_input(key=f"rate_{r}_comment").value)
+        for r in (first, second, third)
+    }
+    assert shown == {first: (4, ""), second: (None, "too long"), third: (None, "")}
+    at.feedback(key=f"rate_{third}_stars").set_value(2).run()  # rating goes on as before
+    assert store.ratings.session_rating(third, "session-1") == (3, None)
 
 
 def test_best_answer_vote_uses_blind_labels_and_saves_pairs(store):

@@ -92,7 +92,14 @@ def unchanged_version(flows: FlowRegistry, spec: FlowSpec) -> int | None:
 def save_as_flow(result: Result, run: Run, key: str) -> None:
     """A small popover: name + description, "Save as flow", then `name vN` or the error."""
     message_key = f"{key}_message"
-    with st.popover("Save as flow", icon=":material/account_tree:"):
+    # Drawn only while open: a grid of 48 answers drew 96 text inputs nobody had opened, and
+    # each text input costs Streamlit a pass over the whole session state.
+    popover = st.popover(
+        "Save as flow", icon=":material/account_tree:", key=f"{key}_open", on_change="rerun"
+    )
+    if not popover.open:
+        return
+    with popover:
         name = st.text_input(
             "Flow name",
             value=st.session_state.get(LAST_NAME_KEY, ""),

@@ -7,7 +7,7 @@ shows an error under the widget and never breaks the page.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import streamlit as st
 
@@ -55,20 +55,44 @@ def _save_rating(result_id: str, key: str) -> None:
     _guarded(key, lambda: store().ratings.add_rating(result_id, stars, comment, session_id()))
 
 
+def _recalled(key: str) -> bool:
+    return f"{key}_stars" in st.session_state or f"{key}_comment" in st.session_state
+
+
+def _recall(key: str, stars: int | None, comment: str | None) -> None:
+    """Put an earlier rating into the widgets' state (a blank comment marks 'looked up')."""
+    if stars is not None:
+        st.session_state[f"{key}_stars"] = stars - 1
+    st.session_state[f"{key}_comment"] = comment or ""
+
+
+def recall_session_ratings(keys: Mapping[str, str]) -> None:
+    """This session's earlier ratings of many answers (result id -> widget key), one query.
+
+    A grid of 48 answers would otherwise ask the store 48 times before drawing.
+    """
+    wanted = {result_id: key for result_id, key in keys.items() if not _recalled(key)}
+    if not wanted:
+        return
+    try:
+        earlier = store().ratings.session_ratings(list(wanted), session_id())
+    except PlaygroundError:
+        return  # each card then looks its own up, and shows blanks if that fails too
+    for result_id, key in wanted.items():
+        _recall(key, *earlier.get(result_id, (None, None)))
+
+
 def rating_controls(result: Result, run: Run, key: str) -> None:
     """1-5 stars and an optional comment under one answer, saved as soon as they are given."""
     del run  # part of the contract: ratings attach to the result, which knows its run
     stars_key, comment_key = f"{key}_stars", f"{key}_comment"
-    if stars_key not in st.session_state and comment_key not in st.session_state:
+    if not _recalled(key):
         # Show this session's earlier rating (e.g. after a page switch) instead of blanks.
         try:
             stars, comment = store().ratings.session_rating(result.id, session_id())
         except PlaygroundError:
             stars, comment = None, None
-        if stars is not None:
-            st.session_state[stars_key] = stars - 1
-        if comment:
-            st.session_state[comment_key] = comment
+        _recall(key, stars, comment)
     # Stars above the comment, not beside it: in a narrow grid column the comment box
     # would cover the last stars.
     st.feedback(

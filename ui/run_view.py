@@ -162,6 +162,18 @@ def live_cell(view: RunView, result: Result) -> None:
         st.markdown(answer_markdown(progress.text))
 
 
+def rating_key(result: Result) -> str:
+    """The key of an answer's stars and comment widgets in the grid."""
+    return f"rate_{result.id}"
+
+
+def recall_grid_ratings(view: RunView) -> None:
+    """This session's earlier ratings of every answer in the grid, looked up at once."""
+    from ui.rating import recall_session_ratings
+
+    recall_session_ratings({r.id: rating_key(r) for r in view.run.results if r.ok})
+
+
 def finished_cell(view: RunView, result: Result) -> None:
     """A cell that ended: answer (formatted and raw), error card, metrics, rating."""
     progress = view.progress(result.id)
@@ -199,7 +211,7 @@ def finished_cell(view: RunView, result: Result) -> None:
     from ui.flow_widgets import save_as_flow
     from ui.rating import rating_controls
 
-    rating_controls(result, view.run, key=f"rate_{result.id}")
+    rating_controls(result, view.run, key=rating_key(result))
     if not view.hidden:
         save_as_flow(result, view.run, key=f"flow_{result.id}")
 

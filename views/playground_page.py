@@ -344,9 +344,17 @@ def stop_run() -> None:
 
 def run_grid(view: RunView) -> None:
     """Every cell, row by row; finished runs add the best-answer vote under each variant."""
-    from ui.run_view import answer_texts, finished_cell, live_cell, variant_heading
+    from ui.run_view import (
+        answer_texts,
+        finished_cell,
+        live_cell,
+        recall_grid_ratings,
+        variant_heading,
+    )
 
     live = view.live
+    if not live:
+        recall_grid_ratings(view)
     for variant in view.variants:
         cells = view.row(variant)
         if len(view.variants) > 1:

@@ -131,14 +131,24 @@ class Ratings:
 
     def session_rating(self, result_id: str, session_id: str) -> tuple[int | None, str | None]:
         """This session's latest (stars, comment) for an answer; (None, None) if none."""
+        return self.session_ratings([result_id], session_id).get(result_id, (None, None))
+
+    def session_ratings(
+        self, result_ids: Sequence[str], session_id: str
+    ) -> dict[str, tuple[int | None, str | None]]:
+        """This session's latest (stars, comment) per answer, for the answers it rated."""
+        latest: dict[str, tuple[int | None, str | None]] = {}
         with self.db.read() as conn:
-            row = conn.execute(
-                select(ratings.c.stars, ratings.c.comment)
-                .where(ratings.c.result_id == result_id, ratings.c.session_id == session_id)
-                .order_by(ratings.c.id.desc())
-                .limit(1)
-            ).first()
-        return (row.stars, row.comment) if row else (None, None)
+            rows = conn.execute(
+                select(ratings.c.result_id, ratings.c.stars, ratings.c.comment)
+                .where(
+                    ratings.c.result_id.in_(list(result_ids)), ratings.c.session_id == session_id
+                )
+                .order_by(ratings.c.id)
+            )
+            for row in rows:  # in order of rating: the last row of an answer is its current one
+                latest[row.result_id] = (row.stars, row.comment)
+        return latest
 
     def session_vote(
         self, result_ids: Sequence[str], session_id: str
