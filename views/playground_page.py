@@ -22,6 +22,7 @@ KEEP = ps.KEEP
 POLL_S = 0.4  # how often a streaming grid redraws
 EAGER_PARAMETER_PANELS = 8  # with more models, a Parameters panel is drawn once it is opened
 FOLLOW_UP = "pg_follow_up"
+RUN_REFUSAL = "pg_run_refusal"  # why the last Run click sent nothing, shown under the button
 
 st.title("Playground")
 st.caption(
@@ -55,6 +56,18 @@ def start_run() -> RunView:
     view = RunView.start(live.run, blind=bool(state.get(ps.BLIND)), live=live.start())
     state["run_view"] = view
     return view
+
+
+def click_run() -> None:
+    """The Run button (and a run asked for from History): start, or say why not."""
+    current: RunView | None = state.get("run_view")
+    if current is not None and current.live:  # a double-click while answers stream: one run
+        state[RUN_REFUSAL] = ("info", "A run is still going; stop it or wait for it to finish.")
+        return
+    try:
+        start_run()
+    except PlaygroundError as exc:
+        state[RUN_REFUSAL] = ("error", str(exc))
 
 
 def few_shot_editor(vid: int, edited: dict[str, object]) -> None:
@@ -305,28 +318,29 @@ with side:
         persist_state=KEEP,
         help="Hide model names and shuffle the columns until you reveal them.",
     )
+    if autorun:
+        click_run()
     view: RunView | None = state.get("run_view")
-    running = view is not None and view.live
-    run_clicked = st.button(
+    st.button(
         "Run",
         key="btn_run",
         type="primary",
         icon=":material/play_arrow:",
         width="stretch",
         shortcut="Ctrl+Enter",
-        disabled=running,
+        disabled=view is not None and view.live,
+        # A callback runs before the page is drawn again, so the requests leave before the
+        # editor's widgets are: with 48 models every millisecond of the click's rerun counts.
+        on_click=click_run,
         help="Runs every variant on every selected model (Ctrl+Enter).",
     )
-    if run_clicked or autorun:
-        if running:  # a second click (or a double-click) while answers stream: never a second run
-            st.info(
-                "A run is still going; stop it or wait for it to finish.", icon=":material/info:"
-            )
+    refusal = state.pop(RUN_REFUSAL, None)
+    if refusal is not None:  # shown under the Run button, where the click was
+        kind, sentence = refusal
+        if kind == "info":
+            st.info(sentence, icon=":material/info:")
         else:
-            try:
-                view = start_run()
-            except PlaygroundError as exc:  # shown under the Run button, where the click was
-                st.error(str(exc), icon=":material/error:")
+            st.error(sentence, icon=":material/error:")
     try:  # what the click would cost, when prices are configured for the chosen models
         estimate = estimate_run_cost(ps.draft_from_state(state), config)
     except PlaygroundError:  # a bad parameter: Run will say so in one sentence
