@@ -6,6 +6,7 @@ import streamlit as st
 
 from playground.conversation import plan_follow_up
 from playground.errors import PlaygroundError
+from playground.models.base import ModelParams
 from playground.models.local import DEFAULT_MODEL_ID
 from playground.models.registry import list_models
 from playground.runner import apply_response_format
@@ -235,10 +236,6 @@ with side:
         st.caption(f"Unreachable now: {', '.join(sorted(unreachable))} (see Settings).")
     chosen = state[ps.MODELS]
     for model_id in chosen:
-        defaults = {"temperature": 0.7, "top_p": 1.0, "max_tokens": 256, "seed": None}
-        for param, value in defaults.items():
-            state.setdefault(ps.param_key(model_id, param), value)
-        state.setdefault(ps.param_key(model_id, "stop"), "")
         if len(chosen) <= EAGER_PARAMETER_PANELS:
             panel = st.expander(f"Parameters · {model_id}")
         else:  # five widgets x 48 models made every rerun take a second: draw only open ones
@@ -246,7 +243,13 @@ with side:
                 f"Parameters · {model_id}", key=f"pg_params_open_{model_id}", on_change="rerun"
             )
             if not panel.open:
-                continue
+                continue  # its parameters are ModelParams' defaults until it is opened
+        # Set once a panel is drawn: 240 unused keys made every text input of the grid slower
+        # (Streamlit walks the whole session state for each one).
+        defaults = ModelParams()
+        for param in ("temperature", "top_p", "max_tokens", "seed"):
+            state.setdefault(ps.param_key(model_id, param), getattr(defaults, param))
+        state.setdefault(ps.param_key(model_id, "stop"), "")
         with panel:
             st.slider(
                 "temperature",
