@@ -102,6 +102,7 @@ class Database:
         self.backend = parsed.get_backend_name()
         self._password = parsed.password
         self._insert_ignoring: dict[str, Any] = {}
+        self._driver_sql: dict[Any, str] = {}
         try:
             if self.backend == "sqlite":
                 path = parsed.database or ""
@@ -181,12 +182,19 @@ class Database:
             yield conn
 
     def execute_alone(self, statement: Any, params: dict[str, Any]) -> None:
-        """Run one statement in autocommit: atomic on its own, with no BEGIN or COMMIT trip."""
+        """Run one statement in autocommit: atomic on its own, with no BEGIN or COMMIT trip.
+
+        For a statement run once per saved cell: it is compiled once, and its parameters go to
+        the driver as given (plain values the driver adapts; no SQLAlchemy bind processing).
+        """
+        sql = self._driver_sql.get(statement)
+        if sql is None:  # SQLAlchemy's own cache still rebuilds the parameters on every call
+            sql = self._driver_sql[statement] = str(statement.compile(dialect=self.engine.dialect))
         with (
             self.translated(),
             self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
         ):
-            conn.execute(statement, params)
+            conn.exec_driver_sql(sql, params)
 
     @contextmanager
     def translated(self) -> Iterator[None]:
