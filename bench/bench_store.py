@@ -1,6 +1,7 @@
 """Team store: History and Compare reruns on PostgreSQL against SQLite, and 8 writer processes.
 
     python bench/bench_store.py [--sizes 10000,100000] [--reruns 5] [--writers 8] [--writes 150]
+                                [--rounds 3]
 
 Part 1 seeds a fresh store on each backend with the seeding of bench_history_compare.py (bulk
 inserts) and times the AppTest reruns of its cases there: ms per rerun on SQLite and on
@@ -8,7 +9,10 @@ PostgreSQL, and the PG/SQLite ratio. Goals: PG <= 1.5x SQLite at 100,000 runs; b
 300 ms at 10,000. Part 2 starts 8 writer processes at once against one fresh store per backend,
 each saving results cell by cell as the app and the CLI do (one transaction per answer, its run
 inserted the first time), and prints answers per second on each backend, the PG/SQLite ratio
-(goal >= 3) and whether every answer each writer saved is stored exactly once.
+(goal >= 3) and whether every answer each writer saved is stored exactly once. It does so
+--rounds times, SQLite and PostgreSQL alternately first, each round on fresh stores: on a shared
+box the load moves within seconds, so one pair says little; the medians are printed last. The
+writers import the code on $PYTHONPATH when it is set (to time another checkout), else this one.
 
 PostgreSQL is the throwaway server of the tests (tests/pg_support.py: fsync and
 synchronous_commit off, as SQLite's WAL with synchronous=NORMAL does not sync at commit
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,7 +112,11 @@ print(" ".join(saved), flush=True)
 
 
 def writer_figures(url: str, workdir: Path, writers: int, writes: int) -> tuple[float, str]:
-    """Answers per second of `writers` processes saving `writes` answers each; and a check."""
+    """Answers per second of `writers` processes saving `writes` answers each; and a check.
+
+    The check also says how long the slowest writer took against the whole window, so that a
+    window dominated by one late starter shows.
+    """
     from sqlalchemy import func, select
 
     from playground.store import Store
@@ -116,7 +125,7 @@ def writer_figures(url: str, workdir: Path, writers: int, writes: int) -> tuple[
     Store(url).close()  # migrated before any writer starts
     workdir.mkdir(parents=True, exist_ok=True)
     go = workdir / "go"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH") or str(ROOT)}
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(WRITER), url, f"w{n}", str(writes), str(go)],
@@ -150,13 +159,41 @@ def writer_figures(url: str, workdir: Path, writers: int, writes: int) -> tuple[
     lost = len(set(saved) - set(stored))
     doubled = len(stored) - len(set(stored))
     extra = len(set(stored) - set(saved))
+    longest = max(end - start for start, end in spans)
     check = (
         f"{len(stored)} answers in {n_runs} runs stored for {len(saved)} saved: "
-        f"{lost} lost, {doubled} doubled, {extra} unexpected"
+        f"{lost} lost, {doubled} doubled, {extra} unexpected; window {wall:.2f} s, "
+        f"slowest writer {longest:.2f} s"
     )
     if lost or doubled or extra or n_runs != len(saved) // 2:
         check = "FAILED: " + check
     return len(saved) / wall, check
+
+
+def writer_rounds(
+    server: PostgresServer, tmp: Path, writers: int, writes: int, rounds: int
+) -> None:
+    """Part 2 `rounds` times on fresh stores, alternating which backend goes first."""
+    code = os.environ.get("PYTHONPATH") or str(ROOT)
+    print(f"\n{writers} writer processes x {writes} answers, one per transaction ({code})")
+    rates: dict[str, list[float]] = {"SQLite": [], "PostgreSQL": []}
+    for n in range(rounds):
+        urls = {
+            "SQLite": f"sqlite:///{tmp / f'writers-{n}' / 'playground.db'}",
+            "PostgreSQL": server.fresh_database(),
+        }
+        order = list(urls) if n % 2 == 0 else list(reversed(urls))
+        for backend in order:
+            rate, check = writer_figures(urls[backend], tmp / f"w-{backend}-{n}", writers, writes)
+            rates[backend].append(rate)
+            print(f"round {n + 1} {backend:<10} {rate:>6.0f} answers/s  {check}", flush=True)
+        ratio = rates["PostgreSQL"][-1] / rates["SQLite"][-1]
+        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"round {n + 1} PG/SQLite  {ratio:>6.2f}  (load average {load})", flush=True)
+    lite, pg = statistics.median(rates["SQLite"]), statistics.median(rates["PostgreSQL"])
+    ratios = [p / q for p, q in zip(rates["PostgreSQL"], rates["SQLite"], strict=True)]
+    print(f"median SQLite {lite:.0f}, PostgreSQL {pg:.0f} answers/s: PG/SQLite {pg / lite:.2f}")
+    print(f"PG/SQLite per round: {', '.join(f'{r:.2f}' for r in ratios)}")
 
 
 def main() -> None:
@@ -166,6 +203,7 @@ def main() -> None:
     parser.add_argument("--reruns", type=int, default=5)
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--writes", type=int, default=150, help="answers saved per writer")
+    parser.add_argument("--rounds", type=int, default=3, help="writer rounds per backend")
     parser.add_argument("--skip-pages", action="store_true")
     parser.add_argument("--skip-writers", action="store_true")
     args = parser.parse_args()
@@ -194,20 +232,7 @@ def main() -> None:
                 print(f"worst: SQLite {max(sqlite.values()):.0f} ms, PG {max(pg.values()):.0f} ms")
                 print(f"load average now: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         if not args.skip_writers:
-            print(f"\n{args.writers} writer processes x {args.writes} answers, one per transaction")
-            lite_rate, lite_check = writer_figures(
-                f"sqlite:///{tmp / 'writers' / 'playground.db'}",
-                tmp / "writers",
-                args.writers,
-                args.writes,
-            )
-            pg_rate, pg_check = writer_figures(
-                server.fresh_database(), tmp / "writers-pg", args.writers, args.writes
-            )
-            print(f"SQLite     {lite_rate:>8.0f} answers/s  {lite_check}")
-            print(f"PostgreSQL {pg_rate:>8.0f} answers/s  {pg_check}")
-            print(f"PG/SQLite  {pg_rate / lite_rate:>8.2f}")
-            print(f"load average now: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+            writer_rounds(server, tmp, args.writers, args.writes, args.rounds)
 
 
 if __name__ == "__main__":

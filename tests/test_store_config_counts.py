@@ -92,3 +92,27 @@ def test_kept_stars_and_vote_pairs_equal_a_recount_after_replacing_and_deleting(
     store.runs.delete_run(runs[0].id)
 
     assert kept() == recounted()
+
+
+def test_counts_stay_exact_when_cells_are_saved_one_by_one(backend_store: Store):
+    # The app saves each cell as it finishes: every cell after a run's first finds its run
+    # stored already (its insert stores nothing); the counters History and Compare read must
+    # still equal a recount.
+    store = backend_store
+    runs = []
+    for i in range(3):
+        run = make_run(
+            models=("local/a", "openai/b", "openai/c"), created_at=T0 + timedelta(minutes=i)
+        )
+        for position, result in enumerate(run.results):
+            store.runs.save_result(run, result, position)
+        runs.append(run)
+    store.runs.delete_run(runs[1].id)
+
+    version = store.history.data_version()
+    assert store.runs.count_runs() == 2
+    assert version.answers == 6
+    kept = {a.config_hash: a.n_results for a in store.leaderboard.config_aggregates()}
+    recounted = store.leaderboard._config_measurements(ConfigFilters())
+    assert kept == {h: m.n_results for h, m in recounted.items()}
+    assert sorted(kept.values()) == [2, 2, 2]

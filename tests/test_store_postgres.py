@@ -94,6 +94,28 @@ def test_a_server_restart_mid_session_reconnects(pg_server: PostgresServer):
     store.close()
 
 
+def test_sessions_the_server_ended_are_replaced_without_an_error(pg_server: PostgresServer):
+    # An administrator's pg_terminate_backend (or an idle-session timeout) ends the pooled
+    # connections of a running app; its next saves and reads must not show an error.
+    url = pg_server.fresh_database()
+    database = url.rsplit("/", 1)[1]
+    store = Store(url)
+    store.runs.save_run(make_run())
+    held = [store.db.engine.connect() for _ in range(3)]  # several connections in the pool
+    for conn in held:
+        conn.close()
+    pg_server.admin(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+    )
+    run = make_run(models=("local/a", "openai/b"))
+    for position, result in enumerate(run.results):
+        store.runs.save_result(run, result, position)
+    assert store.runs.count_runs() == 2
+    assert [r.id for r in store.runs.get_run(run.id).results] == [r.id for r in run.results]
+    store.close()
+
+
 def test_a_server_that_went_away_is_one_sentence_then_recovers(pg_server: PostgresServer):
     store = Store(pg_server.fresh_database())
     store.runs.save_run(make_run())
