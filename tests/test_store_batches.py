@@ -31,4 +31,5 @@ def test_cached_answers_finds_many_keys_at_once_and_leaves_out_the_missing(
     assert sorted(found) == [keys[i] for i in range(0, 1200, 7)]
     hit = found[keys[1197]]
     assert (hit.text, hit.prompt_tokens, hit.latency_ms) == ("answer 1197", 1207, 2197.0)
-    assert batches.cached_answer(keys[1197]) == hit and batches.cached_answer(keys[1]) is None
+    assert batches.cached_answers([keys[1197]]) == {keys[1197]: hit}
+    assert batches.cached_answers([keys[1]]) == {}  # never cached

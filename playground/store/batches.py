@@ -317,10 +317,6 @@ class Batches:
             found.append(cell)
         return found
 
-    def cached_answer(self, key: str) -> CachedAnswer | None:
-        """The answer stored under a content address, if any."""
-        return self.cached_answers([key]).get(key)
-
     def cached_answers(self, keys: Sequence[str]) -> dict[str, CachedAnswer]:
         """The answers stored under these content addresses, by key (absent ones left out)."""
         found: dict[str, CachedAnswer] = {}
