@@ -72,7 +72,7 @@ SMALL_MATCH_SET = 20_000
 # says "1,000+ runs match" instead of counting every match of a common word on every rerun.
 COUNT_CAP = 1000
 # PostgreSQL: how many of the newest runs a search checks to judge how common its text is.
-PROBE_RUNS = 400
+PROBE_RUNS = 200
 
 
 def fts_phrase(text: str) -> str:
@@ -222,18 +222,22 @@ def _pg_text_condition(conn: Connection, text_: str) -> ColumnElement[bool]:
                 select(matched.c.id).where(matches(matched.c.variables_json)),
             )
         )
-    in_text = matches(results.c.text)
     walked = 2.5 * min(stored_runs, COUNT_CAP / share)  # answers the walk checks, about
     if probe.text_hits / max(probe.answers, 1) * probe.stored_answers * 2 < walked:
-        # Few answers contain it: the text index's few matches, read once, instead of the
-        # regex over every long answer the walk passes (most of the walk's time).
+        # Few answers contain it: the runs the text index finds, read once (a hashed set on
+        # runs: inside the EXISTS the planner would cost its build once per run, and JIT-compile
+        # the query), instead of the regex over every long answer the walk passes.
         texts = results.alias("texts")
-        in_text = results.c.id.in_(select(texts.c.id).where(matches(texts.c.text)))
+        in_texts = [runs.c.id.in_(select(texts.c.run_id).where(matches(texts.c.text)))]
+        in_answers = in_templates
+    else:
+        in_texts, in_answers = [], [*in_templates, matches(results.c.text)]
     return or_(
         in_variables,
+        *in_texts,
         # OFFSET 0 keeps PostgreSQL from rewriting the EXISTS into that hashed set.
         select(literal(1))
-        .where(results.c.run_id == runs.c.id, or_(*in_templates, in_text))
+        .where(results.c.run_id == runs.c.id, or_(*in_answers))
         .offset(0)
         .exists(),
     )
