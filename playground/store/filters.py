@@ -119,8 +119,8 @@ def text_condition(text_: str, dialect: str, conn: Connection | None) -> ColumnE
     On SQLite with the FTS5 trigram tables, a text of 3+ characters that few rows contain is
     looked up in the index (and the candidates checked with LIKE, so the result is exactly
     what LIKE finds). Otherwise each run is checked on its own answers: with the pages
-    walking runs newest first, a common text fills a page after a few runs. PostgreSQL's
-    planner picks between its pg_trgm indexes and that walk by itself.
+    walking runs newest first, a common text fills a page after a few runs. On PostgreSQL
+    a probe of the newest runs chooses between its pg_trgm indexes and that walk.
     """
     in_answers = [  # the short templates first: an answer they match skips its long text
         contains(results.c.user_template, text_, dialect),
@@ -211,7 +211,8 @@ def _pg_text_condition(conn: Connection, text_: str) -> ColumnElement[bool]:
     in_variables = matches(runs.c.variables_json)
     in_templates = [matches(results.c.user_template), matches(results.c.system_template)]
     stored_runs = max(probe.stored_runs, 1)
-    share = probe.runs / max(min(PROBE_RUNS, stored_runs), 1)
+    probed = max(min(PROBE_RUNS, stored_runs), 1)
+    share = probe.runs / probed
     # Runs each way reads: the capped count walks until COUNT_CAP matches (or the end); the
     # lookup re-checks every match, for the page and again for the count.
     if not share or min(stored_runs, COUNT_CAP / share) >= 2 * share * stored_runs:
@@ -222,7 +223,7 @@ def _pg_text_condition(conn: Connection, text_: str) -> ColumnElement[bool]:
                 select(matched.c.id).where(matches(matched.c.variables_json)),
             )
         )
-    walked = 2.5 * min(stored_runs, COUNT_CAP / share)  # answers the walk checks, about
+    walked = probe.answers / probed * min(stored_runs, COUNT_CAP / share)  # answers it checks
     if probe.text_hits / max(probe.answers, 1) * probe.stored_answers * 2 < walked:
         # Few answers contain it: the runs the text index finds, read once (a hashed set on
         # runs: inside the EXISTS the planner would cost its build once per run, and JIT-compile
