@@ -160,3 +160,45 @@ def test_pages_continue_from_the_last_key_and_jumps_land_on_the_same_rows(
     assert [r.id for r in second.runs] == newest_first[10:20]
     assert [r.id for r in jumped.runs] == newest_first[20:]
     assert (first.total, first.pages, first.more) == (23, 3, False)
+
+
+def test_each_way_a_search_is_answered_finds_what_like_finds(backend_store: Store):
+    # PostgreSQL answers a search by walking runs newest first (checking long answers inline,
+    # or through the text index when few contain the word) or by looking matches up in the
+    # trigram indexes, depending on how common the text is among the newest runs. Every way
+    # must give the runs, order and count a plain substring check gives.
+    runs = []
+    for i in range(30):
+        run = make_run(
+            prompt="Summarise the WARRANTY of {{ item }}" if i % 3 else "Which {{ item }}?",
+            texts=(f"A light answer {i}", f"Also light, number {i}"),
+            models=("a/1", "b/2"),
+            variables={"item": "zebra stove" if i == 7 else "tent"},
+            created_at=T0 + timedelta(minutes=i),
+        )
+        backend_store.runs.save_run(run)
+        runs.append(run)
+    newest_first = list(reversed(runs))
+
+    def expected(text: str) -> list[str]:
+        def hit(run: object) -> bool:
+            fields = [str(run.variables)] + [  # type: ignore[attr-defined]
+                field
+                for r in run.results  # type: ignore[attr-defined]
+                for field in (r.user_template, r.system_template, r.text)
+            ]
+            return any(text.lower() in field.lower() for field in fields)
+
+        return [run.id for run in newest_first if hit(run)]
+
+    for text in ("warranty", "LIGHT", "zebra", "number 1", "no such thing"):
+        want = expected(text)
+        first = backend_store.history.history_page(HistoryFilters(text=text), page_size=5)
+        assert [r.id for r in first.runs] == want[:5], text
+        assert (first.total, first.more) == (len(want), False), text
+        second = backend_store.history.history_page(
+            HistoryFilters(text=text), page=2, page_size=5, after=first.last_key
+        )
+        assert [r.id for r in second.runs] == want[5:10], text
+        jumped = backend_store.history.history_page(HistoryFilters(text=text), page=3, page_size=5)
+        assert [r.id for r in jumped.runs] == want[10:15], text

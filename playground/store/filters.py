@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -17,15 +17,20 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
 )
 
 from playground.compare import ConfigFilters
 from playground.history import HistoryFilters, day_after, day_start
-from playground.store.schema import preferences, ratings, results, runs
+from playground.store.schema import preferences, ratings, results, runs, store_counts
 
 
 def contains(column: Any, text: str, dialect: str) -> ColumnElement[bool]:
     """Case-insensitive substring match; LIKE wildcards in the text are taken literally."""
+    if dialect == "postgresql":
+        # ~* on a "***=" (literal) pattern: the same match, served by the same pg_trgm index,
+        # but ILIKE runs lower() over every row it checks, 3-4x the cost of the regex matcher.
+        return column.regexp_match(f"***={text}", flags="i")
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = f"%{escaped}%"
     if dialect == "sqlite":
@@ -61,6 +66,13 @@ MIN_INDEXED_CHARS = 3
 # When the index holds fewer matching rows than this, their set is small enough to read whole;
 # above it the text is common, and walking runs newest first finds a page after a few rows.
 SMALL_MATCH_SET = 20_000
+
+
+# A filtered History count stops here (past the rows already paged through): beyond it the page
+# says "1,000+ runs match" instead of counting every match of a common word on every rerun.
+COUNT_CAP = 1000
+# PostgreSQL: how many of the newest runs a search checks to judge how common its text is.
+PROBE_RUNS = 200
 
 
 def fts_phrase(text: str) -> str:
@@ -107,13 +119,13 @@ def text_condition(text_: str, dialect: str, conn: Connection | None) -> ColumnE
     On SQLite with the FTS5 trigram tables, a text of 3+ characters that few rows contain is
     looked up in the index (and the candidates checked with LIKE, so the result is exactly
     what LIKE finds). Otherwise each run is checked on its own answers: with the pages
-    walking runs newest first, a common text fills a page after a few runs. PostgreSQL's
-    planner picks between its pg_trgm indexes and that walk by itself.
+    walking runs newest first, a common text fills a page after a few runs. On PostgreSQL
+    a probe of the newest runs chooses between its pg_trgm indexes and that walk.
     """
-    in_answers = [
-        contains(results.c.text, text_, dialect),
+    in_answers = [  # the short templates first: an answer they match skips its long text
         contains(results.c.user_template, text_, dialect),
         contains(results.c.system_template, text_, dialect),
+        contains(results.c.text, text_, dialect),
     ]
     in_variables = contains(runs.c.variables_json, text_, dialect)
     if (
@@ -135,10 +147,101 @@ def text_condition(text_: str, dialect: str, conn: Connection | None) -> ColumnE
                     in_variables,
                 ),
             )
+    if dialect == "postgresql" and conn is not None:
+        return _pg_text_condition(conn, text_)
     answer_matches = (
         select(literal(1)).where(results.c.run_id == runs.c.id, or_(*in_answers)).exists()
     )
     return or_(in_variables, answer_matches)
+
+
+class _Probe(NamedTuple):
+    """What the newest runs say about a text: how many match, and how many answers' texts do."""
+
+    runs: int
+    answers: int
+    text_hits: int
+    stored_runs: int
+    stored_answers: int
+
+
+def _probe(conn: Connection, text_: str) -> _Probe:
+    """Count the matches among the answers of the newest PROBE_RUNS runs (one cheap pass)."""
+    newest = (
+        select(runs.c.id, runs.c.variables_json)
+        .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+        .limit(PROBE_RUNS)
+        .subquery("newest")
+    )
+    in_text = contains(results.c.text, text_, "postgresql")
+    hit = or_(
+        contains(newest.c.variables_json, text_, "postgresql"),
+        contains(results.c.user_template, text_, "postgresql"),
+        contains(results.c.system_template, text_, "postgresql"),
+        in_text,
+    )
+    stored = {
+        name: select(store_counts.c.value).where(store_counts.c.name == name).scalar_subquery()
+        for name in ("runs", "results")
+    }
+    row = conn.execute(
+        select(
+            func.count(results.c.run_id.distinct()).filter(hit),
+            func.count(),
+            func.count().filter(in_text),
+            stored["runs"],
+            stored["results"],
+        ).select_from(newest.join(results, results.c.run_id == newest.c.id))
+    ).one()
+    return _Probe(*(int(value or 0) for value in row))
+
+
+def _pg_text_condition(conn: Connection, text_: str) -> ColumnElement[bool]:
+    """Walk runs newest first checking their own answers, or look matches up in pg_trgm.
+
+    Left to itself the planner turns the correlated EXISTS into one hashed set of every
+    matching answer even under LIMIT 25 (it costs the subplan for every run, not the few a
+    page reads): 50,000 answers re-checked for a word in a fifth of 100,000 runs, ~1 s.
+    """
+
+    def matches(column: Any) -> ColumnElement[bool]:
+        return contains(column, text_, "postgresql")
+
+    probe = _probe(conn, text_)
+    in_variables = matches(runs.c.variables_json)
+    in_templates = [matches(results.c.user_template), matches(results.c.system_template)]
+    stored_runs = max(probe.stored_runs, 1)
+    probed = max(min(PROBE_RUNS, stored_runs), 1)
+    share = probe.runs / probed
+    # Runs each way reads: the capped count walks until COUNT_CAP matches (or the end); the
+    # lookup re-checks every match, for the page and again for the count.
+    if not share or min(stored_runs, COUNT_CAP / share) >= 2 * share * stored_runs:
+        matched = runs.alias("matched")
+        return runs.c.id.in_(
+            union_all(
+                select(results.c.run_id).where(or_(*in_templates, matches(results.c.text))),
+                select(matched.c.id).where(matches(matched.c.variables_json)),
+            )
+        )
+    walked = probe.answers / probed * min(stored_runs, COUNT_CAP / share)  # answers it checks
+    if probe.text_hits / max(probe.answers, 1) * probe.stored_answers * 2 < walked:
+        # Few answers contain it: the runs the text index finds, read once (a hashed set on
+        # runs: inside the EXISTS the planner would cost its build once per run, and JIT-compile
+        # the query), instead of the regex over every long answer the walk passes.
+        texts = results.alias("texts")
+        in_texts = [runs.c.id.in_(select(texts.c.run_id).where(matches(texts.c.text)))]
+        in_answers = in_templates
+    else:
+        in_texts, in_answers = [], [*in_templates, matches(results.c.text)]
+    return or_(
+        in_variables,
+        *in_texts,
+        # OFFSET 0 keeps PostgreSQL from rewriting the EXISTS into that hashed set.
+        select(literal(1))
+        .where(results.c.run_id == runs.c.id, or_(*in_answers))
+        .offset(0)
+        .exists(),
+    )
 
 
 def run_conditions(

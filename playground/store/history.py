@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import ColumnElement, Connection, func, literal, select, tuple_
 
 from playground.history import PAGE_SIZE, HistoryFilters, HistoryPage
-from playground.store.filters import run_conditions
+from playground.store.filters import COUNT_CAP, run_conditions
 from playground.store.runs import assemble_runs
 from playground.store.schema import (
     config_counts,
@@ -19,9 +19,6 @@ from playground.store.schema import (
     store_counts,
 )
 
-# A filtered count stops here (past the rows already paged through): beyond it the page says
-# "1,000+ runs match" instead of counting every match of a common word on every rerun.
-COUNT_CAP = 1000
 # Jumping to a far page walks run keys in chunks of this many (no OFFSET on wide rows).
 SEEK_CHUNK = 2000
 
