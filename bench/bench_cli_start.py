@@ -141,14 +141,17 @@ def main() -> None:
             times: dict[str, list[float]] = {side: [] for side in envs}
             theirs: list[float] = []
             latencies: dict[str, list[float]] = {side: [] for side in envs}
-            for _ in range(args.reps):  # alternate so drift hits every side alike
-                for side, side_env in envs.items():
-                    seconds, stdout = first_request(server, ours, side_env, work)
+            sides = [*envs, "bare"]
+            for rep in range(args.reps):  # alternate, rotating who goes first, so drift hits all
+                for side in sides[rep % len(sides) :] + sides[: rep % len(sides)]:
+                    if side == "bare":
+                        theirs.append(first_request(server, bare, env, work)[0])
+                        continue
+                    seconds, stdout = first_request(server, ours, envs[side], work)
                     times[side].append(seconds)
                     latency = reported_latency(name, stdout)
                     if latency is not None:
                         latencies[side].append(latency)
-                theirs.append(first_request(server, bare, env, work)[0])
             bare_s = statistics.median(theirs)
             for side in envs:
                 ours_s = statistics.median(times[side])
