@@ -7,7 +7,14 @@ the time from spawning the process to the request's arrival is compared (medians
 <= 1.15). The latency each command reports for the 1 s server is printed as well (goal: about
 1 s, since imports and client creation are not the server's latency).
 
-Run: python bench/bench_cli_start.py [--reps 7] [--commands run,flow,eval]
+Every process compiles Python into a private bytecode cache (PYTHONPYCACHEPREFIX, filled by a
+warm-up run) as an installed package's `.pyc` files would be: with PYTHONDONTWRITEBYTECODE set,
+as in this project's sessions, our modules were compiled from source on every start (about
+0.1 s) while the SDK's came from site-packages' caches. `--no-bytecode-cache` measures that.
+`--before ROOT` also runs the same commands on another checkout's code (e.g. /work/main), in
+the same alternation, and prints its ratio beside ours.
+
+Run: python bench/bench_cli_start.py [--reps 7] [--commands run,flow,eval] [--before ROOT]
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ evaluation:
 """
 
 
-def configure(server: FaultServer, work: Path) -> dict[str, str]:
+def configure(server: FaultServer, work: Path, bytecode_cache: bool) -> dict[str, str]:
     """playground.toml with an endpoint `slow` on the 1 s server; a flow and an eval file."""
     (work / "playground.toml").write_text(
         f'[endpoints.slow]\nbase_url = "{server.url("slow")}"\nmodels = ["m1"]\nmax_retries = 0\n'
@@ -71,6 +78,11 @@ def configure(server: FaultServer, work: Path) -> dict[str, str]:
     (work / "questions.jsonl").write_text('{"question": "hi"}\n')
     env = {k: v for k, v in os.environ.items() if k != "PLAYGROUND_CONFIG"}
     env.update(PYTHONPATH=str(ROOT), PLAYGROUND_HOME=str(work / "home"))
+    if bytecode_cache:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")  # nothing written into checkouts
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 
@@ -108,29 +120,51 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--commands", default="run,flow,eval")
+    parser.add_argument("--before", type=Path, default=None, help="another checkout to compare")
+    parser.add_argument("--no-bytecode-cache", action="store_true")
     args = parser.parse_args()
     print(f"load average: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+    cache = "off (compiled from source)" if args.no_bytecode_cache else "on"
+    print(f"bytecode cache: {cache}")
     with tempfile.TemporaryDirectory() as tmp, FaultServer(delay_s=1.0) as server:
         work = Path(tmp)
-        env = configure(server, work)
+        env = configure(server, work, not args.no_bytecode_cache)
+        envs = {"ours": env}
+        if args.before is not None:
+            envs["before"] = dict(env, PYTHONPATH=str(args.before.resolve()))
         bare = [sys.executable, "-c", BARE, server.url("slow")]
+        first_request(server, bare, env, work)  # warm the page cache (and the bytecode cache)
         for name in args.commands.split(","):
             ours = [sys.executable, "-m", "playground.cli", *COMMANDS[name]]
-            first_request(server, ours, env, work)  # warm the page cache and the store's file
-            mine, theirs, latencies = [], [], []
-            for _ in range(args.reps):  # alternate so drift hits both sides alike
-                seconds, stdout = first_request(server, ours, env, work)
-                mine.append(seconds)
-                latency = reported_latency(name, stdout)
-                if latency is not None:
-                    latencies.append(latency)
-                theirs.append(first_request(server, bare, env, work)[0])
-            ours_s, bare_s = statistics.median(mine), statistics.median(theirs)
-            shown = f"  reported latency {statistics.median(latencies):.3f} s" if latencies else ""
-            print(
-                f"{name:5s} first request {ours_s:.3f} s  bare openai {bare_s:.3f} s  "
-                f"ratio {ours_s / bare_s:.3f} (goal <= 1.15){shown} (1 s server)"
-            )
+            for side_env in envs.values():  # warm the page cache and the store's file
+                first_request(server, ours, side_env, work)
+            times: dict[str, list[float]] = {side: [] for side in envs}
+            theirs: list[float] = []
+            latencies: dict[str, list[float]] = {side: [] for side in envs}
+            sides = [*envs, "bare"]
+            for rep in range(args.reps):  # alternate, rotating who goes first, so drift hits all
+                for side in sides[rep % len(sides) :] + sides[: rep % len(sides)]:
+                    if side == "bare":
+                        theirs.append(first_request(server, bare, env, work)[0])
+                        continue
+                    seconds, stdout = first_request(server, ours, envs[side], work)
+                    times[side].append(seconds)
+                    latency = reported_latency(name, stdout)
+                    if latency is not None:
+                        latencies[side].append(latency)
+            bare_s = statistics.median(theirs)
+            for side in envs:
+                ours_s = statistics.median(times[side])
+                shown = (
+                    f"  reported latency {statistics.median(latencies[side]):.3f} s"
+                    if latencies[side]
+                    else ""
+                )
+                label = name if side == "ours" else f"{name} ({args.before})"
+                print(
+                    f"{label:5s} first request {ours_s:.3f} s  bare openai {bare_s:.3f} s  "
+                    f"ratio {ours_s / bare_s:.3f} (goal <= 1.15){shown} (1 s server)"
+                )
     print(f"load average: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
 
 

@@ -15,14 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
-
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from playground.errors import TemplateError
 from playground.models.base import Message
+
+if TYPE_CHECKING:  # Jinja2 is imported only for a template that needs it (template_sandbox)
+    from jinja2 import Template, nodes
 
 MAX_TEMPLATE_CHARS = 200_000  # a prompt template is a few KB
 MAX_RENDERED_CHARS = 1_000_000  # ~250k tokens: more than any model's context
@@ -108,85 +107,6 @@ def _size_guard(value: object) -> object:
     return _check_size(value if isinstance(value, str) else str(value))
 
 
-class _BoundedSandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox plus time and size bounds on everything a template computes."""
-
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
-
-    def __init__(self, guard_loops: bool, **options: Any) -> None:
-        super().__init__(**options)
-        # Guarded filters and intercepted operators also keep the compiler's constant folding
-        # from computing `'a' * 10**9` while merely listing a template's variables.
-        self.filters = {name: _guarded_filter(f) for name, f in self.filters.items()}
-        self.guard_loops = guard_loops
-        self.globals[_GUARD] = _bounded
-        self.globals[_GUARD + "_size"] = _size_guard
-
-    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        tree = super()._parse(source, name, filename)
-        if not self.guard_loops:
-            return tree
-        for loop in tree.find_all(nodes.For):
-            loop.iter = self._guarded(_GUARD, loop.iter)
-        for concat in list(tree.find_all(nodes.Concat)):
-            concat.nodes = [self._guarded(_GUARD + "_size", part) for part in concat.nodes]
-        return tree
-
-    @staticmethod
-    def _guarded(guard: str, node: nodes.Expr) -> nodes.Expr:
-        return nodes.Call(nodes.Name(guard, "load"), [node], [], None, None, lineno=node.lineno)
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        """Refuse `*`, `**`, `+` and `%` whose result would pass the size bound."""
-        _check_deadline()
-        if operator == "*":
-            count = right if isinstance(right, int) else left if isinstance(left, int) else 0
-            if max(_sized(left), _sized(right)) * max(count, 0) > MAX_RENDERED_CHARS:
-                raise _too_big("would build a value")
-        elif operator == "**":
-            big = isinstance(left, int) and isinstance(right, int) and abs(left) > 1
-            if big and right * abs(left).bit_length() > _MAX_POWER_BITS:
-                raise RenderLimitError("computed a number too large to show")
-        elif operator == "+":
-            if _sized(left) + _sized(right) > MAX_RENDERED_CHARS:
-                raise _too_big("would build a value")
-        elif operator == "%" and isinstance(left, str) and _wide_format(left):
-            raise _too_big("asked for a size")
-        return _check_size(super().call_binop(context, operator, left, right))
-
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        """Refuse calls asking for sizes above the bound (ljust, zfill, format widths, ...)."""
-        _guard_args(args, kwargs)
-        method = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format
-        owner = getattr(method, "__self__", None)
-        if isinstance(owner, str):
-            called = getattr(method, "__name__", "")
-            if called in {"format", "format_map"} and _wide_format(owner):
-                raise _too_big("asked for a size")
-            if called == "replace" and len(args) >= 2:
-                _check_replace(owner, args[0], args[1])
-        return _check_size(super().call(__context, __obj, *args, **kwargs))
-
-
-_OPTIONS: dict[str, Any] = {
-    "undefined": StrictUndefined,
-    "autoescape": False,
-    "keep_trailing_newline": True,
-}
-
-
-@lru_cache(maxsize=1)
-def _env() -> _BoundedSandbox:
-    # Parsing and variable discovery: no guard calls in the tree, so none among the variables.
-    return _BoundedSandbox(guard_loops=False, **_OPTIONS)
-
-
-@lru_cache(maxsize=1)
-def _render_env() -> _BoundedSandbox:
-    # Immutable sandbox: templates cannot reach Python internals nor mutate the values they get.
-    return _BoundedSandbox(guard_loops=True, **_OPTIONS)
-
-
 def _where(name: str) -> str:
     return f" in the {name}" if name else ""
 
@@ -195,9 +115,48 @@ def _the(name: str) -> str:
     return f"the {name}" if name else "the template"
 
 
+# Text with `{{ name }}` placeholders and no other tag reads the same to Jinja2 as to these two
+# patterns: such a template is checked, listed and rendered without importing Jinja2 (about
+# 40 ms, most of what `run`, `flow run` and `eval run` import before their first request).
+_PLACEHOLDER = re.compile(r"\{\{[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*\}\}")
+_TAG_START = re.compile(r"\{(?=[{%#])")
+_NEWLINE = re.compile(r"\r\n|\r")  # Jinja2 reads every line break as \n
+# Names Jinja2 reads as constants, operators or its own objects, not as variables.
+_JINJA_NAMES = (
+    "true false none True False None and or not in is if else elif for self loop super caller "
+    "varargs kwargs namespace range dict lipsum cycler joiner"
+)
+_NOT_VARIABLES = frozenset(_JINJA_NAMES.split())
+
+
+@lru_cache(maxsize=1024)
+def _plain(source: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(text pieces, placeholder names) of a text-and-`{{ name }}` template, else None."""
+    if len(source) > MAX_TEMPLATE_CHARS:
+        return None
+    pieces: list[str] = []
+    names: list[str] = []
+    starts: set[int] = set()
+    pos = 0
+    for match in _PLACEHOLDER.finditer(source):
+        if match.group(1) in _NOT_VARIABLES:
+            return None
+        pieces.append(source[pos : match.start()])
+        names.append(match.group(1))
+        starts.add(match.start())
+        pos = match.end()
+    pieces.append(source[pos:])
+    # every `{{`, `{%` or `{#` Jinja2 would see must open one of the placeholders
+    if any(tag.start() not in starts for tag in _TAG_START.finditer(source)):
+        return None
+    return tuple(_NEWLINE.sub("\n", piece) for piece in pieces), tuple(names)
+
+
 def lex(source: str) -> Iterator[tuple[int, str, str]]:
     """The template's tokens (line, kind, text), as the renderer reads them."""
-    return _env().lex(source)
+    from playground.template_sandbox import env
+
+    return env().lex(source)
 
 
 @lru_cache(maxsize=1024)  # a batch renders the same few templates thousands of times
@@ -207,8 +166,10 @@ def _parse(source: str, name: str = "") -> nodes.Template:
             f"The template{_where(name)} is {len(source):,} characters long, more than the "
             f"{MAX_TEMPLATE_CHARS:,} a prompt may have; shorten it."
         )
+    from playground.template_sandbox import env
+
     try:
-        return _env().parse(source)
+        return env().parse(source)
     except RecursionError:
         raise TemplateLimitError(
             f"The template{_where(name)} is nested too deeply to parse (too many brackets or "
@@ -228,6 +189,11 @@ def find_variables(*templates: str) -> list[str]:
 
 @lru_cache(maxsize=1024)
 def _variables_of(source: str) -> tuple[str, ...]:
+    plain = _plain(source)
+    if plain is not None:
+        return tuple(dict.fromkeys(plain[1]))
+    from jinja2 import TemplateSyntaxError, meta
+
     try:
         names = meta.find_undeclared_variables(_parse(source))
     except (TemplateSyntaxError, TemplateError, RecursionError):
@@ -242,6 +208,10 @@ def _variables_of(source: str) -> tuple[str, ...]:
 
 def check_syntax(source: str, name: str = "") -> None:
     """Raise TemplateError naming the line if the template does not parse (or is too big)."""
+    if _plain(source) is not None:
+        return
+    from jinja2 import TemplateSyntaxError
+
     try:
         _parse(source, name)
     except TemplateSyntaxError as exc:
@@ -277,10 +247,22 @@ def _unclosed_tag(source: str) -> tuple[int, str, str] | None:
 
 @lru_cache(maxsize=1024)
 def _compiled(source: str) -> Template:
-    return _render_env().from_string(source)
+    from playground.template_sandbox import render_env
+
+    return render_env().from_string(source)
 
 
 def _bounded_render(source: str, variables: Mapping[str, object]) -> str:
+    plain = _plain(source)
+    if plain is not None:
+        pieces, names = plain
+        parts = [pieces[0]]
+        for name, piece in zip(names, pieces[1:], strict=True):
+            parts += [str(variables[name]), piece]  # what Jinja2 prints for `{{ name }}`
+        text = "".join(parts)
+        if len(text) > MAX_RENDERED_CHARS:
+            raise _too_big("rendered text")
+        return text
     template = _compiled(source)
     _render_state.deadline = time.monotonic() + RENDER_DEADLINE_S
     try:
@@ -318,16 +300,6 @@ def render(source: str, variables: Mapping[str, object], name: str = "") -> str:
             f"Rendering {_the(name)} stopped: it {exc}; a prompt template must stay small "
             "and quick, so remove the loop or expression that grows it."
         ) from None
-    except SecurityError as exc:
-        raise TemplateError(
-            f"The template{_where(name)} tried something the sandbox forbids ({exc}); "
-            "use only variables and filters."
-        ) from None
-    except UndefinedError as exc:
-        raise TemplateError(
-            f"The template{_where(name)} uses something undefined ({exc.message}); "
-            "check the variable names."
-        ) from None
     except RecursionError:
         raise TemplateError(
             f"The template{_where(name)} is nested too deeply to render; simplify it."
@@ -336,11 +308,29 @@ def render(source: str, variables: Mapping[str, object], name: str = "") -> str:
         raise TemplateLimitError(
             f"Rendering {_the(name)} ran out of memory; remove the expression that grows it."
         ) from None
-    except Exception as exc:  # a filter or expression failed at render time
-        raise TemplateError(
-            f"The template{_where(name)} failed to render ({type(exc).__name__}: {exc}); "
-            "fix the expression."
-        ) from None
+    except Exception as exc:
+        raise _render_error(exc, name) from None
+
+
+def _render_error(exc: Exception, name: str) -> TemplateError:
+    """The sentence for a render that raised: the sandbox, an undefined value, or a failure."""
+    from jinja2.exceptions import SecurityError, UndefinedError
+
+    if isinstance(exc, SecurityError):
+        return TemplateError(
+            f"The template{_where(name)} tried something the sandbox forbids ({exc}); "
+            "use only variables and filters."
+        )
+    if isinstance(exc, UndefinedError):
+        return TemplateError(
+            f"The template{_where(name)} uses something undefined ({exc.message}); "
+            "check the variable names."
+        )
+    # a filter or expression failed at render time
+    return TemplateError(
+        f"The template{_where(name)} failed to render ({type(exc).__name__}: {exc}); "
+        "fix the expression."
+    )
 
 
 def check_examples(examples: Sequence[Message], variant: str = "") -> None:

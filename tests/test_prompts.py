@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jinja2 import TemplateSyntaxError
 
 from playground.errors import TemplateError
 from playground.models.base import Message
@@ -204,3 +208,115 @@ def test_deeply_nested_brackets_are_one_sentence() -> None:
 def test_a_huge_template_is_refused_before_parsing() -> None:
     with pytest.raises(TemplateError, match="more than the 200,000 a prompt may have"):
         check_syntax("x" * 200_001)
+
+
+# Templates of text and `{{ name }}` only are rendered without Jinja2; each must read exactly as
+# Jinja2's sandbox reads it. The second group has a tag, a keyword or a brace Jinja2 would see,
+# and goes to Jinja2.
+PLAIN_TEMPLATES = [
+    "Hi {{ name }}!\n",
+    "{{name}}",
+    "{{\tname\t}} and {{ other }} and {{ name }} again",
+    "no variables at all, but } and }} and %} and #} and { single } braces",
+    "line one\r\nline two\rline three\n\n",
+    "{{ a }}}} after, {{ b }}} after",
+    '{ "json": "{{ value }}" }',
+    "unicode: héllo {{ name }} ✓ — done\n",
+    "",
+]
+JINJA_TEMPLATES = [
+    "{{{ name }}}",
+    "{{ name | upper }}",
+    "{{ name }}{% if name %}!{% endif %}",
+    "{# a comment #}{{ name }}",
+    "{{- name -}}",
+    "{{ name\n}}",
+    "{{ true }} {{ none }} {{ name }}",
+    "{{ user.name }}",
+    "{{ 'x' }}{{ name }}",
+    "{%raw%}{{ name }}{%endraw%}",
+    "{{ name }",
+]
+
+
+def _jinja_reading(template: str, values: dict[str, object]) -> tuple[list[str], str]:
+    from jinja2 import meta
+
+    from playground.template_sandbox import env, render_env
+
+    names = meta.find_undeclared_variables(env().parse(template))
+    return sorted(names), render_env().from_string(template).render(**values)
+
+
+@pytest.mark.parametrize("template", PLAIN_TEMPLATES + JINJA_TEMPLATES)
+def test_a_template_renders_and_lists_variables_as_jinja2_reads_it(template: str) -> None:
+    from playground.prompts import _plain
+
+    assert (_plain(template) is not None) == (template in PLAIN_TEMPLATES)
+    values: dict[str, object] = {"name": "Ada", "other": 7, "a": "A", "b": 2.5, "value": "v"}
+    values["user"] = {"name": "Bo"}
+    try:
+        names, text = _jinja_reading(template, values)
+    except TemplateSyntaxError:
+        with pytest.raises(TemplateError, match="syntax error"):
+            check_syntax(template)
+        return
+
+    assert sorted(find_variables(template)) == names
+    assert render(template, values) == text
+
+
+def test_a_plain_template_renders_without_importing_jinja2() -> None:
+    # Jinja2's import was most of what `run` loaded before sending its first request
+    script = (
+        "import sys\n"
+        "from playground.prompts import check_syntax, find_variables, render\n"
+        "check_syntax('Q: {{ question }}')\n"
+        "print(find_variables('Q: {{ question }}'), render('Q: {{ question }}', {'question': 1}))\n"
+        "print('jinja2' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+
+    assert done.stdout.split("\n")[:2] == ["['question'] Q: 1", "False"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "{",
+                "}",
+                "{{",
+                "}}",
+                "%",
+                "#",
+                "-",
+                " ",
+                "\t",
+                "\r",
+                "\n",
+                "a",
+                "name",
+                "true",
+                "x.y",
+                "{{ a }}",
+                "{{name}}",
+            ]
+        ),
+        max_size=12,
+    )
+)
+def test_any_template_read_without_jinja2_reads_as_jinja2_reads_it(parts: list[str]) -> None:
+    from playground.prompts import _plain
+
+    template = "".join(parts)
+    if _plain(template) is None:
+        return  # Jinja2 reads it, as before
+    values: dict[str, object] = {"a": "A", "name": "N"}
+
+    assert (sorted(find_variables(template)), render(template, values)) == _jinja_reading(
+        template, values
+    )
