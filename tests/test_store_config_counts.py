@@ -92,3 +92,105 @@ def test_kept_stars_and_vote_pairs_equal_a_recount_after_replacing_and_deleting(
     store.runs.delete_run(runs[0].id)
 
     assert kept() == recounted()
+
+
+def _kept_answer_stars(store: Store) -> dict[str, tuple[int, float]]:
+    from sqlalchemy import select
+
+    from playground.store.schema import answer_stars
+
+    with store.db.read() as conn:
+        rows = conn.execute(select(answer_stars.c.result_id, answer_stars.c.n, answer_stars.c.mean))
+        return {r.result_id: (int(r.n), float(r.mean)) for r in rows}
+
+
+def _recounted_answer_stars(store: Store, ids: list[str]) -> dict[str, tuple[int, float]]:
+    summaries = store.ratings.rating_summaries(ids).items()
+    return {i: (s.count, float(s.mean)) for i, s in summaries if s.mean is not None}
+
+
+def _best_by_recount(store: Store, answers: list[object]) -> str | None:
+    """The best answer as Compare defines it, from every answer's recounted current stars."""
+    summaries = store.ratings.rating_summaries([a.id for a in answers])
+
+    def rank(a: object) -> tuple[object, ...]:
+        mean = summaries[a.id].mean if a.id in summaries else None
+        return (a.error is None, mean is not None, mean or 0, a.created_at, a.id)
+
+    return max(answers, key=rank).id if answers else None
+
+
+def test_kept_answer_stars_and_the_best_answer_equal_a_recount(backend_store: Store):
+    store = backend_store
+    runs = []
+    for i in range(6):
+        run = make_run(
+            models=("local/a", "openai/b"),
+            created_at=T0 + timedelta(minutes=i),
+            errors={"local/a": "EndpointError: 500"} if i in (1, 5) else None,
+        )
+        store.runs.save_run(run)
+        runs.append(run)
+    config = runs[0].results[0].config_hash
+    answers = [run.results[0] for run in runs]  # local/a: one configuration, errors included
+    board = store.leaderboard
+
+    def check() -> None:
+        ids = [r.id for run in runs for r in run.results]
+        assert _kept_answer_stars(store) == _recounted_answer_stars(store, ids)
+        best = board.best_answer(config)
+        assert (best[1].id if best else None) == _best_by_recount(store, answers)
+
+    check()  # nothing rated: the newest answer without an error, not the newest (failed) one
+    assert board.best_answer(config)[1].id == answers[4].id
+    store.ratings.add_rating(answers[0].id, 4, session_id="s1")
+    store.ratings.add_rating(answers[2].id, 5, session_id="s1")
+    store.ratings.add_rating(answers[2].id, 3, session_id="s2")  # mean 4, a tie with answers[0]
+    store.ratings.add_rating(answers[3].id, 5, session_id="s1")
+    store.ratings.add_rating(answers[3].id, 2, session_id="s1")  # replaces the 5
+    store.ratings.add_rating(answers[4].id, None, "comment only", session_id="s1")
+    store.ratings.add_rating(answers[5].id, 5, session_id="s1")  # failed: ranks after the rest
+    check()
+    assert board.best_answer(config)[1].id == answers[2].id  # the newer of the two at 4.0
+    store.runs.delete_run(runs[2].id)
+    runs.pop(2), answers.pop(2)
+    check()
+    assert board.best_answer(config)[1].id == answers[0].id
+    for run in runs:  # only the failed answers left: the rated failed one, then the newest
+        if run.results[0].error is None:
+            store.runs.delete_run(run.id)
+    runs[:] = [run for run in runs if run.results[0].error is not None]
+    answers[:] = [run.results[0] for run in runs]
+    check()
+    assert board.best_answer(config)[1].id == answers[-1].id  # runs[5]'s, rated 5
+    store.ratings.add_rating(answers[0].id, 5, session_id="s2")
+    check()
+    assert board.best_answer(config)[1].id == answers[-1].id  # a tie at 5.0: the newer
+    assert board.best_answer("no-such-hash") is None
+
+
+def test_migrating_a_store_with_ratings_fills_the_kept_answer_stars(backend_url: str):
+    from sqlalchemy import delete
+
+    from playground.store.migrations import migrations_table
+
+    store = Store(backend_url)
+    run = make_run(models=("local/a", "openai/b", "openai/c"))
+    store.runs.save_run(run)
+    a, b, c = (r.id for r in run.results)
+    store.ratings.add_rating(a, 2, session_id="s1")
+    store.ratings.add_rating(a, 5, session_id="s1")
+    store.ratings.add_rating(a, 4, session_id="s2")
+    store.ratings.add_rating(b, 3)
+    store.ratings.add_rating(c, None, "comment only")
+    expected = _recounted_answer_stars(store, [a, b, c])
+    with store.db.write() as conn:  # the database as it was before m013
+        conn.exec_driver_sql("DROP TABLE answer_stars")
+        conn.execute(delete(migrations_table).where(migrations_table.c.name == "m013_answer_stars"))
+    store.close()
+
+    migrated = Store(backend_url)
+    try:
+        assert _kept_answer_stars(migrated) == expected == {a: (2, 4.5), b: (1, 3.0)}
+    finally:
+        migrated.close()

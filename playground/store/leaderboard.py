@@ -23,6 +23,7 @@ from playground.store.filters import (
 )
 from playground.store.runs import aware
 from playground.store.schema import (
+    answer_stars,
     config_counts,
     pair_counts,
     preferences,
@@ -533,38 +534,47 @@ class Leaderboard:
         Answers without an error come first, then the highest mean of current stars, then
         rated before unrated, then the newest: the answer to save as a flow.
         """
-        stars = (
-            select(ratings.c.result_id, func.avg(ratings.c.stars).label("mean"))
-            .where(
-                ratings.c.id.in_(
-                    current_rating_ids().where(
-                        ratings.c.result_id.in_(
-                            select(results.c.id).where(results.c.config_hash == config_hash)
-                        )
-                    )
-                )
-            )
-            .group_by(ratings.c.result_id)
-            .subquery()
-        )
         with self.db.read() as conn:
-            row = conn.execute(
-                select(results.c.id, results.c.run_id)
-                .outerjoin(stars, stars.c.result_id == results.c.id)
-                .where(results.c.config_hash == config_hash)
-                .order_by(
-                    results.c.error.is_not(None),
-                    stars.c.mean.is_(None),
-                    stars.c.mean.desc(),
-                    results.c.created_at.desc(),
-                    results.c.id.desc(),
-                )
-                .limit(1)
-            ).first()
+            row = self._best_of(conn, config_hash)
         if row is None:
             return None
         run = self.runs.get_run(row.run_id)
         return run, next(r for r in run.results if r.id == row.id)
+
+    @staticmethod
+    def _best_of(conn: Any, config_hash: str) -> Any:
+        """(id, run_id) of the best answer: the first row of a kept-stars or an answer range.
+
+        Each step is one index range read to its first row (ix_answer_stars_best, then
+        ix_results_config_metrics), never every answer of the configuration.
+        """
+        for failed in (False, True):
+            rated = conn.execute(
+                select(results.c.id, results.c.run_id)
+                .join(answer_stars, answer_stars.c.result_id == results.c.id)
+                .where(answer_stars.c.config_hash == config_hash, answer_stars.c.failed == failed)
+                .order_by(
+                    answer_stars.c.mean.desc(),
+                    answer_stars.c.created_at.desc(),
+                    answer_stars.c.result_id.desc(),
+                )
+                .limit(1)
+            ).first()
+            if rated is not None:
+                return rated
+            # Nothing of this kind is rated, so the newest of this kind is its best.
+            newest = conn.execute(
+                select(results.c.id, results.c.run_id)
+                .where(
+                    results.c.config_hash == config_hash,
+                    results.c.error.is_not(None) if failed else results.c.error.is_(None),
+                )
+                .order_by(results.c.created_at.desc(), results.c.id.desc())
+                .limit(1)
+            ).first()
+            if newest is not None:
+                return newest
+        return None
 
     def config_runs(self, config_hash: str, limit: int = 50) -> list[ConfigAnswer]:
         """The newest answers of one configuration with their run id and current stars."""

@@ -357,6 +357,30 @@ ix_results_config_latency = Index(
 # Keyset pagination: History pages continue after the (created_at, id) of the last row shown.
 ix_runs_created_id = Index("ix_runs_created_id", runs.c.created_at, runs.c.id)
 
+# Current stars per rated answer (m013), kept by Ratings.add_rating like config_counts' stars:
+# a configuration's best answer is the first row of its range in ix_answer_stars_best, not a
+# recount of the stars of its every answer. `failed`, `created_at` and `config_hash` are copied
+# from the answer, which never changes once stored.
+answer_stars = Table(
+    "answer_stars",
+    metadata,
+    Column("result_id", String(32), primary_key=True),
+    Column("config_hash", String(64), nullable=False),
+    Column("failed", Boolean, nullable=False),  # the answer has an error
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("n", BigInteger, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("mean", Float, nullable=False),  # total / n, as avg(stars) gives it
+)
+ix_answer_stars_best = Index(
+    "ix_answer_stars_best",
+    answer_stars.c.config_hash,
+    answer_stars.c.failed,
+    answer_stars.c.mean,
+    answer_stars.c.created_at,
+    answer_stars.c.result_id,
+)
+
 # Search on PostgreSQL: pg_trgm GIN indexes serve ILIKE '%text%' (m008).
 for _name, _column in (
     ("ix_results_text_trgm", results.c.text),
