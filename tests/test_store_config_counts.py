@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import timedelta
 
 from playground.compare import ConfigFilters
 from playground.store import Store
+from playground.store.leaderboard import Leaderboard
 from tests.history_fixtures import T0, make_result, make_run
 
 
@@ -194,3 +196,36 @@ def test_migrating_a_store_with_ratings_fills_the_kept_answer_stars(backend_url:
         assert _kept_answer_stars(migrated) == expected == {a: (2, 4.5), b: (1, 3.0)}
     finally:
         migrated.close()
+
+
+class _Recounting(Leaderboard):
+    """The leaderboard without its kept tables: every number recounted from the answers."""
+
+    def _kept_aggregates(self, filters: ConfigFilters) -> bool:
+        return False
+
+
+def test_a_template_filter_on_the_kept_aggregates_equals_a_recount(backend_store: Store):
+    store = backend_store
+    prompts = [
+        ("", "Is the trail tent waterproof?"),
+        ("You sell TENTS.", "How heavy is the stove?"),
+        ("", "Give 100% of the answer in _one_ line."),
+        ("", "Summarise the warranty."),
+    ]
+    for i, (system, prompt) in enumerate(prompts * 2):
+        run = make_run(
+            models=("local/a", "openai/b"),
+            prompt=prompt,
+            system=system,
+            created_at=T0 + timedelta(minutes=i),
+        )
+        store.runs.save_run(run)
+        store.ratings.add_rating(run.results[i % 2].id, 1 + i % 5, session_id="s1")
+    recounting = _Recounting(store.db, store.runs, store.ratings, store.history)
+    for text in ("tent", "TENT", " warranty ", "100%", "_one_", "0%", "no such words", "e"):
+        for model in (None, "local/a"):
+            filters = ConfigFilters(template_text=text, model_id=model)
+            kept = [asdict(a) for a in store.leaderboard.config_aggregates(filters)]
+            assert kept == [asdict(a) for a in recounting.config_aggregates(filters)], filters
+    assert len(store.leaderboard.config_aggregates(ConfigFilters("tent"))) == 4

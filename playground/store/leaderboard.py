@@ -85,8 +85,15 @@ class Leaderboard:
         stars of the rated answer's configuration; the others come from the cache.
         """
         filters = filters or ConfigFilters()
+        text = filters.template_text.strip()
+        everything = replace(filters, template_text="")
+        if text and self._kept_aggregates(everything):
+            # The templates are part of the configuration: the kept rows of every configuration
+            # (and their cache), narrowed to those whose templates contain the text.
+            matching = self._configs_with_template(text)
+            return [a for a in self.config_aggregates(everything) if a.config_hash in matching]
         version = self.history.data_version()
-        key = (filters.template_text.strip(), filters.model_id, filters.date_from, filters.date_to)
+        key = (text, filters.model_id, filters.date_from, filters.date_to)
         measured = self._measured(filters, key, version.answers)
         if self._kept_aggregates(filters):
             # Ratings keep config_counts' stars in their own transaction: 40 rows to read.
@@ -115,6 +122,37 @@ class Leaderboard:
                 replace(measured[config_hash], stars_n=n, stars_sum=total, stars_sumsq=total_sq)
             )
         return combined
+
+    def _configs_with_template(self, text: str) -> set[str]:
+        """Hashes of the configurations whose user or system template contains the text.
+
+        Every answer of a configuration has its templates (they are hashed), so one answer
+        each decides: one index seek per configuration, not a scan of every answer.
+        """
+        one_answer = (
+            select(results.c.id)
+            .where(results.c.config_hash == config_counts.c.config_hash)
+            .correlate(config_counts)
+            .limit(1)
+            .scalar_subquery()
+        )
+        sample = results.alias("sample")
+        dialect = self.db.backend
+        with self.db.read() as conn:
+            return set(
+                conn.execute(
+                    select(config_counts.c.config_hash)
+                    .select_from(config_counts)
+                    .join(sample, sample.c.id == one_answer)
+                    .where(
+                        config_counts.c.n_results > 0,
+                        or_(
+                            contains(sample.c.user_template, text, dialect),
+                            contains(sample.c.system_template, text, dialect),
+                        ),
+                    )
+                ).scalars()
+            )
 
     def _measured(
         self, filters: ConfigFilters, key: tuple[Any, ...], answers: int
