@@ -229,3 +229,56 @@ def test_a_template_filter_on_the_kept_aggregates_equals_a_recount(backend_store
             kept = [asdict(a) for a in store.leaderboard.config_aggregates(filters)]
             assert kept == [asdict(a) for a in recounting.config_aggregates(filters)], filters
     assert len(store.leaderboard.config_aggregates(ConfigFilters("tent"))) == 4
+
+
+def test_the_rated_at_least_filter_equals_a_recount_of_current_stars(backend_store: Store):
+    from playground.history import HistoryFilters
+
+    store = backend_store
+    runs = []
+    for i in range(8):
+        run = make_run(
+            models=("local/a", "openai/b") if i % 2 else ("openai/b", "openai/c"),
+            created_at=T0 + timedelta(minutes=i),
+        )
+        store.runs.save_run(run)
+        runs.append(run)
+    rate = store.ratings.add_rating
+    rate(runs[0].results[0].id, 4, session_id="s1")  # exactly 4
+    rate(runs[1].results[1].id, 5, session_id="s1")
+    rate(runs[1].results[1].id, 3, session_id="s2")  # (5 + 3) / 2 = 4
+    rate(runs[2].results[0].id, 5, session_id="s1")
+    rate(runs[2].results[0].id, 3, session_id="s1")  # replaced: 3
+    rate(runs[3].results[0].id, 4, session_id="s1")
+    rate(runs[3].results[0].id, 3, session_id="s2")  # 3.5
+    rate(runs[4].results[1].id, None, "comment only", session_id="s1")
+    rate(runs[5].results[0].id, 2, session_id="s1")
+    rate(runs[5].results[1].id, 5)
+    rate(runs[6].results[1].id, 1)
+    rate(runs[6].results[1].id, 5)  # replaced: 5
+
+    def found(stars: int, model: str | None = None) -> list[str]:
+        page = store.history.history_page(HistoryFilters(model_id=model, min_stars=stars))
+        return [r.id for r in page.runs]
+
+    def recounted(stars: int, model: str | None = None) -> list[str]:
+        ids = [r.id for run in runs for r in run.results]
+        means = {k: s.mean for k, s in store.ratings.rating_summaries(ids).items() if s.count}
+        return [
+            run.id
+            for run in reversed(runs)
+            if any(means.get(r.id, 0) >= stars for r in run.results)
+            and (model is None or any(r.model_id == model for r in run.results))
+        ]
+
+    def check() -> None:
+        for stars in range(1, 6):
+            for model in (None, "local/a", "openai/c"):
+                assert found(stars, model) == recounted(stars, model), (stars, model)
+
+    check()
+    assert found(4) == [runs[6].id, runs[5].id, runs[1].id, runs[0].id]
+    store.runs.delete_run(runs[6].id)
+    runs.pop(6)
+    check()
+    assert found(5) == [runs[5].id]

@@ -21,7 +21,7 @@ from sqlalchemy import (
 
 from playground.compare import ConfigFilters
 from playground.history import HistoryFilters, day_after, day_start
-from playground.store.schema import preferences, ratings, results, runs
+from playground.store.schema import answer_stars, preferences, ratings, results, runs
 
 
 def contains(column: Any, text: str, dialect: str) -> ColumnElement[bool]:
@@ -150,6 +150,15 @@ def run_conditions(
         conditions.append(runs.c.created_at >= day_start(filters.date_from))
     if filters.date_to:
         conditions.append(runs.c.created_at < day_after(filters.date_to))
+    if filters.min_stars:
+        # m013 keeps each rated answer's mean of current stars with its run: one seek in
+        # ix_answer_stars_run per run walked, instead of regrouping its answers' ratings.
+        # First: it rejects most runs, and SQLite checks the EXISTS terms in this order.
+        conditions.append(
+            select(literal(1))
+            .where(answer_stars.c.run_id == runs.c.id, answer_stars.c.mean >= filters.min_stars)
+            .exists()
+        )
     if filters.model_id:
         # Correlated (EXISTS), not IN: pages walk runs newest first and stop after one page.
         conditions.append(
@@ -160,26 +169,6 @@ def run_conditions(
     wanted = filters.text.strip()
     if wanted:
         conditions.append(text_condition(wanted, dialect, conn))
-    if filters.min_stars:
-        per_answer = (
-            select(func.avg(ratings.c.stars))
-            .where(
-                ratings.c.result_id == results.c.id,
-                ratings.c.id.in_(
-                    select(func.max(ratings.c.id))
-                    .where(ratings.c.result_id == results.c.id, ratings.c.stars.is_not(None))
-                    .group_by(ratings.c.session_id)
-                    .correlate(results)
-                ),
-            )
-            .correlate(results)
-            .scalar_subquery()
-        )
-        conditions.append(
-            select(literal(1))
-            .where(results.c.run_id == runs.c.id, per_answer >= filters.min_stars)
-            .exists()
-        )
     return conditions
 
 

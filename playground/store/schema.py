@@ -358,13 +358,15 @@ ix_results_config_latency = Index(
 ix_runs_created_id = Index("ix_runs_created_id", runs.c.created_at, runs.c.id)
 
 # Current stars per rated answer (m013), kept by Ratings.add_rating like config_counts' stars:
-# a configuration's best answer is the first row of its range in ix_answer_stars_best, not a
-# recount of the stars of its every answer. `failed`, `created_at` and `config_hash` are copied
-# from the answer, which never changes once stored.
+# a configuration's best answer is the first row of its range in ix_answer_stars_best, and
+# History's "rated at least" filter one seek per run in ix_answer_stars_run, not a regrouping of
+# ratings. `run_id`, `config_hash`, `failed` and `created_at` are copied from the answer, which
+# never changes once stored.
 answer_stars = Table(
     "answer_stars",
     metadata,
     Column("result_id", String(32), primary_key=True),
+    Column("run_id", String(32), nullable=False),
     Column("config_hash", String(64), nullable=False),
     Column("failed", Boolean, nullable=False),  # the answer has an error
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -380,6 +382,7 @@ ix_answer_stars_best = Index(
     answer_stars.c.created_at,
     answer_stars.c.result_id,
 )
+ix_answer_stars_run = Index("ix_answer_stars_run", answer_stars.c.run_id, answer_stars.c.mean)
 
 # Search on PostgreSQL: pg_trgm GIN indexes serve ILIKE '%text%' (m008).
 for _name, _column in (

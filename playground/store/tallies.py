@@ -52,13 +52,16 @@ def rate(conn: Connection, result_id: str, session_id: str | None, stars: int | 
     if stars is None:  # a comment alone leaves the stars as they were
         return
     answer = conn.execute(
-        select(results.c.config_hash, results.c.error.is_not(None), results.c.created_at).where(
-            results.c.id == result_id
-        )
+        select(
+            results.c.run_id,
+            results.c.config_hash,
+            results.c.error.is_not(None),
+            results.c.created_at,
+        ).where(results.c.id == result_id)
     ).first()
     if answer is None:
         return
-    config_hash, failed, created_at = answer
+    run_id, config_hash, failed, created_at = answer
     previous = conn.execute(
         select(ratings.c.stars)
         .where(
@@ -72,7 +75,7 @@ def rate(conn: Connection, result_id: str, session_id: str | None, stars: int | 
     n, total = (1, stars) if previous is None else (0, stars - previous)
     _add_stars(conn, config_hash, n, total, stars * stars - (previous or 0) ** 2)
     statement = _upsert(conn)(answer_stars).values(
-        result_id=result_id, config_hash=config_hash, failed=bool(failed),
+        result_id=result_id, run_id=run_id, config_hash=config_hash, failed=bool(failed),
         created_at=created_at, n=n, total=total, mean=float(total),
     )  # fmt: skip
     kept_n = answer_stars.c.n + statement.excluded.n
@@ -182,9 +185,10 @@ def recount(conn: Connection) -> None:
     failed = results.c.error.is_not(None)
     conn.execute(
         answer_stars.insert().from_select(
-            ["result_id", "config_hash", "failed", "created_at", "n", "total", "mean"],
+            ["result_id", "run_id", "config_hash", "failed", "created_at", "n", "total", "mean"],
             select(
                 ratings.c.result_id,
+                results.c.run_id,
                 results.c.config_hash,
                 failed,
                 results.c.created_at,
@@ -194,7 +198,13 @@ def recount(conn: Connection) -> None:
             )
             .join(results, results.c.id == ratings.c.result_id)
             .where(ratings.c.id.in_(current_rating_ids()))
-            .group_by(ratings.c.result_id, results.c.config_hash, failed, results.c.created_at),
+            .group_by(
+                ratings.c.result_id,
+                results.c.run_id,
+                results.c.config_hash,
+                failed,
+                results.c.created_at,
+            ),
         )
     )
     conn.execute(pair_counts.delete())
