@@ -321,11 +321,15 @@ class Leaderboard:
 
     def _samples(self, conn: Any, hashes: list[str]) -> dict[str, ConfigAggregate]:
         """What these configurations are, from their first answer (by id) each."""
-        first_ids = (
+        # One min() per configuration, each the first key of its ix_results_config range
+        # (config_hash, id); grouping the answers would read all of them.
+        first_id = (
             select(func.min(results.c.id))
-            .where(results.c.config_hash.in_(hashes))
-            .group_by(results.c.config_hash)
+            .where(results.c.config_hash == config_counts.c.config_hash)
+            .correlate(config_counts)
+            .scalar_subquery()
         )
+        first_ids = select(first_id).where(config_counts.c.config_hash.in_(hashes))
         rows = conn.execute(
             select(
                 results.c.config_hash,
