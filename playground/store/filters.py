@@ -18,6 +18,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy import table as table_clause
 
 from playground.compare import ConfigFilters
 from playground.history import HistoryFilters, day_after, day_start
@@ -101,6 +102,46 @@ def _fts_matches(conn: Connection, phrase: str, limit: int) -> int:
     return total
 
 
+def _in_answers(text_: str, dialect: str) -> list[ColumnElement[bool]]:
+    return [
+        contains(results.c.text, text_, dialect),
+        contains(results.c.user_template, text_, dialect),
+        contains(results.c.system_template, text_, dialect),
+    ]
+
+
+def indexed_run_count(conn: Connection, text_: str, cap: int) -> int | None:
+    """Runs whose answers, templates or variables contain the text, counted up to `cap` by
+    reading the FTS5 index's matches in order (each checked with LIKE, as text_condition
+    does); None where there is no index for this text.
+
+    A common text matched the count's walk over runs in only 1 answer of 5: counting 1,020
+    runs read and LIKE-checked some 12,000 answers. The index's matches nearly all hold.
+    """
+    if conn.dialect.name != "sqlite" or len(text_) < MIN_INDEXED_CHARS or not has_fts(conn):
+        return None
+    phrase = fts_phrase(text_)
+    found: set[str] = set()
+    for fts, owner, key, checks in (
+        ("results_fts", results, results.c.run_id, _in_answers(text_, "sqlite")),
+        ("runs_fts", runs, runs.c.id, [contains(runs.c.variables_json, text_, "sqlite")]),
+    ):
+        index = table_clause(fts, column("rowid"))
+        matches = conn.execute(
+            select(key)
+            .distinct()  # SQLite keeps reading the index in order, dropping repeats as it goes
+            .select_from(index.join(owner, literal_column(f"{owner.name}.rowid") == index.c.rowid))
+            .where(literal_column(fts).op("MATCH")(phrase), or_(*checks))
+            .limit(cap)
+        )
+        for (run_id,) in matches:
+            found.add(run_id)
+            if len(found) >= cap:
+                matches.close()
+                return cap
+    return len(found)
+
+
 def text_condition(text_: str, dialect: str, conn: Connection | None) -> ColumnElement[bool]:
     """Runs whose answers, templates or variables contain the text (any case, literally).
 
@@ -110,11 +151,7 @@ def text_condition(text_: str, dialect: str, conn: Connection | None) -> ColumnE
     walking runs newest first, a common text fills a page after a few runs. PostgreSQL's
     planner picks between its pg_trgm indexes and that walk by itself.
     """
-    in_answers = [
-        contains(results.c.text, text_, dialect),
-        contains(results.c.user_template, text_, dialect),
-        contains(results.c.system_template, text_, dialect),
-    ]
+    in_answers = _in_answers(text_, dialect)
     in_variables = contains(runs.c.variables_json, text_, dialect)
     if (
         dialect == "sqlite"
