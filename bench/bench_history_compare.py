@@ -2,6 +2,7 @@
 
     python bench/bench_history_compare.py [--sizes 100000,1000000] [--reruns 10]
                                           [--backend sqlite|postgresql]
+                                          [--keep DIR | --reuse DIR/home/playground.db]
 
 Seeds a fresh data home (in a temp dir under /tmp) in bulk, growing to each size in turn
 (executemany in transactions of 20,000 runs, triggers and indexes dropped during the load and
@@ -319,10 +320,19 @@ def main() -> None:
     parser.add_argument(
         "--reuse", default=None, help="time an SQLite store seeded before (path), no seeding"
     )
+    parser.add_argument(
+        "--keep",
+        default=None,
+        help="seed into this directory (under /tmp) and keep it, for later --reuse runs",
+    )
     args = parser.parse_args()
     sizes = [args.runs] if args.runs else [int(size) for size in args.sizes.split(",")]
 
-    tmp = tempfile.mkdtemp(prefix="bench-history-")  # under /tmp: never in the checkout
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=False)  # never seed over an earlier store
+        tmp = str(Path(args.keep).resolve())
+    else:
+        tmp = tempfile.mkdtemp(prefix="bench-history-")  # under /tmp: never in the checkout
     os.environ["PLAYGROUND_HOME"] = str(Path(tmp) / "home")
     os.chdir(tmp)
     with ExitStack() as stack:

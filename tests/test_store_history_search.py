@@ -202,3 +202,36 @@ def test_each_way_a_search_is_answered_finds_what_like_finds(backend_store: Stor
         assert [r.id for r in second.runs] == want[5:10], text
         jumped = backend_store.history.history_page(HistoryFilters(text=text), page=3, page_size=5)
         assert [r.id for r in jumped.runs] == want[10:15], text
+
+
+def test_a_search_counts_from_the_index_what_the_walk_over_runs_counts(
+    backend_store: Store, monkeypatch: pytest.MonkeyPatch
+):
+    # On SQLite a search alone is counted from the FTS5 matches; walking runs (the count
+    # with any other filter, and PostgreSQL's) must give the same numbers, capped alike.
+    import playground.store.history as history
+
+    monkeypatch.setattr(history, "COUNT_CAP", 6)
+    for i in range(9):
+        save(
+            backend_store,
+            texts=(f"Tent answer {i}", "the TENT again"),  # two matching answers, one run
+            models=("a/1", "b/2"),
+            variables={"product": "trail tent"} if i % 3 else {},
+            created_at=T0 + timedelta(minutes=i),
+        )
+    save(backend_store, variables={"product": "summit tent"}, texts=("x", "y"))  # only here
+    save(backend_store, texts=("Été", "ÉTÉ"), prompt="no match", models=("a/1", "b/2"))
+    save(backend_store, texts=("tenx", "ten t"), prompt="no match", models=("a/1", "b/2"))
+
+    def counted(text: str, page_size: int) -> tuple[int, bool]:
+        page = backend_store.history.history_page(HistoryFilters(text=text), page_size=page_size)
+        return page.total, page.more
+
+    cases = [
+        (text, size) for text in ("tent", "summit tent", "été", "none such") for size in (1, 5, 20)
+    ]
+    indexed = [counted(text, size) for text, size in cases]
+    monkeypatch.setattr(history, "indexed_run_count", lambda *args: None)
+    assert indexed == [counted(text, size) for text, size in cases]
+    assert counted("tent", 1) == (7, True) and counted("tent", 5) == (10, False)

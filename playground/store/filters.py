@@ -19,10 +19,11 @@ from sqlalchemy import (
     text,
     union_all,
 )
+from sqlalchemy import table as table_clause
 
 from playground.compare import ConfigFilters
 from playground.history import HistoryFilters, day_after, day_start
-from playground.store.schema import preferences, ratings, results, runs, store_counts
+from playground.store.schema import answer_stars, preferences, ratings, results, runs, store_counts
 
 
 def contains(column: Any, text: str, dialect: str) -> ColumnElement[bool]:
@@ -113,6 +114,46 @@ def _fts_matches(conn: Connection, phrase: str, limit: int) -> int:
     return total
 
 
+def _in_answers(text_: str, dialect: str) -> list[ColumnElement[bool]]:
+    return [  # the short templates first: an answer they match skips its long text
+        contains(results.c.user_template, text_, dialect),
+        contains(results.c.system_template, text_, dialect),
+        contains(results.c.text, text_, dialect),
+    ]
+
+
+def indexed_run_count(conn: Connection, text_: str, cap: int) -> int | None:
+    """Runs whose answers, templates or variables contain the text, counted up to `cap` by
+    reading the FTS5 index's matches in order (each checked with LIKE, as text_condition
+    does); None where there is no index for this text.
+
+    A common text matched the count's walk over runs in only 1 answer of 5: counting 1,020
+    runs read and LIKE-checked some 12,000 answers. The index's matches nearly all hold.
+    """
+    if conn.dialect.name != "sqlite" or len(text_) < MIN_INDEXED_CHARS or not has_fts(conn):
+        return None
+    phrase = fts_phrase(text_)
+    found: set[str] = set()
+    for fts, owner, key, checks in (
+        ("results_fts", results, results.c.run_id, _in_answers(text_, "sqlite")),
+        ("runs_fts", runs, runs.c.id, [contains(runs.c.variables_json, text_, "sqlite")]),
+    ):
+        index = table_clause(fts, column("rowid"))
+        matches = conn.execute(
+            select(key)
+            .distinct()  # SQLite keeps reading the index in order, dropping repeats as it goes
+            .select_from(index.join(owner, literal_column(f"{owner.name}.rowid") == index.c.rowid))
+            .where(literal_column(fts).op("MATCH")(phrase), or_(*checks))
+            .limit(cap)
+        )
+        for (run_id,) in matches:
+            found.add(run_id)
+            if len(found) >= cap:
+                matches.close()
+                return cap
+    return len(found)
+
+
 def text_condition(text_: str, dialect: str, conn: Connection | None) -> ColumnElement[bool]:
     """Runs whose answers, templates or variables contain the text (any case, literally).
 
@@ -122,11 +163,7 @@ def text_condition(text_: str, dialect: str, conn: Connection | None) -> ColumnE
     walking runs newest first, a common text fills a page after a few runs. On PostgreSQL
     a probe of the newest runs chooses between its pg_trgm indexes and that walk.
     """
-    in_answers = [  # the short templates first: an answer they match skips its long text
-        contains(results.c.user_template, text_, dialect),
-        contains(results.c.system_template, text_, dialect),
-        contains(results.c.text, text_, dialect),
-    ]
+    in_answers = _in_answers(text_, dialect)
     in_variables = contains(runs.c.variables_json, text_, dialect)
     if (
         dialect == "sqlite"
@@ -253,6 +290,15 @@ def run_conditions(
         conditions.append(runs.c.created_at >= day_start(filters.date_from))
     if filters.date_to:
         conditions.append(runs.c.created_at < day_after(filters.date_to))
+    if filters.min_stars:
+        # m013 keeps each rated answer's mean of current stars with its run: one seek in
+        # ix_answer_stars_run per run walked, instead of regrouping its answers' ratings.
+        # First: it rejects most runs, and SQLite checks the EXISTS terms in this order.
+        conditions.append(
+            select(literal(1))
+            .where(answer_stars.c.run_id == runs.c.id, answer_stars.c.mean >= filters.min_stars)
+            .exists()
+        )
     if filters.model_id:
         # Correlated (EXISTS), not IN: pages walk runs newest first and stop after one page.
         conditions.append(
@@ -263,26 +309,6 @@ def run_conditions(
     wanted = filters.text.strip()
     if wanted:
         conditions.append(text_condition(wanted, dialect, conn))
-    if filters.min_stars:
-        per_answer = (
-            select(func.avg(ratings.c.stars))
-            .where(
-                ratings.c.result_id == results.c.id,
-                ratings.c.id.in_(
-                    select(func.max(ratings.c.id))
-                    .where(ratings.c.result_id == results.c.id, ratings.c.stars.is_not(None))
-                    .group_by(ratings.c.session_id)
-                    .correlate(results)
-                ),
-            )
-            .correlate(results)
-            .scalar_subquery()
-        )
-        conditions.append(
-            select(literal(1))
-            .where(results.c.run_id == runs.c.id, per_answer >= filters.min_stars)
-            .exists()
-        )
     return conditions
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import ColumnElement, Connection, func, literal, select, tuple_
 
 from playground.history import PAGE_SIZE, HistoryFilters, HistoryPage
-from playground.store.filters import COUNT_CAP, run_conditions
+from playground.store.filters import COUNT_CAP, indexed_run_count, run_conditions
 from playground.store.runs import assemble_runs
 from playground.store.schema import (
     config_counts,
@@ -116,12 +116,21 @@ class History:
         return after
 
     def _count(
-        self, conn: Connection, conditions: list[ColumnElement[bool]], at_least: int
+        self,
+        conn: Connection,
+        conditions: list[ColumnElement[bool]],
+        at_least: int,
+        filters: HistoryFilters,
     ) -> tuple[int, bool]:
         """(matching runs, whether there are more than that): exact up to a cap."""
         if not conditions:
             return self._stored_runs(conn), False
         cap = at_least + COUNT_CAP
+        wanted = filters.text.strip()
+        if wanted and filters == HistoryFilters(text=filters.text):  # a search alone
+            indexed = indexed_run_count(conn, wanted, cap)
+            if indexed is not None:
+                return indexed, indexed >= cap
         found = int(
             conn.execute(
                 select(func.count()).select_from(
@@ -156,7 +165,7 @@ class History:
                 .order_by(runs.c.created_at.desc(), runs.c.id.desc())
                 .limit(page_size)
             ).all()
-            total, more = self._count(conn, conditions, page * page_size)
+            total, more = self._count(conn, conditions, page * page_size, filters)
             ids = [r.id for r in run_rows]
             result_rows = (
                 conn.execute(

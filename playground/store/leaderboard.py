@@ -23,6 +23,7 @@ from playground.store.filters import (
 )
 from playground.store.runs import aware
 from playground.store.schema import (
+    answer_stars,
     config_counts,
     pair_counts,
     preferences,
@@ -84,8 +85,15 @@ class Leaderboard:
         stars of the rated answer's configuration; the others come from the cache.
         """
         filters = filters or ConfigFilters()
+        text = filters.template_text.strip()
+        everything = replace(filters, template_text="")
+        if text and self._kept_aggregates(everything):
+            # The templates are part of the configuration: the kept rows of every configuration
+            # (and their cache), narrowed to those whose templates contain the text.
+            matching = self._configs_with_template(text)
+            return [a for a in self.config_aggregates(everything) if a.config_hash in matching]
         version = self.history.data_version()
-        key = (filters.template_text.strip(), filters.model_id, filters.date_from, filters.date_to)
+        key = (text, filters.model_id, filters.date_from, filters.date_to)
         measured = self._measured(filters, key, version.answers)
         if self._kept_aggregates(filters):
             # Ratings keep config_counts' stars in their own transaction: 40 rows to read.
@@ -114,6 +122,37 @@ class Leaderboard:
                 replace(measured[config_hash], stars_n=n, stars_sum=total, stars_sumsq=total_sq)
             )
         return combined
+
+    def _configs_with_template(self, text: str) -> set[str]:
+        """Hashes of the configurations whose user or system template contains the text.
+
+        Every answer of a configuration has its templates (they are hashed), so one answer
+        each decides: one index seek per configuration, not a scan of every answer.
+        """
+        one_answer = (
+            select(results.c.id)
+            .where(results.c.config_hash == config_counts.c.config_hash)
+            .correlate(config_counts)
+            .limit(1)
+            .scalar_subquery()
+        )
+        sample = results.alias("sample")
+        dialect = self.db.backend
+        with self.db.read() as conn:
+            return set(
+                conn.execute(
+                    select(config_counts.c.config_hash)
+                    .select_from(config_counts)
+                    .join(sample, sample.c.id == one_answer)
+                    .where(
+                        config_counts.c.n_results > 0,
+                        or_(
+                            contains(sample.c.user_template, text, dialect),
+                            contains(sample.c.system_template, text, dialect),
+                        ),
+                    )
+                ).scalars()
+            )
 
     def _measured(
         self, filters: ConfigFilters, key: tuple[Any, ...], answers: int
@@ -282,11 +321,15 @@ class Leaderboard:
 
     def _samples(self, conn: Any, hashes: list[str]) -> dict[str, ConfigAggregate]:
         """What these configurations are, from their first answer (by id) each."""
-        first_ids = (
+        # One min() per configuration, each the first key of its ix_results_config range
+        # (config_hash, id); grouping the answers would read all of them.
+        first_id = (
             select(func.min(results.c.id))
-            .where(results.c.config_hash.in_(hashes))
-            .group_by(results.c.config_hash)
+            .where(results.c.config_hash == config_counts.c.config_hash)
+            .correlate(config_counts)
+            .scalar_subquery()
         )
+        first_ids = select(first_id).where(config_counts.c.config_hash.in_(hashes))
         rows = conn.execute(
             select(
                 results.c.config_hash,
@@ -533,38 +576,47 @@ class Leaderboard:
         Answers without an error come first, then the highest mean of current stars, then
         rated before unrated, then the newest: the answer to save as a flow.
         """
-        stars = (
-            select(ratings.c.result_id, func.avg(ratings.c.stars).label("mean"))
-            .where(
-                ratings.c.id.in_(
-                    current_rating_ids().where(
-                        ratings.c.result_id.in_(
-                            select(results.c.id).where(results.c.config_hash == config_hash)
-                        )
-                    )
-                )
-            )
-            .group_by(ratings.c.result_id)
-            .subquery()
-        )
         with self.db.read() as conn:
-            row = conn.execute(
-                select(results.c.id, results.c.run_id)
-                .outerjoin(stars, stars.c.result_id == results.c.id)
-                .where(results.c.config_hash == config_hash)
-                .order_by(
-                    results.c.error.is_not(None),
-                    stars.c.mean.is_(None),
-                    stars.c.mean.desc(),
-                    results.c.created_at.desc(),
-                    results.c.id.desc(),
-                )
-                .limit(1)
-            ).first()
+            row = self._best_of(conn, config_hash)
         if row is None:
             return None
         run = self.runs.get_run(row.run_id)
         return run, next(r for r in run.results if r.id == row.id)
+
+    @staticmethod
+    def _best_of(conn: Any, config_hash: str) -> Any:
+        """(id, run_id) of the best answer: the first row of a kept-stars or an answer range.
+
+        Each step is one index range read to its first row (ix_answer_stars_best, then
+        ix_results_config_metrics), never every answer of the configuration.
+        """
+        for failed in (False, True):
+            rated = conn.execute(
+                select(results.c.id, results.c.run_id)
+                .join(answer_stars, answer_stars.c.result_id == results.c.id)
+                .where(answer_stars.c.config_hash == config_hash, answer_stars.c.failed == failed)
+                .order_by(
+                    answer_stars.c.mean.desc(),
+                    answer_stars.c.created_at.desc(),
+                    answer_stars.c.result_id.desc(),
+                )
+                .limit(1)
+            ).first()
+            if rated is not None:
+                return rated
+            # Nothing of this kind is rated, so the newest of this kind is its best.
+            newest = conn.execute(
+                select(results.c.id, results.c.run_id)
+                .where(
+                    results.c.config_hash == config_hash,
+                    results.c.error.is_not(None) if failed else results.c.error.is_(None),
+                )
+                .order_by(results.c.created_at.desc(), results.c.id.desc())
+                .limit(1)
+            ).first()
+            if newest is not None:
+                return newest
+        return None
 
     def config_runs(self, config_hash: str, limit: int = 50) -> list[ConfigAnswer]:
         """The newest answers of one configuration with their run id and current stars."""

@@ -195,7 +195,8 @@ Index("ix_runs_created_at", runs.c.created_at)
 Index("ix_runs_batch", runs.c.batch_id)
 Index("ix_results_run", results.c.run_id)
 Index("ix_results_model", results.c.model_id)
-Index("ix_results_config", results.c.config_hash)
+# (config_hash, id) since m013: a configuration's first answer is the first key of its range.
+Index("ix_results_config", results.c.config_hash, results.c.id)
 Index("ix_results_created_at", results.c.created_at)
 Index("ix_ratings_result", ratings.c.result_id)
 Index("ix_preferences_run", preferences.c.run_id)
@@ -356,6 +357,33 @@ ix_results_config_latency = Index(
 
 # Keyset pagination: History pages continue after the (created_at, id) of the last row shown.
 ix_runs_created_id = Index("ix_runs_created_id", runs.c.created_at, runs.c.id)
+
+# Current stars per rated answer (m013), kept by Ratings.add_rating like config_counts' stars:
+# a configuration's best answer is the first row of its range in ix_answer_stars_best, and
+# History's "rated at least" filter one seek per run in ix_answer_stars_run, not a regrouping of
+# ratings. `run_id`, `config_hash`, `failed` and `created_at` are copied from the answer, which
+# never changes once stored.
+answer_stars = Table(
+    "answer_stars",
+    metadata,
+    Column("result_id", String(32), primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("config_hash", String(64), nullable=False),
+    Column("failed", Boolean, nullable=False),  # the answer has an error
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("n", BigInteger, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("mean", Float, nullable=False),  # total / n, as avg(stars) gives it
+)
+ix_answer_stars_best = Index(
+    "ix_answer_stars_best",
+    answer_stars.c.config_hash,
+    answer_stars.c.failed,
+    answer_stars.c.mean,
+    answer_stars.c.created_at,
+    answer_stars.c.result_id,
+)
+ix_answer_stars_run = Index("ix_answer_stars_run", answer_stars.c.run_id, answer_stars.c.mean)
 
 # Search on PostgreSQL: pg_trgm GIN indexes serve ILIKE '%text%' (m008).
 for _name, _column in (

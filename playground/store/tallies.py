@@ -1,30 +1,38 @@
 """Compare's running tallies, kept in the transaction that stores a rating, a vote or a delete.
 
 `config_counts` holds per configuration the count, sum and sum of squares of the current stars
-(the latest with stars per answer and session); `pair_counts` the current votes (the latest per
-session and pair of answers) per pair of configurations and outcome. A new rating or vote that
-replaces an earlier one takes the earlier one out of the tallies and puts itself in, so the
-Compare page reads 40 rows instead of recounting every rating and vote.
+(the latest with stars per answer and session), `answer_stars` their count and sum per rated
+answer, and `pair_counts` the current votes (the latest per session and pair of answers) per
+pair of configurations and outcome. A new rating or vote that replaces an earlier one takes the
+earlier one out of the tallies and puts itself in, so the Compare page reads 40 rows instead of
+recounting every rating and vote.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, Float, and_, cast, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from playground.store.filters import current_rating_ids, current_vote_ids
-from playground.store.schema import config_counts, pair_counts, preferences, ratings, results
+from playground.store.schema import (
+    answer_stars,
+    config_counts,
+    pair_counts,
+    preferences,
+    ratings,
+    results,
+)
 
 
 def _same_session(column: Any, session_id: str | None) -> Any:
     return column.is_(None) if session_id is None else column == session_id
 
 
-def _config_of(conn: Connection, result_id: str) -> str | None:
-    return conn.execute(select(results.c.config_hash).where(results.c.id == result_id)).scalar()
+def _upsert(conn: Connection) -> Any:
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 
 def _add_stars(conn: Connection, config_hash: str, n: int, total: int, total_sq: int) -> None:
@@ -43,9 +51,17 @@ def rate(conn: Connection, result_id: str, session_id: str | None, stars: int | 
     """Before a rating row is stored: replace this session's current stars in the tally."""
     if stars is None:  # a comment alone leaves the stars as they were
         return
-    config_hash = _config_of(conn, result_id)
-    if config_hash is None:
+    answer = conn.execute(
+        select(
+            results.c.run_id,
+            results.c.config_hash,
+            results.c.error.is_not(None),
+            results.c.created_at,
+        ).where(results.c.id == result_id)
+    ).first()
+    if answer is None:
         return
+    run_id, config_hash, failed, created_at = answer
     previous = conn.execute(
         select(ratings.c.stars)
         .where(
@@ -56,15 +72,24 @@ def rate(conn: Connection, result_id: str, session_id: str | None, stars: int | 
         .order_by(ratings.c.id.desc())
         .limit(1)
     ).scalar()
-    if previous is None:
-        _add_stars(conn, config_hash, 1, stars, stars * stars)
-    else:
-        _add_stars(conn, config_hash, 0, stars - previous, stars * stars - previous * previous)
+    n, total = (1, stars) if previous is None else (0, stars - previous)
+    _add_stars(conn, config_hash, n, total, stars * stars - (previous or 0) ** 2)
+    statement = _upsert(conn)(answer_stars).values(
+        result_id=result_id, run_id=run_id, config_hash=config_hash, failed=bool(failed),
+        created_at=created_at, n=n, total=total, mean=float(total),
+    )  # fmt: skip
+    kept_n = answer_stars.c.n + statement.excluded.n
+    kept_total = answer_stars.c.total + statement.excluded.total
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["result_id"],
+            set_={"n": kept_n, "total": kept_total, "mean": cast(kept_total, Float) / kept_n},
+        )
+    )
 
 
 def _add_pair(conn: Connection, winner: str, loser: str, outcome: str, n: int) -> None:
-    insert_for = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = insert_for(pair_counts).values(
+    statement = _upsert(conn)(pair_counts).values(
         winner_config=winner, loser_config=loser, outcome=outcome, n=n
     )
     conn.execute(
@@ -123,6 +148,7 @@ def forget_answers(conn: Connection, answer_ids: Any) -> None:
     ).all()
     for config_hash, n, total, total_sq in stars:
         _add_stars(conn, config_hash, -int(n), -int(total or 0), -int(total_sq or 0))
+    conn.execute(delete(answer_stars).where(answer_stars.c.result_id.in_(answer_ids)))
     winner, loser = results.alias("winner"), results.alias("loser")
     touching = or_(
         preferences.c.winner_result_id.in_(answer_ids),
@@ -155,6 +181,32 @@ def recount(conn: Connection) -> None:
     ).all()
     for config_hash, n, total, total_sq in stars:
         _add_stars(conn, config_hash, int(n), int(total or 0), int(total_sq or 0))
+    conn.execute(answer_stars.delete())
+    failed = results.c.error.is_not(None)
+    conn.execute(
+        answer_stars.insert().from_select(
+            ["result_id", "run_id", "config_hash", "failed", "created_at", "n", "total", "mean"],
+            select(
+                ratings.c.result_id,
+                results.c.run_id,
+                results.c.config_hash,
+                failed,
+                results.c.created_at,
+                func.count(),
+                func.sum(ratings.c.stars),
+                cast(func.sum(ratings.c.stars), Float) / func.count(),
+            )
+            .join(results, results.c.id == ratings.c.result_id)
+            .where(ratings.c.id.in_(current_rating_ids()))
+            .group_by(
+                ratings.c.result_id,
+                results.c.run_id,
+                results.c.config_hash,
+                failed,
+                results.c.created_at,
+            ),
+        )
+    )
     conn.execute(pair_counts.delete())
     winner, loser = results.alias("winner"), results.alias("loser")
     votes = conn.execute(
