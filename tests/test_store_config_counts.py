@@ -210,9 +210,9 @@ def test_migrating_a_store_with_ratings_fills_the_kept_answer_stars(backend_url:
     store.ratings.add_rating(b, 3)
     store.ratings.add_rating(c, None, "comment only")
     expected = _recounted_answer_stars(store, [a, b, c])
-    with store.db.write() as conn:  # the database as it was before m013
+    with store.db.write() as conn:  # the database as it was before m011
         conn.exec_driver_sql("DROP TABLE answer_stars")
-        conn.execute(delete(migrations_table).where(migrations_table.c.name == "m013_answer_stars"))
+        conn.execute(delete(migrations_table).where(migrations_table.c.name == "m011_answer_stars"))
     store.close()
 
     migrated = Store(backend_url)

@@ -291,7 +291,7 @@ def run_conditions(
     if filters.date_to:
         conditions.append(runs.c.created_at < day_after(filters.date_to))
     if filters.min_stars:
-        # m013 keeps each rated answer's mean of current stars with its run: one seek in
+        # m011 keeps each rated answer's mean of current stars with its run: one seek in
         # ix_answer_stars_run per run walked, instead of regrouping its answers' ratings.
         # First: it rejects most runs, and SQLite checks the EXISTS terms in this order.
         conditions.append(

@@ -590,7 +590,7 @@ def m010_conversations(conn: Connection) -> None:
 
 
 @migration
-def m013_answer_stars(conn: Connection) -> None:
+def m011_answer_stars(conn: Connection) -> None:
     """Current stars per rated answer, kept by the rating write path, with a best-first index.
 
     Compare's "best answer" of a configuration recounted the current stars of its every answer

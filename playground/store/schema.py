@@ -195,7 +195,7 @@ Index("ix_runs_created_at", runs.c.created_at)
 Index("ix_runs_batch", runs.c.batch_id)
 Index("ix_results_run", results.c.run_id)
 Index("ix_results_model", results.c.model_id)
-# (config_hash, id) since m013: a configuration's first answer is the first key of its range.
+# (config_hash, id) since m011: a configuration's first answer is the first key of its range.
 Index("ix_results_config", results.c.config_hash, results.c.id)
 Index("ix_results_created_at", results.c.created_at)
 Index("ix_ratings_result", ratings.c.result_id)
@@ -358,7 +358,7 @@ ix_results_config_latency = Index(
 # Keyset pagination: History pages continue after the (created_at, id) of the last row shown.
 ix_runs_created_id = Index("ix_runs_created_id", runs.c.created_at, runs.c.id)
 
-# Current stars per rated answer (m013), kept by Ratings.add_rating like config_counts' stars:
+# Current stars per rated answer (m011), kept by Ratings.add_rating like config_counts' stars:
 # a configuration's best answer is the first row of its range in ix_answer_stars_best, and
 # History's "rated at least" filter one seek per run in ix_answer_stars_run, not a regrouping of
 # ratings. `run_id`, `config_hash`, `failed` and `created_at` are copied from the answer, which
