@@ -131,7 +131,12 @@ def main() -> None:
         env = configure(server, work, not args.no_bytecode_cache)
         envs = {"ours": env}
         if args.before is not None:
-            envs["before"] = dict(env, PYTHONPATH=str(args.before.resolve()))
+            # a home of its own: the newer code migrates its store past what the older knows
+            envs["before"] = dict(
+                env,
+                PYTHONPATH=str(args.before.resolve()),
+                PLAYGROUND_HOME=str(work / "home-before"),
+            )
         bare = [sys.executable, "-c", BARE, server.url("slow")]
         first_request(server, bare, env, work)  # warm the page cache (and the bytecode cache)
         for name in args.commands.split(","):
