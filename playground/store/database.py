@@ -73,6 +73,8 @@ def _sqlite_begin(conn: Connection) -> None:
 
 def _pending_input(dbapi_connection: Any) -> bool:
     """Whether the server sent something to this idle connection (or its socket is gone)."""
+    if not hasattr(select, "poll"):  # Windows: no poll() on sockets, so always ping
+        return True
     try:
         fd = dbapi_connection.fileno()
     except Exception:  # a connection psycopg already knows to be closed
