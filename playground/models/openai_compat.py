@@ -165,7 +165,12 @@ def async_client_for(spec: EndpointSpec) -> Any:
     import openai
 
     loop = asyncio.get_running_loop()
-    clients = _async_clients.setdefault(loop, {})
+    clients = _async_clients.get(loop)
+    if clients is None:
+        # a client refers to its loop, so a closed loop's entry would never be let go
+        for closed in [known for known in _async_clients if known.is_closed()]:
+            del _async_clients[closed]
+        clients = _async_clients[loop] = {}
     client = clients.get(spec)
     if client is None:  # no lock: one loop runs one task at a time, and this never awaits
         http_client = _async_http_client(spec)
