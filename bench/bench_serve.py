@@ -236,6 +236,15 @@ def throughput(
     return done / (time.perf_counter() - start), failed
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (Linux /proc), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def promptflow_throughput(
     pf: str, spec: Path, home: Path, env: dict[str, str], args: argparse.Namespace
 ) -> tuple[float, int]:
@@ -332,12 +341,19 @@ def main() -> None:
         print(f"  served p50 {s50:.1f} ms  p95 {s95:.1f} ms")
         print(f"  overhead p50 {s50 - d50:.1f} ms (goal <= 5 ms)")
         rate_d, fail_d = throughput(direct_url, BODY, args.clients, args.seconds)
+        cpu_before = cpu_seconds(serve.pid)
+        start = time.perf_counter()
         rate_s, fail_s = throughput(
             served_url, {"inputs": {"question": "hi"}}, args.clients, args.seconds
         )
+        cpu_after = cpu_seconds(serve.pid)
+        calls = rate_s * (time.perf_counter() - start)
         print(f"throughput, {args.clients} concurrent clients, {args.seconds:g} s each")
         print(f"  direct {rate_d:.0f} calls/s ({fail_d} failed)")
         print(f"  served {rate_s:.0f} calls/s ({fail_s} failed), workers={args.workers}")
+        if cpu_before is not None and cpu_after is not None and calls and args.workers == 1:
+            # what a call costs the serving process, whatever else shares the CPUs
+            print(f"  served process CPU {(cpu_after - cpu_before) * 1000 / calls:.2f} ms per call")
         print(f"  ratio served/direct {rate_s / rate_d:.3f} (goal >= 0.90)")
         if args.pf:
             rate_pf, fail_pf = promptflow_throughput(args.pf, spec, home, env, args)

@@ -14,7 +14,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 
 from playground.config import Price, Settings
 from playground.errors import EndpointError, PlaygroundError
@@ -47,6 +47,8 @@ def cost_usd(usage: Usage, price: Price) -> float:
 class MeasuredStream:
     """Iterate to get a model's text deltas; afterwards `result` holds text and measurements.
 
+    Iterate it (`for`, on a thread) or, when the model has `astream`, asynchronously
+    (`async for`, on an event loop); both fill the result the same way (`_Meter`).
     Errors never escape: a failing model ends its stream and sets `result.error`, so the
     other models in a comparison carry on.
     """
@@ -56,70 +58,124 @@ class MeasuredStream:
         self.result = result
         self.price = price
 
+    @property
+    def is_async(self) -> bool:
+        """True when the model streams on an event loop (`async for`, `adrain`)."""
+        return callable(getattr(self.model, "astream", None))
+
     def __iter__(self) -> Iterator[str]:
-        result = self.result
-        parts: list[str] = []
-        usage: Usage | None = None
-        chunks = 0
-        first: float | None = None
-        start = time.perf_counter()
+        meter = _Meter(self)
         try:
             prepare = getattr(self.model, "prepare", None)
             if prepare is not None:
                 prepare()  # one-off loading is not latency
-            start_call()
-            start = time.perf_counter()
-            for item in _open_stream(self.model, result):
-                if isinstance(item, Usage):
-                    usage = item
-                    continue
-                if not item:
-                    continue
-                if first is None:
-                    first = time.perf_counter()
-                    # read on the thread that sent: the request went out in this same step
-                    start = _sent_since(start)
-                    request_sent.set()
-                chunks += 1
-                parts.append(item)
-                yield item
-        except PlaygroundError as exc:
-            result.error = str(exc)
+            meter.begin()
+            for item in _open_stream(self.model, self.result):
+                delta = meter.take(item)
+                if delta:
+                    yield delta
         except Exception as exc:
-            if os.environ.get("PLAYGROUND_RAISE_ERRORS"):
-                raise
-            result.error = clean_message(
-                f"{result.model_id} failed unexpectedly: {type(exc).__name__}: {exc}"
-            )
+            meter.fail(exc)
         finally:
-            end = time.perf_counter()
-            if first is None:  # no answer: the send and the failure happened in this step
-                start = _sent_since(start)
-            result.text = "".join(parts)
-            if usage is None or (usage.completion_tokens == 0 and chunks):
-                prompt = "\n".join(m.content for m in result.messages)
-                counter = getattr(self.model, "count_tokens", None)
-                usage = Usage(
-                    prompt_tokens=counter(prompt) if counter else estimate_tokens(prompt),
-                    completion_tokens=chunks,  # one streamed delta per token on common servers
-                    estimated=True,
-                )
-            result.usage = usage
-            result.latency_ms = (end - start) * 1000
-            result.ttft_ms = (first - start) * 1000 if first is not None else None
-            gen_seconds = end - first if first is not None else 0.0
-            result.tokens_per_s = (
-                usage.completion_tokens / gen_seconds
-                if gen_seconds > 0 and usage.completion_tokens > 0
-                else None
-            )
-            result.cost_usd = cost_usd(usage, self.price)
+            meter.end()
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        meter = _Meter(self)
+        try:
+            meter.begin()
+            async for item in _open_astream(self.model, self.result):
+                delta = meter.take(item)
+                if delta:
+                    yield delta
+        except Exception as exc:
+            meter.fail(exc)
+        finally:  # also when cancelled (a client went away): the partial answer is measured
+            meter.end()
 
     def drain(self) -> Result:
         """Consume the whole stream and return the filled result."""
         for _ in self:
             pass
         return self.result
+
+    async def adrain(self) -> Result:
+        """Consume the whole stream on the event loop and return the filled result."""
+        async for _ in self:
+            pass
+        return self.result
+
+
+class _Meter:
+    """What one iteration of a MeasuredStream counts, sync or async: the one measurement."""
+
+    def __init__(self, stream: MeasuredStream) -> None:
+        self.stream = stream
+        self.parts: list[str] = []
+        self.usage: Usage | None = None
+        self.chunks = 0
+        self.first: float | None = None
+        self.start = time.perf_counter()
+
+    def begin(self) -> None:
+        """The call starts now (after any one-off loading)."""
+        start_call()
+        self.start = time.perf_counter()
+
+    def take(self, item: str | Usage) -> str | None:
+        """Count one item of the model's stream; the text delta to pass on, if any."""
+        if isinstance(item, Usage):
+            self.usage = item
+            return None
+        if not item:
+            return None
+        if self.first is None:
+            self.first = time.perf_counter()
+            # read where the request was sent: it went out in this same step
+            self.start = _sent_since(self.start)
+            request_sent.set()
+        self.chunks += 1
+        self.parts.append(item)
+        return item
+
+    def fail(self, exc: Exception) -> None:
+        """The model failed: its sentence becomes the result's error."""
+        result = self.stream.result
+        if isinstance(exc, PlaygroundError):
+            result.error = str(exc)
+            return
+        if os.environ.get("PLAYGROUND_RAISE_ERRORS"):
+            raise exc
+        result.error = clean_message(
+            f"{result.model_id} failed unexpectedly: {type(exc).__name__}: {exc}"
+        )
+
+    def end(self) -> None:
+        """Fill the result: text, usage (estimated if the server sent none), timings, cost."""
+        stream, result = self.stream, self.stream.result
+        end = time.perf_counter()
+        first, start, chunks = self.first, self.start, self.chunks
+        if first is None:  # no answer: the send and the failure happened in this step
+            start = _sent_since(start)
+        result.text = "".join(self.parts)
+        usage = self.usage
+        if usage is None or (usage.completion_tokens == 0 and chunks):
+            prompt = "\n".join(m.content for m in result.messages)
+            counter = getattr(stream.model, "count_tokens", None)
+            usage = Usage(
+                prompt_tokens=counter(prompt) if counter else estimate_tokens(prompt),
+                completion_tokens=chunks,  # one streamed delta per token on common servers
+                estimated=True,
+            )
+        result.usage = usage
+        result.latency_ms = (end - start) * 1000
+        result.ttft_ms = (first - start) * 1000 if first is not None else None
+        gen_seconds = end - first if first is not None else 0.0
+        result.tokens_per_s = (
+            usage.completion_tokens / gen_seconds
+            if gen_seconds > 0 and usage.completion_tokens > 0
+            else None
+        )
+        result.cost_usd = cost_usd(usage, stream.price)
 
 
 def _sent_since(opened: float) -> float:
@@ -150,6 +206,16 @@ def _open_stream(model: ChatModel, result: Result) -> Iterator[str | Usage]:
     return model.stream(  # type: ignore[call-arg]  # see ChatModel: optional keyword
         result.messages, result.params, response_format=fmt
     )
+
+
+def _open_astream(model: ChatModel, result: Result) -> AsyncIterator[str | Usage]:
+    astream = model.astream  # type: ignore[attr-defined]  # see MeasuredStream.is_async
+    fmt = result.response_format
+    if fmt is None or not fmt.structured:
+        return astream(result.messages, result.params)  # type: ignore[no-any-return]
+    if not can_honour(model):
+        raise EndpointError(cannot_honour_message(result.model_id, fmt))
+    return astream(result.messages, result.params, response_format=fmt)  # type: ignore[no-any-return]
 
 
 def apply_response_format(

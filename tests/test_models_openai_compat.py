@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -31,6 +32,15 @@ def compatible(base_url: str, timeout: float = 60.0, max_retries: int = 0) -> En
 
 def stream_all(model: OpenAICompatModel, params: ModelParams = GREEDY) -> list[str | Usage]:
     return list(model.stream(HELLO, params))
+
+
+def astream_all(model: OpenAICompatModel, params: ModelParams = GREEDY) -> list[str | Usage]:
+    """What the served API gets: the model's astream, on an event loop."""
+
+    async def collect() -> list[str | Usage]:
+        return [item async for item in model.astream(HELLO, params)]
+
+    return asyncio.run(collect())
 
 
 def fault_model(
@@ -384,3 +394,93 @@ def test_a_sooner_deadline_after_a_later_one_still_fires_on_time() -> None:
     assert [name for name, _ in fired] == ["soon", "idle"]
     assert fired[0][1] < 1.5 and fired[1][1] < 2.0
     assert (soon.expired, idle.expired, late.expired) == ("total", "idle", None)
+
+
+def _outcome(collect: Any, model: OpenAICompatModel) -> object:
+    try:
+        return collect(model)
+    except EndpointError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize(
+    "mode", ["ok", "500", "429", "401", "hang", "garbage", "cutoff", "empty", "trickle"]
+)
+def test_the_event_loop_path_answers_retries_and_fails_like_the_threaded_one(
+    home: Path, write_config: Any, fault_server: FaultServer, mode: str
+) -> None:
+    # the served API awaits astream (AsyncOpenAI on the loop): a caller must get the same
+    # deltas or the same sentence, after the same number of attempts, in the same time
+    model = fault_model(write_config, fault_server, mode)
+    outcomes, hits, seconds = [], [], []
+    for collect in (stream_all, astream_all):
+        before = fault_server.hits.get(mode, 0)
+        start = time.monotonic()
+        outcomes.append(_outcome(collect, model))
+        seconds.append(time.monotonic() - start)
+        hits.append(fault_server.hits.get(mode, 0) - before)
+
+    assert outcomes[1] == outcomes[0]
+    assert hits[1] == hits[0]
+    assert seconds[1] < seconds[0] + 1.5
+
+
+def test_the_event_loop_path_cuts_a_quiet_stream_at_the_idle_timeout(
+    home: Path, write_config: Any, fault_server: FaultServer
+) -> None:
+    write_config(
+        f'[endpoints.srv]\nbase_url = "{fault_server.url("stall")}"\ntimeout = 20\n'
+        "idle_timeout = 0.5\nmax_retries = 0\n"
+    )
+    model = get_model(f"srv/{FAULT_MODEL}", load_settings())
+    assert isinstance(model, OpenAICompatModel)
+    received: list[str | Usage] = []
+
+    async def collect() -> None:
+        async for item in model.astream(HELLO, GREEDY):
+            received.append(item)
+
+    start = time.monotonic()
+    with pytest.raises(EndpointError) as caught:
+        asyncio.run(collect())
+
+    assert received == ["Hello", " from"]
+    assert str(caught.value).startswith("srv/fault-model stopped answering after 2 tokens")
+    assert time.monotonic() - start < 3.0
+
+
+def test_an_unreachable_server_is_the_same_sentence_on_the_event_loop() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    model = OpenAICompatModel("srv/anything", "anything", compatible(url))
+
+    start = time.monotonic()
+    message = _outcome(astream_all, model)
+
+    assert message == (
+        f"Cannot reach {url} for srv/anything; check that the server is running "
+        "and its base_url in playground.toml."
+    )
+    assert time.monotonic() - start < 3.0
+
+
+def test_calls_sharing_one_event_loop_each_measure_their_own_latency(
+    fault_server: FaultServer,
+) -> None:
+    # served calls are tasks on one thread: a call sent later must not restart the clock of a
+    # call still waiting for its answer (a thread-local clock did)
+    slow = OpenAICompatModel("srv/slow", FAULT_MODEL, compatible(fault_server.url("slow")))
+    quick = OpenAICompatModel("srv/ok", FAULT_MODEL, compatible(fault_server.url("ok")))
+    results = [Result(model_id=m.model_id, messages=HELLO, params=GREEDY) for m in (slow, quick)]
+
+    async def both() -> None:
+        waiting = asyncio.create_task(MeasuredStream(slow, results[0], Price()).adrain())
+        await asyncio.sleep(0.4)  # the quick call goes out while the slow one waits
+        await MeasuredStream(quick, results[1], Price()).adrain()
+        await waiting
+
+    asyncio.run(both())
+
+    assert [r.error for r in results] == [None, None]
+    assert results[0].text == results[1].text == "Hello from the test server."
+    assert results[0].latency_ms is not None and results[0].latency_ms >= 950  # 1 s delay
+    assert results[1].latency_ms is not None and results[1].latency_ms < 500

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -144,3 +145,39 @@ def test_one_run_that_cannot_be_saved_does_not_lose_the_rest_of_its_batch(
     assert store.runs.get_run(runs[0].id).results[0].text == "first"
     assert store.runs.get_run(runs[2].id).results[0].text == "last"
     assert (recorder.saved, recorder.failed) == (2, 1)
+
+
+def test_a_hundred_concurrent_calls_on_a_slow_model_wait_together_and_none_is_lost(
+    settings: Settings, fault_server: FaultServer
+) -> None:
+    # OpenAI-compatible models are awaited on the event loop: 100 calls in flight on a 1 s
+    # model answer together, streamed or not, without a worker thread each, and all are stored
+    save_flow(settings, endpoint_spec(fault_server.url("slow")))
+    with served(["stub-flow"], settings) as url:
+
+        def call(i: int) -> httpx.Response:
+            return httpx.post(
+                f"{url}/v1/flows/stub-flow/run",
+                json={"inputs": {"question": f"question {i}"}, "stream": i % 2 == 1},
+                timeout=60,
+            )
+
+        start = time.monotonic()
+        with ThreadPoolExecutor(100) as pool:
+            answers = list(pool.map(call, range(100)))
+        elapsed = time.monotonic() - start
+        workers = [t.name for t in threading.enumerate() if t.name.startswith("serve_")]
+    assert [a.status_code for a in answers] == [200] * 100
+    assert all(a.json()["answer"] == "Hello from the test server." for a in answers[::2])
+    assert all("event: done" in a.text for a in answers[1::2])
+    assert elapsed < 20  # one after another would take 100 s
+    assert workers == []
+    run_ids = [
+        a.json()["run_id"] if i % 2 == 0 else a.text.split('"run_id": "')[1].split('"')[0]
+        for i, a in enumerate(answers)
+    ]
+    runs = [open_store(settings).runs.get_run(run_id) for run_id in run_ids]
+    assert [r.variables["question"] for r in runs] == [f"question {i}" for i in range(100)]
+    assert {r.results[0].error for r in runs} == {None}
+    latencies = [r.results[0].latency_ms or 0.0 for r in runs]
+    assert min(latencies) >= 950  # each measured from its own send, 1 s model

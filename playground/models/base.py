@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -79,30 +80,36 @@ class Usage:
     estimated: bool = False
 
 
-_call = threading.local()  # when this thread's current call first sent its request
+# When the current call first sent its request. A context variable, not a thread-local: calls on
+# one event loop (the served path) each run in their own task's context, calls on threads in
+# their thread's, so two calls never read each other's clock.
+_sent_at: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "playground_sent_at", default=None
+)
 # Set once any request has left this process: work that can wait (opening the store) waits for it.
 request_sent = threading.Event()
 
 
 def start_call() -> None:
-    """The runner starts measuring a call on this thread: no request has been sent yet."""
-    _call.sent_at = None
+    """The runner starts measuring a call in this thread or task: no request sent yet."""
+    _sent_at.set(None)
 
 
 def note_request_sent() -> None:
     """A provider's request (or its first retry) is leaving now; the clock starts here.
 
-    Called on the thread that sends, so that importing an SDK, creating a client or building
-    the request before it never counts as latency. Retries keep the first send's time.
+    Called on the thread (or in the task) that sends, so that importing an SDK, creating a
+    client or building the request before it never counts as latency. Retries keep the first
+    send's time.
     """
-    if getattr(_call, "sent_at", None) is None:
-        _call.sent_at = time.perf_counter()
+    if _sent_at.get() is None:
+        _sent_at.set(time.perf_counter())
     request_sent.set()
 
 
 def request_sent_at() -> float | None:
-    """time.perf_counter() when this thread's current call first sent, if a provider said so."""
-    return getattr(_call, "sent_at", None)
+    """time.perf_counter() when the current call first sent, if its provider said so."""
+    return _sent_at.get()
 
 
 @runtime_checkable
@@ -116,10 +123,25 @@ class ChatModel(Protocol):
     A provider that can constrain its answer sets `supports_response_format = True` and takes
     a keyword-only `response_format` (a playground.models.response_format.ResponseFormat);
     the runner passes it only for JSON runs, so text-only providers need neither.
+
+    A provider that can answer on an event loop also has `astream` (see AsyncChatModel), with
+    the same arguments, deltas, Usage and errors; the served API awaits it instead of giving
+    each call a worker thread. Providers without it are run on threads.
     """
 
     model_id: str
 
     def stream(self, messages: Sequence[Message], params: ModelParams) -> Iterator[str | Usage]:
         """Yield text deltas, then at most one Usage."""
+        ...
+
+
+@runtime_checkable
+class AsyncChatModel(ChatModel, Protocol):
+    """A ChatModel that can also stream on an event loop (no thread per call)."""
+
+    def astream(
+        self, messages: Sequence[Message], params: ModelParams
+    ) -> AsyncIterator[str | Usage]:
+        """Yield text deltas, then at most one Usage, like `stream`, without blocking the loop."""
         ...

@@ -1,8 +1,15 @@
-"""OpenAI, Azure OpenAI and any OpenAI-compatible server, through the official openai SDK."""
+"""OpenAI, Azure OpenAI and any OpenAI-compatible server, through the official openai SDK.
+
+`stream` uses the SDK's sync client (threads: the app, the CLI, batches); `astream` its
+`AsyncOpenAI` client on the running event loop (the served API), with the same retries,
+timeouts, deadlines and error sentences.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import functools
 import importlib
 import inspect
@@ -10,7 +17,8 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Callable, Iterator, Sequence
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +69,14 @@ class EndpointSpec:
 
 _clients: dict[EndpointSpec, Any] = {}
 _clients_lock = threading.Lock()
-_attempt = threading.local()  # when this thread last sent a request (retries send again)
+# AsyncOpenAI clients per event loop, then per endpoint: an async client's connections belong
+# to the loop that opened them (tests run servers on loops of their own, one after another).
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[EndpointSpec, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+# When the current call's latest attempt was sent (time.monotonic(); retries send again): the
+# stream's total deadline counts from it. Per thread or per task, as base.note_request_sent.
+_attempt_sent: contextvars.ContextVar[float] = contextvars.ContextVar("playground_attempt_sent")
 # Endpoints that refused OpenAI's json_schema type but took llama.cpp's json_object + schema,
 # and endpoints whose dialect is known (no need to probe them again).
 _llama_dialect: set[EndpointSpec] = set()
@@ -69,8 +84,12 @@ _dialect_known: set[EndpointSpec] = set()
 
 
 def _note_request_sent(request: Any) -> None:
-    _attempt.sent_at = time.monotonic()
+    _attempt_sent.set(time.monotonic())
     note_request_sent()  # the runner's latency clock starts when the bytes go out
+
+
+async def _anote_request_sent(request: Any) -> None:
+    _note_request_sent(request)  # the async client awaits its hooks, in the sending task
 
 
 _sdk_import: threading.Thread | None = None
@@ -123,6 +142,65 @@ def client_for(spec: EndpointSpec) -> Any:
                     http_client=http_client,
                 )
         return _clients[spec]
+
+
+def _async_http_client(spec: EndpointSpec) -> Any:
+    """The SDK's aiohttp client (its `aiohttp` extra), else its httpx one; hooks as `client_for`.
+
+    httpx's async pool checked every pooled connection through anyio on each request: with
+    100 clients a served call took 4.6-7.7 ms of CPU, against 2.6-3.0 on aiohttp
+    (bench/README.md).
+    """
+    import openai
+
+    hooks = {"request": [_anote_request_sent]}
+    try:
+        return openai.DefaultAioHttpClient(timeout=spec.timeout, event_hooks=hooks)
+    except RuntimeError:  # the SDK says aiohttp is not installed
+        return openai.DefaultAsyncHttpxClient(timeout=spec.timeout, event_hooks=hooks)
+
+
+def async_client_for(spec: EndpointSpec) -> Any:
+    """One AsyncOpenAI client per endpoint on the running event loop (same retries, timeouts)."""
+    import openai
+
+    loop = asyncio.get_running_loop()
+    clients = _async_clients.get(loop)
+    if clients is None:
+        # a client refers to its loop, so a closed loop's entry would never be let go
+        for closed in [known for known in _async_clients if known.is_closed()]:
+            del _async_clients[closed]
+        clients = _async_clients[loop] = {}
+    client = clients.get(spec)
+    if client is None:  # no lock: one loop runs one task at a time, and this never awaits
+        http_client = _async_http_client(spec)
+        if spec.kind == "azure":
+            client = openai.AsyncAzureOpenAI(
+                azure_endpoint=spec.base_url or "",
+                api_key=spec.api_key,
+                api_version=spec.api_version,
+                timeout=spec.timeout,
+                max_retries=spec.max_retries,
+                http_client=http_client,
+            )
+        else:
+            client = openai.AsyncOpenAI(
+                base_url=spec.base_url,
+                api_key=spec.api_key or NO_KEY,
+                timeout=spec.timeout,
+                max_retries=spec.max_retries,
+                http_client=http_client,
+            )
+        clients[spec] = client
+    return client
+
+
+async def aclose_async_clients() -> None:
+    """Close the running loop's async clients and their connections (a server shutting down)."""
+    clients = _async_clients.pop(asyncio.get_running_loop(), {})
+    for client in clients.values():
+        with contextlib.suppress(Exception):  # closing must not fail a shutdown
+            await client.close()
 
 
 class _Deadline:
@@ -238,6 +316,26 @@ def _server_message(exc: Any) -> str:
     return str(getattr(exc, "message", exc))
 
 
+def _timed_out(exc: Exception) -> bool:
+    """True for an SDK timeout that is one: the SDK's aiohttp transport files a refused or
+    dropped connection (aiohttp's ClientConnectionError) as a connect timeout too."""
+    import openai
+
+    if not isinstance(exc, openai.APITimeoutError):
+        return False
+    aiohttp = sys.modules.get("aiohttp")
+    cause = exc.__cause__
+    while cause is not None:
+        if (
+            aiohttp is not None
+            and isinstance(cause, aiohttp.ClientConnectionError)
+            and not isinstance(cause, aiohttp.ServerTimeoutError)
+        ):
+            return False  # then an APIConnectionError, as the httpx transport says
+        cause = cause.__cause__
+    return True
+
+
 def explain(exc: Exception, model_id: str, spec: EndpointSpec) -> EndpointError:
     """Turn an openai SDK exception into one sentence that says what to do."""
     import openai
@@ -245,7 +343,7 @@ def explain(exc: Exception, model_id: str, spec: EndpointSpec) -> EndpointError:
     where = spec.label
     plural = "retry" if spec.max_retries == 1 else "retries"
     retries = f" after {spec.max_retries} {plural}" if spec.max_retries else ""
-    if isinstance(exc, openai.APITimeoutError):
+    if _timed_out(exc):
         return EndpointError(
             f"{model_id} did not answer within {spec.timeout:g} s{retries}; "
             "try again or raise the timeout in playground.toml."
@@ -291,13 +389,19 @@ def explain(exc: Exception, model_id: str, spec: EndpointSpec) -> EndpointError:
     )
 
 
-def _sdk_instrumented() -> bool:
+def _sdk_instrumented(asynchronous: bool = False) -> bool:
     """True when an instrumentor (OpenTelemetry's openai-v2) has wrapped the SDK's create."""
-    from openai.resources.chat.completions import Completions
+    from openai.resources.chat.completions import AsyncCompletions, Completions
 
+    resource = AsyncCompletions if asynchronous else Completions
     # the SDK's own is a plain function; instrumentors put a wrapt proxy in its place, which
-    # passes isinstance checks (it forwards __class__), so the type itself is compared
-    return type(inspect.getattr_static(Completions, "create")) is not types.FunctionType
+    # passes isinstance checks (it forwards __class__), so the type itself is compared. Read
+    # from the class's own dict, where both live: inspect.getattr_static walked the MRO on
+    # every call (6% of a served call's CPU, bench/README.md).
+    create = vars(resource).get("create")
+    if create is None:  # a future SDK defining it on a base class
+        create = inspect.getattr_static(resource, "create")
+    return type(create) is not types.FunctionType
 
 
 def _send_chat(client: Any, kwargs: dict[str, Any]) -> Any:
@@ -319,6 +423,104 @@ def _send_chat(client: Any, kwargs: dict[str, Any]) -> Any:
         stream=True,
         stream_cls=openai.Stream[object],
     )
+
+
+async def _asend_chat(client: Any, kwargs: dict[str, Any]) -> Any:
+    """`_send_chat` on an AsyncOpenAI client: chunks as dicts unless the SDK is traced.
+
+    The async SDK reads the body's end after `data: [DONE]` itself, so its connections are
+    reused without `_reusable`.
+    """
+    if _sdk_instrumented(asynchronous=True):
+        return await client.chat.completions.create(**kwargs)
+    import openai
+
+    return await client.post(
+        "/chat/completions",
+        body=kwargs,
+        cast_to=object,
+        stream=True,
+        stream_cls=openai.AsyncStream[object],
+    )
+
+
+async def _aclose_stream(response: Any) -> None:
+    """Close an async chat stream: the SDK's own, or an instrumentor's wrapper around one.
+
+    OpenTelemetry's wrapper closes synchronously and leaves the SDK's async close un-awaited
+    (the connection would stay open): its inner stream is closed here, then its span ended.
+    """
+    inner = getattr(response, "stream", None)
+    cleanup = getattr(response, "cleanup", None)
+    if inner is not None and callable(cleanup):
+        await inner.close()
+        cleanup()
+        return
+    await response.close()
+
+
+def _refusals() -> tuple[type[Exception], ...]:
+    """The SDK errors a server answers a response format it does not know with."""
+    import openai
+
+    return (openai.BadRequestError, openai.UnprocessableEntityError, openai.InternalServerError)
+
+
+class _Answer:
+    """What a chat stream's chunks add up to (deltas, finish reason, usage); sync and async."""
+
+    def __init__(self, spec: EndpointSpec, model_id: str, body: Any = None) -> None:
+        self.spec = spec
+        self.model_id = model_id
+        self.body = body  # the draining HTTP body of a sync stream, if any
+        self.usage: Usage | None = None
+        self.chunks = 0
+        self.tokens = 0
+        self.finish_reason: str | None = None
+
+    def take(self, chunk: Any) -> str | None:
+        """Read one chunk; the text delta it carries, if any."""
+        self.chunks += 1
+        data = _as_dict(chunk)
+        counts = data.get("usage")
+        if counts:
+            self.usage = Usage(
+                prompt_tokens=counts.get("prompt_tokens") or 0,
+                completion_tokens=counts.get("completion_tokens") or 0,
+            )
+        if data.get("choices"):
+            choice = data["choices"][0]
+            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+            if self.finish_reason is not None and self.body is not None:
+                self.body.finished = True  # only usage and [DONE] are left to read
+            delta = (choice.get("delta") or {}).get("content")
+            if delta:
+                self.tokens += 1
+                return str(delta)
+        return None
+
+    def end(self) -> Usage | None:
+        """The stream ended: its usage, or EndpointError for an answer that is not whole."""
+        label, model_id, tokens = self.spec.label, self.model_id, self.tokens
+        if self.chunks == 0:  # even an empty answer streams a chunk (llama.cpp's server sends
+            # none when the prompt overflows its context; a non-OpenAI body parses to none)
+            raise EndpointError(
+                f"{label} sent no answer for {model_id}; check that base_url points "
+                "at an OpenAI-compatible /v1 API and that the prompt fits the context window."
+            )
+        if self.finish_reason is None:
+            if tokens == 0:  # llama.cpp's server ends an interrupted request this way
+                raise EndpointError(
+                    f"{label} ended the stream for {model_id} with no answer and "
+                    "no finish reason (the server stopped the request, often to serve another "
+                    "one); run again, and serve llama.cpp without interrupting requests."
+                )
+            raise EndpointError(
+                f"The answer from {model_id} was cut off after {_tokens(tokens)}: "
+                f"{label} ended the stream without a finish reason; the partial "
+                "answer is kept, run again for a full one."
+            )
+        return self.usage
 
 
 def _as_dict(chunk: Any) -> Any:
@@ -434,6 +636,30 @@ class OpenAICompatModel:
         # The SDK imports its resource modules on first use: do that before the send too.
         _ = client.chat.completions
 
+    def _format_request(
+        self, messages: Sequence[Message], params: ModelParams, fmt: ResponseFormat | None
+    ) -> tuple[dict[str, Any], bool]:
+        """The request, a JSON format in the endpoint's known dialect; True: probe it first.
+
+        OpenAI, vLLM and llama.cpp's C++ server take `json_schema`; llama-cpp-python's server
+        only knows `json_object` with a `schema` and refuses the other (with a 500 naming
+        response_format), so a compatible endpoint is first asked once without retries, then
+        in that dialect, and the answer is remembered per endpoint.
+        """
+        kwargs = self._request(messages, params)
+        if fmt is None or not fmt.structured:
+            return kwargs, False
+        if self.spec in _llama_dialect:
+            kwargs["response_format"] = llama_response_format(fmt)
+            return kwargs, False
+        kwargs["response_format"] = openai_response_format(fmt)
+        probe = (
+            fmt.type == "json_schema"
+            and self.spec.kind == "compatible"
+            and self.spec not in _dialect_known
+        )
+        return kwargs, probe
+
     def _create(
         self,
         client: Any,
@@ -441,48 +667,58 @@ class OpenAICompatModel:
         params: ModelParams,
         fmt: ResponseFormat | None,
     ) -> Any:
-        """Send the request; a JSON format goes as `response_format` in the server's dialect.
-
-        OpenAI, vLLM and llama.cpp's C++ server take `json_schema`; llama-cpp-python's server
-        only knows `json_object` with a `schema` and refuses the other (with a 500 naming
-        response_format), so a compatible endpoint is first asked once without retries, then
-        in that dialect, and the answer is remembered per endpoint.
-        """
-        import openai
-
-        kwargs = self._request(messages, params)
+        """Send the request; a JSON format goes as `response_format` in the server's dialect."""
+        kwargs, probe = self._format_request(messages, params, fmt)
         if fmt is None or not fmt.structured:
             return _send_chat(client, kwargs)
-        refused = (
-            openai.BadRequestError,
-            openai.UnprocessableEntityError,
-            openai.InternalServerError,
-        )
-        probe = (
-            fmt.type == "json_schema"
-            and self.spec.kind == "compatible"
-            and self.spec not in _dialect_known
-        )
-        if self.spec in _llama_dialect:
-            kwargs["response_format"] = llama_response_format(fmt)
-        else:
-            kwargs["response_format"] = openai_response_format(fmt)
-            if probe:
+        refused = _refusals()
+        if probe:
+            try:
+                response = _send_chat(client.with_options(max_retries=0), kwargs)
+            except refused as exc:
+                if not _about_format(exc):
+                    return _send_chat(client, kwargs)  # a real 500: retry
+                kwargs["response_format"] = llama_response_format(fmt)
                 try:
-                    response = _send_chat(client.with_options(max_retries=0), kwargs)
-                except refused as exc:
-                    if not _about_format(exc):
-                        return _send_chat(client, kwargs)  # a real 500: retry
-                    kwargs["response_format"] = llama_response_format(fmt)
-                    try:
-                        response = _send_chat(client, kwargs)
-                    except refused as again:
-                        raise self._cannot_honour(again, fmt) from None
-                    _llama_dialect.add(self.spec)
-                _dialect_known.add(self.spec)
-                return response
+                    response = _send_chat(client, kwargs)
+                except refused as again:
+                    raise self._cannot_honour(again, fmt) from None
+                _llama_dialect.add(self.spec)
+            _dialect_known.add(self.spec)
+            return response
         try:
             return _send_chat(client, kwargs)
+        except refused as exc:
+            raise self._cannot_honour(exc, fmt) from None
+
+    async def _acreate(
+        self,
+        client: Any,
+        messages: Sequence[Message],
+        params: ModelParams,
+        fmt: ResponseFormat | None,
+    ) -> Any:
+        """`_create` on the event loop, with an AsyncOpenAI client."""
+        kwargs, probe = self._format_request(messages, params, fmt)
+        if fmt is None or not fmt.structured:
+            return await _asend_chat(client, kwargs)
+        refused = _refusals()
+        if probe:
+            try:
+                response = await _asend_chat(client.with_options(max_retries=0), kwargs)
+            except refused as exc:
+                if not _about_format(exc):
+                    return await _asend_chat(client, kwargs)  # a real 500: retry
+                kwargs["response_format"] = llama_response_format(fmt)
+                try:
+                    response = await _asend_chat(client, kwargs)
+                except refused as again:
+                    raise self._cannot_honour(again, fmt) from None
+                _llama_dialect.add(self.spec)
+            _dialect_known.add(self.spec)
+            return response
+        try:
+            return await _asend_chat(client, kwargs)
         except refused as exc:
             raise self._cannot_honour(exc, fmt) from None
 
@@ -512,85 +748,118 @@ class OpenAICompatModel:
         import openai
 
         client = self._client_factory(self.spec)
-        usage: Usage | None = None
-        chunks = tokens = 0
-        finish_reason: str | None = None
+        answer: _Answer | None = None
         deadline: _Deadline | None = None
-        _attempt.sent_at = time.monotonic()
+        _attempt_sent.set(time.monotonic())
         try:
             response = self._create(client, messages, params, response_format)
             body = _reusable(response)
+            answer = _Answer(self.spec, self.model_id, body)
 
             def close() -> None:
                 if body is not None:
                     body.abort()  # cut off: no draining
                 response.close()
 
-            deadline = _Deadline(_attempt.sent_at + self.spec.timeout, self.spec.idle_limit, close)
+            started = _attempt_sent.get()
+            deadline = _Deadline(started + self.spec.timeout, self.spec.idle_limit, close)
             try:
                 for chunk in response:
                     deadline.chunk_arrived()
-                    chunks += 1
-                    data = _as_dict(chunk)
-                    counts = data.get("usage")
-                    if counts:
-                        usage = Usage(
-                            prompt_tokens=counts.get("prompt_tokens") or 0,
-                            completion_tokens=counts.get("completion_tokens") or 0,
-                        )
-                    if data.get("choices"):
-                        choice = data["choices"][0]
-                        finish_reason = choice.get("finish_reason") or finish_reason
-                        if finish_reason is not None and body is not None:
-                            body.finished = True  # only usage and [DONE] are left to read
-                        delta = (choice.get("delta") or {}).get("content")
-                        if delta:
-                            tokens += 1
-                            yield delta
+                    delta = answer.take(chunk)
+                    if delta:
+                        yield delta
             finally:
                 deadline.stop()
-                if body is not None and finish_reason is None:
+                if body is not None and answer.finish_reason is None:
                     body.abort()
                 response.close()  # stop the HTTP stream when the reader goes away
         except (openai.OpenAIError, ValueError, KeyError, AttributeError, TypeError) as exc:
-            if deadline is not None:  # the answer had started streaming
-                raise self._broken_stream(exc, deadline, tokens) from None
+            if deadline is not None and answer is not None:  # the answer had started streaming
+                raise self._broken_stream(exc, deadline.expired, answer.tokens) from None
             raise explain(exc, self.model_id, self.spec) from None
-        if chunks == 0:  # even an empty answer streams a chunk (llama.cpp's server sends none
-            # when the prompt overflows its context; a non-OpenAI body parses to none either)
-            raise EndpointError(
-                f"{self.spec.label} sent no answer for {self.model_id}; check that base_url points "
-                "at an OpenAI-compatible /v1 API and that the prompt fits the context window."
-            )
-        if finish_reason is None:
-            if tokens == 0:  # llama.cpp's server ends an interrupted request this way
-                raise EndpointError(
-                    f"{self.spec.label} ended the stream for {self.model_id} with no answer and "
-                    "no finish reason (the server stopped the request, often to serve another "
-                    "one); run again, and serve llama.cpp without interrupting requests."
-                )
-            raise EndpointError(
-                f"The answer from {self.model_id} was cut off after {_tokens(tokens)}: "
-                f"{self.spec.label} ended the stream without a finish reason; the partial "
-                "answer is kept, run again for a full one."
-            )
+        usage = answer.end()
         if usage is not None:
             yield usage
 
-    def _broken_stream(self, exc: Exception, deadline: _Deadline, tokens: int) -> EndpointError:
-        """One sentence for a stream that failed after the server had started answering."""
+    async def astream(
+        self,
+        messages: Sequence[Message],
+        params: ModelParams,
+        *,
+        response_format: ResponseFormat | None = None,
+    ) -> AsyncIterator[str | Usage]:
+        """`stream` on the running event loop, through the endpoint's AsyncOpenAI client.
+
+        The same deadlines: the total one from the latest attempt's send, the idle one between
+        chunks once the answer started; cancelling the task stops the model's HTTP stream.
+        """
+        import openai
+
+        loop = asyncio.get_running_loop()
+        answer: _Answer | None = None
+        expired: str | None = None
+        _attempt_sent.set(time.monotonic())
+        try:
+            client = async_client_for(self.spec)
+            response = await self._acreate(client, messages, params, response_format)
+            answer = _Answer(self.spec, self.model_id)
+            # the loop's clock may not be time.monotonic() (uvloop): convert the send time
+            total_at = loop.time() + _attempt_sent.get() + self.spec.timeout - time.monotonic()
+            idle_s = self.spec.idle_limit
+            last: float | None = None
+            chunks = response.__aiter__()
+            try:
+                while True:
+                    due, kind = total_at, "total"
+                    if last is not None and last + idle_s < total_at:
+                        due, kind = last + idle_s, "idle"
+                    try:
+                        async with asyncio.timeout_at(due):  # not across the yield below
+                            chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        expired = kind
+                        raise
+                    last = loop.time()
+                    delta = answer.take(chunk)
+                    if delta:
+                        yield delta
+            finally:
+                await _aclose_stream(response)  # stop the HTTP stream when the reader goes away
+        except (
+            openai.OpenAIError,
+            TimeoutError,
+            ValueError,
+            KeyError,
+            AttributeError,
+            TypeError,
+        ) as exc:
+            if answer is not None:  # the answer had started streaming
+                raise self._broken_stream(exc, expired, answer.tokens) from None
+            raise explain(exc, self.model_id, self.spec) from None
+        usage = answer.end()
+        if usage is not None:
+            yield usage
+
+    def _broken_stream(self, exc: Exception, expired: str | None, tokens: int) -> EndpointError:
+        """One sentence for a stream that failed after the server had started answering.
+
+        `expired` says which of our deadlines cut it ("total" or "idle"), if one did.
+        """
         import openai
 
         spec = self.spec
         kept = "the partial answer is kept; " if tokens else ""
-        if deadline.expired == "total" or (isinstance(exc, openai.APITimeoutError) and not tokens):
+        if expired == "total" or (_timed_out(exc) and not tokens):
             sent = f"after {_tokens(tokens)}" if tokens else "without sending a token"
             return EndpointError(
                 f"{self.model_id} did not finish within its {spec.timeout:g} s timeout: "
                 f"{spec.label} kept the stream open {sent}; {kept}raise timeout in "
                 "playground.toml or check the server."
             )
-        if deadline.expired == "idle" or isinstance(exc, openai.APITimeoutError):
+        if expired == "idle" or _timed_out(exc):
             return EndpointError(
                 f"{self.model_id} stopped answering after {_tokens(tokens)}: {spec.label} sent "
                 f"nothing for {spec.idle_limit:g} s; {kept}run again or raise idle_timeout in "

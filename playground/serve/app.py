@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from playground.config import Settings, load_settings
 from playground.errors import NotFoundError, PlaygroundError
+from playground.models.openai_compat import aclose_async_clients
 from playground.records import Result
 from playground.serve.metrics import CONTENT_TYPE, ServeMetrics
 from playground.serve.service import (
@@ -377,6 +378,7 @@ def create_app(
             yield
         finally:
             service.close()
+            await aclose_async_clients()  # the model connections this loop opened
             for worker in workers:
                 worker.stop()
             if tracing is not None:

@@ -2,22 +2,24 @@
 
 Every call goes through `Flow.start` (the headless flow path, hence `runner.MeasuredStream`),
 `runner.CellFinisher` (the same checks as the CLI) and `RunRecorder` (saved in a batch with others,
-after the answer has left; `close` stores every queued run), with `source = "serve"`. Model
-streams are blocking, so each call runs on a worker thread (the openai SDK's sync client on
-threads outran AsyncOpenAI here, bench/README.md); a streaming call hands its deltas to the
-event loop through a queue and stops the model when the client goes away.
+after the answer has left; `close` stores every queued run), with `source = "serve"`. A model
+that streams on the event loop (`MeasuredStream.is_async`: OpenAI-compatible endpoints, through
+AsyncOpenAI) is awaited in the request's task, with no thread per call; a blocking one (the
+embedded model) runs on a worker thread. A streaming call's deltas reach the response through
+a queue either way, and the model is stopped when the client goes away.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -209,8 +211,19 @@ class Call:
     served: ServedFlow
     run: Run
     route: str
-    queue: asyncio.Queue[tuple[str, str]] = field(default_factory=asyncio.Queue)
-    stop: threading.Event = field(default_factory=threading.Event)
+    pump: asyncio.Task[None] | None = None  # the task streaming an async model, if any
+
+    # Made when a streamed call first uses them: a Queue and an Event (a Condition and a Lock)
+    # per call were 5% of a non-streamed call's CPU.
+    @functools.cached_property
+    def queue(self) -> asyncio.Queue[tuple[str, str]]:
+        """The call's events on their way to the response (streamed calls)."""
+        return asyncio.Queue()
+
+    @functools.cached_property
+    def stop(self) -> threading.Event:
+        """Set when the client went away: a threaded model stops at its next delta."""
+        return threading.Event()
 
     @property
     def result(self) -> Result:
@@ -219,7 +232,7 @@ class Call:
 
 
 class ServeService:
-    """Runs served calls on worker threads and records each one as a run."""
+    """Runs served calls (on the event loop or worker threads) and records each as a run."""
 
     def __init__(
         self,
@@ -258,11 +271,43 @@ class ServeService:
         run, stream = served.flow.start(values, source=SOURCE, params=params)
         return Call(served, run, route), stream
 
+    def _finish_blocks(self, call: Call) -> bool:
+        """True when finishing may call out (moderation, groundedness): not on the loop then."""
+        return self.settings.moderation is not None or call.run.retrieval is not None
+
+    async def _finish_async(self, call: Call) -> None:
+        """`_finish` from the event loop: assessed here (or on a worker thread when that may
+        block), queued for saving once the loop is free, i.e. after the answer was written."""
+        if self._finish_blocks(call):
+            await asyncio.get_running_loop().run_in_executor(self.executor, self._assess, call)
+        else:
+            self._assess(call)
+        # Queueing wakes the writer thread, and on a busy box that wake-up took ~2 ms from the
+        # answer (bench/README.md); the loop runs this before reading the next request, so
+        # feedback on the run id still finds it queued.
+        asyncio.get_running_loop().call_soon(self._record_logged, call)
+
     def _finish(self, call: Call) -> Future[None]:
         """Assess and count a finished call, and queue its run for saving (the future says when)."""
+        self._assess(call)
+        return self._record(call)
+
+    def _assess(self, call: Call) -> None:
+        """Score (moderation, groundedness) and count a finished call."""
         for problem in CellFinisher(self.settings, call.run).check(call.run.results):
             log.warning(problem)  # a check that failed must not lose the answer
         self.metrics.observe_call(call.served, call.result, call.route)
+
+    def _record_logged(self, call: Call) -> None:
+        try:
+            self._record(call)
+        except Exception:  # the answer has left: the log and metric say so
+            log.exception("Served run %s could not be queued for recording", call.run.id)
+            served = call.served
+            self.metrics.unrecorded.labels(served.name, str(served.version or 0)).inc()
+
+    def _record(self, call: Call) -> Future[None]:
+        """Queue a finished call's run for saving; online scoring follows its commit."""
         saved = self.recorder.submit(call.run)
         on_recorded, served, run = self.on_recorded, call.served, call.run
         failures = self.metrics.unrecorded.labels(served.name, str(served.version or 0))
@@ -277,7 +322,12 @@ class ServeService:
         return saved
 
     async def complete(self, call: Call, stream: Any) -> Result:
-        """Run the call to the end on a worker thread; its run is stored right after."""
+        """Run the call to the end (on the loop or a worker thread); its run is stored after."""
+        if stream.is_async:
+            with self._span(call):
+                await stream.adrain()
+            await self._finish_async(call)
+            return call.result
 
         def work() -> None:
             with self._span(call):
@@ -288,7 +338,10 @@ class ServeService:
         return call.result
 
     def start_stream(self, call: Call, stream: Any) -> None:
-        """Pump the model's deltas into call.queue from a worker thread until done or stopped."""
+        """Pump the model's deltas into call.queue (task or worker thread) until done or stopped."""
+        if stream.is_async:
+            call.pump = asyncio.get_running_loop().create_task(self._pump(call, stream))
+            return
         loop = asyncio.get_running_loop()
         put = call.queue.put_nowait
 
@@ -318,6 +371,25 @@ class ServeService:
 
         self.executor.submit(pump)
 
+    async def _pump(self, call: Call, stream: Any) -> None:
+        """Stream an async model into call.queue; cancelled (the client left), it is cut off."""
+        put = call.queue.put_nowait
+        sent = 0
+        with self._span(call):
+            try:
+                async for delta in stream:
+                    sent += len(delta)
+                    put(("delta", delta))
+            except asyncio.CancelledError:  # the model's HTTP stream is closed by now
+                call.result.error = CUT_OFF.format(n=sent)
+        try:
+            await self._finish_async(call)
+        except Exception:
+            log.exception("A streamed call could not be finished")
+            put(("failed", "The answer could not be recorded."))
+            return
+        put(("done", ""))
+
     async def events(self, call: Call) -> AsyncIterator[tuple[str, str]]:
         """The call's events: ("delta", text)..., then ("done", "") or ("failed", why).
 
@@ -331,3 +403,5 @@ class ServeService:
                     return
         finally:
             call.stop.set()
+            if call.pump is not None and not call.pump.done():
+                call.pump.cancel()  # stops the model at once, not at its next delta
