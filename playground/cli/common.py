@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +114,27 @@ def open_store_once_sent(config: Settings, create: bool = True) -> None:
                 open_store(config)
 
     threading.Thread(target=open_it, name="open-store", daemon=True).start()
+
+
+def start_remote_early(model_ids: Sequence[str], import_sdk: bool = True) -> None:
+    """Begin, on threads, what a call to an endpoint needs: its SSL context and the openai SDK.
+
+    Both run alongside the reading of the command's input instead of between it and the first
+    request. With `model_ids` (what --model gave) they decide; without, a configured endpoint
+    or OpenAI/Azure key does, since a flow's model is known only once it has been read.
+    """
+    from playground.models.openai_compat import build_tls_early, import_sdk_early
+    from playground.models.providers import all_providers, provider_for
+
+    if model_ids:  # known without the settings: `run` reads them only after checking its usage
+        remote = any(not provider_for(m.partition("/")[0]).in_process for m in model_ids)
+    else:
+        config = settings()
+        remote = any(p.configured(config) and not p.in_process for p in all_providers(config))
+    if remote:
+        build_tls_early()  # first: loading the CA bundle leaves the GIL to the imports
+        if import_sdk:
+            import_sdk_early()
 
 
 def echo_json(document: Any) -> None:

@@ -16,6 +16,7 @@ from playground.cli.common import (
     parse_pairs,
     settings,
     split_pairs,
+    start_remote_early,
     stderr,
 )
 from playground.errors import PlaygroundError
@@ -261,6 +262,7 @@ def run(
     """Run one prompt on one or more models at once and save the run."""
     if (prompt is None) == (prompt_file is None):
         raise click.UsageError("Give exactly one of --prompt or --prompt-file.")
+    start_remote_early(model_ids, import_sdk=False)  # the SDK is imported here, in line
     fmt = _parse_response_format(response_format)
     if prompt_file is not None:
         prompt = _read_prompt_file(prompt_file)

@@ -17,6 +17,7 @@ from playground.cli.common import (
     open_store_once_sent,
     parse_pairs,
     settings,
+    start_remote_early,
 )
 from playground.flows.loader import dump_spec, read_spec_file
 from playground.flows.registry import FlowRegistry
@@ -70,6 +71,7 @@ def validate(spec_ref: str) -> None:
 def run_flow(spec_ref: str, input_pairs: tuple[str, ...], as_json: bool, no_save: bool) -> None:
     """Run a flow headless with its inputs (defaults fill the rest) and save the run."""
     inputs = parse_pairs(input_pairs, "--input")
+    start_remote_early(())
     spec, source = _load(spec_ref)
     the_flow = Flow(spec, settings(), source)
     the_flow.check()
