@@ -14,6 +14,7 @@ from playground.cli.common import (
     echo_json,
     open_store_once_sent,
     parse_pairs,
+    sends_first,
     settings,
     split_pairs,
     start_remote_early,
@@ -217,6 +218,7 @@ def _read_prompt_file(path: Path) -> str:
         raise click.BadParameter(f"{path} is not UTF-8 text.", param_hint="--prompt-file") from None
 
 
+@sends_first
 @click.command()
 @click.option("--model", "model_ids", multiple=True, required=True, help="Model id; repeatable.")
 @click.option("--prompt", default=None, help="The user message (a Jinja2 template).")

@@ -17,6 +17,7 @@ from playground.cli.common import (
     PlaygroundGroup,
     echo_json,
     output_file,
+    sends_first,
     settings,
     start_remote_early,
     stderr,
@@ -206,6 +207,7 @@ def _with_run_options(func: object) -> object:
     return func
 
 
+@sends_first
 @eval_group.command("run")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("--dataset", default=None, help="Dataset file or NAME[@VERSION] to use instead.")
@@ -448,6 +450,7 @@ def dataset_delete(ref: str) -> None:
     click.echo(f"deleted {count} version{'s' if count != 1 else ''} of {ref}")
 
 
+@sends_first
 @click.command("test")
 @click.argument("spec_ref", metavar="NAME@LABEL|PATH")
 @click.option("--model", "model_ids", multiple=True, help="Model id; several make a matrix.")

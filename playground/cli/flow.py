@@ -16,6 +16,7 @@ from playground.cli.common import (
     echo_json,
     open_store_once_sent,
     parse_pairs,
+    sends_first,
     settings,
     start_remote_early,
 )
@@ -63,6 +64,7 @@ def validate(spec_ref: str) -> None:
     )
 
 
+@sends_first
 @flow.command("run")
 @click.argument("spec_ref", metavar=SPEC_ARG)
 @click.option("--input", "input_pairs", multiple=True, help="Input k=v; repeatable.")
