@@ -464,7 +464,7 @@ def test_the_garbage_collector_waits_for_the_first_request_then_runs_again(
     write_config: Any, fault_server: FaultServer
 ) -> None:
     # collecting the SDK's and pydantic's start-up objects cost ~0.1 s before every first
-    # request; a collector left paused afterwards would let a long batch grow without bound
+    # request; a collector left paused afterwards would let the process grow without bound
     write_config(f'[endpoints.slow]\nbase_url = "{fault_server.url("slow")}"\nmax_retries = 0\n')
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -475,6 +475,36 @@ def test_the_garbage_collector_waits_for_the_first_request_then_runs_again(
 
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.splitlines()[-1] == "gc at send False after True"
+
+
+@pytest.mark.parametrize(("limit_s", "running"), [(5.0, False), (0.1, True)])
+def test_the_collector_pause_is_bounded_while_a_command_runs(
+    write_config: Any,
+    fault_server: FaultServer,
+    monkeypatch: pytest.MonkeyPatch,
+    limit_s: float,
+    running: bool,
+) -> None:
+    # a 1 s answer streams in without a collection; a longer command gets it back on time
+    from playground.cli import common
+    from playground.runner import CellFinisher
+
+    write_config(f'[endpoints.slow]\nbase_url = "{fault_server.url("slow")}"\nmax_retries = 0\n')
+    monkeypatch.setattr(common, "GC_PAUSE_LIMIT_S", limit_s)
+    seen: list[bool] = []
+    finish = CellFinisher.finish
+
+    def watched(self: CellFinisher, *args: Any) -> Any:
+        seen.append(gc.isenabled())  # the answer has arrived, a second after the send
+        return finish(self, *args)
+
+    monkeypatch.setattr(CellFinisher, "finish", watched)
+
+    result = invoke("run", "--model", f"slow/{FAULT_MODEL}", "--prompt", "hi")
+
+    assert result.exit_code == 0, result.output
+    assert seen == [running]
+    assert gc.isenabled()
 
 
 def test_a_command_that_sends_nothing_leaves_the_collector_running(write_config: Any) -> None:
