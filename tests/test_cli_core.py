@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -439,3 +440,78 @@ def test_a_fresh_process_reports_a_1s_server_at_about_1s_and_saves_the_run(
     assert 1000 <= result["ttft_ms"] <= result["latency_ms"] < 1400
     saved = open_store(load_settings()).runs.get_run(document["run_id"])
     assert [r.text for r in saved.results] == ["Hello from the test server."]
+
+
+GC_WATCH = """
+import gc, sys, threading
+from playground.models import base
+
+seen = {}
+def note_sent(inner=base.note_request_sent):
+    seen.setdefault("at_send", gc.isenabled())
+    inner()
+base.note_request_sent = note_sent  # what the openai client's request hook calls
+sys.argv = ["playground", *sys.argv[1:]]
+from playground.cli import main
+try:
+    main()
+finally:
+    print("gc at send", seen.get("at_send"), "after", gc.isenabled(), file=sys.stderr)
+"""
+
+
+def test_the_garbage_collector_waits_for_the_first_request_then_runs_again(
+    write_config: Any, fault_server: FaultServer
+) -> None:
+    # collecting the SDK's and pydantic's start-up objects cost ~0.1 s before every first
+    # request; a collector left paused afterwards would let the process grow without bound
+    write_config(f'[endpoints.slow]\nbase_url = "{fault_server.url("slow")}"\nmax_retries = 0\n')
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    proc = subprocess.run(
+        [sys.executable, "-c", GC_WATCH, "run", "--model", f"slow/{FAULT_MODEL}", "--prompt", "hi"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[-1] == "gc at send False after True"
+
+
+@pytest.mark.parametrize(("limit_s", "running"), [(5.0, False), (0.1, True)])
+def test_the_collector_pause_is_bounded_while_a_command_runs(
+    write_config: Any,
+    fault_server: FaultServer,
+    monkeypatch: pytest.MonkeyPatch,
+    limit_s: float,
+    running: bool,
+) -> None:
+    # a 1 s answer streams in without a collection; a longer command gets it back on time
+    from playground.cli import common
+    from playground.runner import CellFinisher
+
+    write_config(f'[endpoints.slow]\nbase_url = "{fault_server.url("slow")}"\nmax_retries = 0\n')
+    monkeypatch.setattr(common, "GC_PAUSE_LIMIT_S", limit_s)
+    seen: list[bool] = []
+    finish = CellFinisher.finish
+
+    def watched(self: CellFinisher, *args: Any) -> Any:
+        seen.append(gc.isenabled())  # the answer has arrived, a second after the send
+        return finish(self, *args)
+
+    monkeypatch.setattr(CellFinisher, "finish", watched)
+
+    result = invoke("run", "--model", f"slow/{FAULT_MODEL}", "--prompt", "hi")
+
+    assert result.exit_code == 0, result.output
+    assert seen == [running]
+    assert gc.isenabled()
+
+
+def test_a_command_that_sends_nothing_leaves_the_collector_running(write_config: Any) -> None:
+    write_config("")
+    assert gc.isenabled()
+
+    result = invoke("run", "--model", "nowhere/m1", "--prompt", "hi")  # refused before sending
+
+    assert result.exit_code == 1 and "nowhere/m1" in result.output
+    assert gc.isenabled()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -221,6 +224,43 @@ def test_one_client_per_endpoint_is_shared() -> None:
 
     assert client_for(compatible(url)) is client_for(compatible(url))
     assert client_for(compatible(url)) is not client_for(compatible(url, timeout=9.0))
+
+
+TLS_SCRIPT = """
+from playground.models.openai_compat import EndpointSpec, build_tls_early, client_for
+build_tls_early()
+try:
+    a = client_for(EndpointSpec("compatible", "https://a.example/v1", None, None, 5.0, 0))
+    b = client_for(EndpointSpec("compatible", "https://b.example/v1", None, None, 5.0, 0))
+except Exception as exc:
+    print(type(exc).__name__)
+else:
+    def trusted(client):
+        return client._client._transport._pool._ssl_context.get_ca_certs()
+    print(len(trusted(a)), len(trusted(b)), trusted(a) == trusted(b))
+"""
+
+
+def _tls_run(ca_file: Path) -> str:
+    env = {**os.environ, "SSL_CERT_FILE": str(ca_file), "PYTHONPATH": str(Path.cwd())}
+    done = subprocess.run(
+        [sys.executable, "-c", TLS_SCRIPT], capture_output=True, text=True, env=env, timeout=60
+    )
+    return done.stdout.strip() or done.stderr
+
+
+def test_an_ssl_context_built_ahead_trusts_what_the_client_would(tmp_path: Path) -> None:
+    # `run` and `eval run` build the first client's context on a thread as they start: it must
+    # still honour SSL_CERT_FILE, and a second endpoint still gets a context of its own
+    bundle = Path(__import__("certifi").where()).read_text()
+    one_ca = tmp_path / "one.pem"
+    one_ca.write_text(
+        bundle[bundle.index("-----BEGIN") : bundle.index("-----END CERTIFICATE-----") + 25]
+    )
+
+    assert _tls_run(one_ca) == "1 1 True"
+    # a missing CA file fails the client as it did without the early context
+    assert _tls_run(tmp_path / "missing.pem") == "FileNotFoundError"
 
 
 def test_requests_carry_the_params_the_provider_expects() -> None:

@@ -14,8 +14,10 @@ from playground.cli.common import (
     echo_json,
     open_store_once_sent,
     parse_pairs,
+    sends_first,
     settings,
     split_pairs,
+    start_remote_early,
     stderr,
 )
 from playground.errors import PlaygroundError
@@ -216,6 +218,7 @@ def _read_prompt_file(path: Path) -> str:
         raise click.BadParameter(f"{path} is not UTF-8 text.", param_hint="--prompt-file") from None
 
 
+@sends_first
 @click.command()
 @click.option("--model", "model_ids", multiple=True, required=True, help="Model id; repeatable.")
 @click.option("--prompt", default=None, help="The user message (a Jinja2 template).")
@@ -261,6 +264,7 @@ def run(
     """Run one prompt on one or more models at once and save the run."""
     if (prompt is None) == (prompt_file is None):
         raise click.UsageError("Give exactly one of --prompt or --prompt-file.")
+    start_remote_early(model_ids, import_sdk=False)  # the SDK is imported here, in line
     fmt = _parse_response_format(response_format)
     if prompt_file is not None:
         prompt = _read_prompt_file(prompt_file)

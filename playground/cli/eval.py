@@ -17,7 +17,9 @@ from playground.cli.common import (
     PlaygroundGroup,
     echo_json,
     output_file,
+    sends_first,
     settings,
+    start_remote_early,
     stderr,
     write_output,
 )
@@ -123,24 +125,6 @@ def _write_reports(report: object, junit: Path | None, html_path: Path | None) -
         write_output(html_path, to_html(report), "--html")  # type: ignore[arg-type]
 
 
-def _import_sdk_if_remote(model_ids: tuple[str, ...]) -> None:
-    """Import the openai SDK alongside the plan when the batch will (likely) call an endpoint.
-
-    The models are known only once the flows are read; by then most of the time before the
-    first request is gone, so the configured endpoints and keys decide instead.
-    """
-    from playground.models.openai_compat import import_sdk_early
-    from playground.models.providers import all_providers, provider_for
-
-    config = settings()
-    if model_ids:
-        remote = any(not provider_for(m.partition("/")[0], config).in_process for m in model_ids)
-    else:
-        remote = any(p.configured(config) and not p.in_process for p in all_providers(config))
-    if remote:
-        import_sdk_early()
-
-
 def _run_and_report(
     plan: object,
     concurrency: int,
@@ -223,6 +207,7 @@ def _with_run_options(func: object) -> object:
     return func
 
 
+@sends_first
 @eval_group.command("run")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("--dataset", default=None, help="Dataset file or NAME[@VERSION] to use instead.")
@@ -243,7 +228,7 @@ def run_cmd(
     as_json: bool,
 ) -> None:
     """Evaluate flow specs, name@label refs or eval files on their dataset."""
-    _import_sdk_if_remote(model_ids)
+    start_remote_early(model_ids)
     from playground.eval.batch import plan_from_paths
 
     try:
@@ -465,6 +450,7 @@ def dataset_delete(ref: str) -> None:
     click.echo(f"deleted {count} version{'s' if count != 1 else ''} of {ref}")
 
 
+@sends_first
 @click.command("test")
 @click.argument("spec_ref", metavar="NAME@LABEL|PATH")
 @click.option("--model", "model_ids", multiple=True, help="Model id; several make a matrix.")
@@ -481,7 +467,7 @@ def flow_test(
     as_json: bool,
 ) -> None:
     """Run a flow's own evaluation block: the CI gate (exit 0 met, 1 not met)."""
-    _import_sdk_if_remote(model_ids)
+    start_remote_early(model_ids)
     from playground.eval.batch import plan_from_paths
 
     try:

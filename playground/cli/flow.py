@@ -16,7 +16,9 @@ from playground.cli.common import (
     echo_json,
     open_store_once_sent,
     parse_pairs,
+    sends_first,
     settings,
+    start_remote_early,
 )
 from playground.flows.loader import dump_spec, read_spec_file
 from playground.flows.registry import FlowRegistry
@@ -62,6 +64,7 @@ def validate(spec_ref: str) -> None:
     )
 
 
+@sends_first
 @flow.command("run")
 @click.argument("spec_ref", metavar=SPEC_ARG)
 @click.option("--input", "input_pairs", multiple=True, help="Input k=v; repeatable.")
@@ -70,6 +73,7 @@ def validate(spec_ref: str) -> None:
 def run_flow(spec_ref: str, input_pairs: tuple[str, ...], as_json: bool, no_save: bool) -> None:
     """Run a flow headless with its inputs (defaults fill the rest) and save the run."""
     inputs = parse_pairs(input_pairs, "--input")
+    start_remote_early(())
     spec, source = _load(spec_ref)
     the_flow = Flow(spec, settings(), source)
     the_flow.check()

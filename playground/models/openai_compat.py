@@ -114,6 +114,41 @@ def import_sdk_early() -> None:
             _sdk_import.start()
 
 
+_tls_early: threading.Thread | None = None
+_tls_made: list[Any] = []  # at most one context built ahead, for the first client created
+
+
+def _build_tls_context() -> None:
+    # the SDK's HTTP library, with the defaults a client uses (verify=True, trust_env=True)
+    with contextlib.suppress(Exception):  # the client then builds its own, and says what failed
+        import httpx2
+
+        _tls_made.append(httpx2.create_ssl_context())
+
+
+def build_tls_early() -> None:
+    """Build the first client's SSL context on a thread (once), for a command that will call.
+
+    Loading the CA bundle takes 30-60 ms without holding the GIL: begun as the command starts,
+    it runs on the other core while this thread imports the SDK and reads the input, instead
+    of between the import and the first request. The context is the one the client would
+    build (httpx's defaults), so certificates and SSL_CERT_FILE are honoured exactly as before.
+    """
+    global _tls_early
+    with _clients_lock:
+        if _tls_early is None and not _clients:
+            _tls_early = threading.Thread(target=_build_tls_context, name="tls-context")
+            _tls_early.start()
+
+
+def _tls_kwargs() -> dict[str, Any]:
+    """`verify=` the context built ahead (taken once), or nothing: httpx builds its own."""
+    if _tls_early is None:
+        return {}
+    _tls_early.join()
+    return {"verify": _tls_made.pop()} if _tls_made else {}
+
+
 def client_for(spec: EndpointSpec) -> Any:
     """One openai client per endpoint, shared by every model on it (imported lazily)."""
     with _clients_lock:
@@ -122,7 +157,9 @@ def client_for(spec: EndpointSpec) -> Any:
 
             # the hook runs in the calling thread each time a request (or a retry) goes out
             http_client = openai.DefaultHttpxClient(
-                timeout=spec.timeout, event_hooks={"request": [_note_request_sent]}
+                timeout=spec.timeout,
+                event_hooks={"request": [_note_request_sent]},
+                **_tls_kwargs(),
             )
             if spec.kind == "azure":
                 _clients[spec] = openai.AzureOpenAI(
