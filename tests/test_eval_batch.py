@@ -225,3 +225,48 @@ def test_sigkill_then_resume_runs_every_cell_exactly_once(
             .all()
         )
     assert sorted(saved) == list(range(10))  # no cell twice, none lost
+
+
+SIMILARITY_BLOCK = """evaluation:
+  dataset: {dataset}
+  repeat: 2
+  scorers:
+    - {{type: similarity, reference: "{{{{ expected }}}}", threshold: 0.0}}
+"""
+
+
+def test_a_planned_batch_encodes_its_references_once_ahead_and_scores_as_one_by_one(
+    home: Path, tmp_path: Path, write_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playground.eval.scorers_similarity import SharedEncoder, _shared
+    from playground.rag.embeddings import canonical_name, get_embedder
+
+    class _Recording:
+        def __init__(self) -> None:
+            self.calls: list[list[str]] = []
+
+        def encode(self, texts: list[str], batch_size: int = 64) -> Any:
+            self.calls.append(list(texts))
+            return get_embedder().encode(texts, batch_size=batch_size)
+
+    recording = _Recording()
+    monkeypatch.setitem(_shared, canonical_name(None), SharedEncoder(recording))
+    answers = {f"question {i}?": f"The answer is {i} days." for i in range(6)}
+    with EvalStub(latency_s=0.05, answers=answers) as stub:
+        write_config(stub_config(stub.base_url))
+        data = _dataset(tmp_path / "rows.jsonl", 6)
+        flow = tmp_path / "flow.yaml"
+        write_flow(flow, "stub/stub-model", SIMILARITY_BLOCK.format(dataset=data))
+        settings = load_settings()
+        plan = plan_from_paths(settings, [str(flow)])
+        assert BatchRunner(settings, plan, concurrency=4).run() == "done"
+    references = {f"answer {i}" for i in range(6)}
+    encoded = [t for call in recording.calls for t in call]
+    assert sorted(t for t in encoded if t in references) == sorted(references)  # once each
+    assert set(recording.calls[0]) == references  # in one call, before any answer came
+    report = load_report(settings, plan.batch_id)
+    assert len(report.cells) == 12
+    for cell in report.cells:
+        alone = get_embedder().encode([cell.result.text, f"answer {cell.row_index}"])
+        score = cell.verdicts[0]["score"]
+        assert abs(score - round(float(alone[0] @ alone[1]), 4)) < 1e-3

@@ -5,12 +5,20 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from playground.eval.scorers_similarity import SharedEncoder
-from playground.rag.embeddings import get_embedder
+from playground.config import load_settings
+from playground.errors import ConfigError
+from playground.eval.scorers import ScoreContext, encode_references_ahead, score_answer
+from playground.eval.scorers_similarity import SharedEncoder, _shared
+from playground.eval.spec import EvaluationSpec
+from playground.models.base import ModelParams
+from playground.rag.embeddings import canonical_name, get_embedder
+from playground.records import Result, Run
 
 
 class _Counting:
@@ -161,3 +169,118 @@ def test_a_failing_encode_reaches_every_concurrent_caller() -> None:
     held.gate.set()
     with pytest.raises(RuntimeError, match="model gone"):
         shared.encode(["again"])
+
+
+def test_primed_references_leave_a_cell_only_its_answer_to_encode() -> None:
+    fake = _Recording()
+    shared = SharedEncoder(fake)
+    shared.prime(["reference one", "reference two", "reference one"])
+    assert fake.calls == [["reference one", "reference two"]]  # one call, each text once
+    shared.encode(["answer one", "reference one"])
+    shared.encode(["answer two", "reference two"])
+    assert fake.calls[1:] == [["answer one"], ["answer two"]]
+    shared.prime(["reference two"])  # already known: no call
+    assert len(fake.calls) == 3
+
+
+def test_scores_after_priming_equal_encoding_each_pair_alone() -> None:
+    shared = SharedEncoder(get_embedder())
+    long = " ".join(["Keep the stove upright and away from the tent walls."] * 10)
+    pairs = [
+        (f"Answer {i}: returns take {i} days.", f"Reference {i}. " + long[: 9 * i])
+        for i in range(20)
+    ]
+    shared.prime([reference for _, reference in pairs])  # one length-sorted call, mixed lengths
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        shared_vectors = list(pool.map(lambda p: shared.encode(list(p)), pairs))
+    for (answer, reference), vectors in zip(pairs, shared_vectors, strict=True):
+        alone = get_embedder().encode([answer, reference])
+        assert abs(float(vectors[0] @ vectors[1]) - float(alone[0] @ alone[1])) < 1e-5
+
+
+def _similarity_cells(rows: int) -> tuple[list[Any], list[ScoreContext]]:
+    spec = EvaluationSpec.model_validate(
+        {"dataset": "d", "scorers": [{"type": "similarity", "reference": "{{ expected }}"}]}
+    )
+    settings = load_settings()
+    contexts = [
+        ScoreContext(
+            row={"expected": f"reference {i}"},
+            result=Result(model_id="x/y", messages=[], params=ModelParams(), text=f"answer {i}"),
+            run=Run(),
+            settings=settings,
+        )
+        for i in range(rows)
+    ]
+    return list(spec.scorers), contexts
+
+
+def _score_all(scorer_specs: list[Any], contexts: list[ScoreContext], window: int) -> list[Any]:
+    cells = encode_references_ahead(contexts, lambda c: c.row, scorer_specs, window=window)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(score_answer, scorer_specs, ctx) for ctx in cells]
+        return [f.result(timeout=20)[0] for f in futures]
+
+
+def test_references_are_encoded_ahead_in_windows_and_scores_stay_those_of_one_by_one(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = _Recording()
+    monkeypatch.setitem(_shared, canonical_name(None), SharedEncoder(fake))
+    scorer_specs, contexts = _similarity_cells(10)
+    verdicts = _score_all(scorer_specs, contexts, window=4)
+    encoded = [t for call in fake.calls for t in call]
+    # Each later window's references came in one call before its cells asked: with none of
+    # their answers (the first window's cells do not wait, so they may encode their own).
+    for rows in (range(4, 8), range(8, 10)):
+        refs, answers = {f"reference {i}" for i in rows}, {f"answer {i}" for i in rows}
+        assert any(refs <= set(c) and not answers & set(c) for c in fake.calls), fake.calls
+    assert all(encoded.count(f"reference {i}") == 1 for i in range(10))  # never per cell
+    alone = SharedEncoder(_Recording())
+    for i, verdict in enumerate(verdicts):
+        vectors = alone.encode([f"answer {i}", f"reference {i}"])
+        assert verdict.score == round(max(0.0, float(vectors[0] @ vectors[1])), 4)
+
+
+def test_a_reference_needing_the_answer_is_left_to_its_cell(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = _Recording()
+    monkeypatch.setitem(_shared, canonical_name(None), SharedEncoder(fake))
+    spec = EvaluationSpec.model_validate(
+        {"dataset": "d", "scorers": [{"type": "similarity", "reference": "{{ answer }} ok"}]}
+    )
+    _, contexts = _similarity_cells(3)
+    verdicts = _score_all(list(spec.scorers), contexts, window=8)
+    assert all(v.status != "unmeasured" for v in verdicts)
+    assert not any(call == [f"answer {i} ok" for i in range(3)] for call in fake.calls)
+
+
+def test_a_failed_encode_reaches_every_cell_and_none_hangs(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class _Missing:
+        def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+            time.sleep(0.01)
+            raise ConfigError("The embedding model is missing; install it.")
+
+    monkeypatch.setitem(_shared, canonical_name(None), SharedEncoder(_Missing()))
+    scorer_specs, contexts = _similarity_cells(12)
+    verdicts = _score_all(scorer_specs, contexts, window=5)
+    assert len(verdicts) == 12
+    assert all(v.status == "unmeasured" and "model is missing" in v.reason for v in verdicts)
+
+
+def test_cells_behind_a_failed_prime_still_get_their_scores(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class _PrimeFails(_Recording):
+        def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+            if all(t.startswith("reference") for t in texts) and len(texts) > 1:
+                raise RuntimeError("out of memory for the window")
+            return super().encode(texts, batch_size)
+
+    monkeypatch.setitem(_shared, canonical_name(None), SharedEncoder(_PrimeFails()))
+    scorer_specs, contexts = _similarity_cells(8)
+    verdicts = _score_all(scorer_specs, contexts, window=4)
+    assert all(v.score is not None and v.status != "unmeasured" for v in verdicts)

@@ -23,7 +23,13 @@ from playground.coalesce import Coalescer
 from playground.config import Settings
 from playground.errors import PlaygroundError, SpecError
 from playground.eval.datasets import DatasetError, DatasetInfo, Datasets, iter_rows
-from playground.eval.scorers import ScoreContext, Verdict, row_status, score_answer
+from playground.eval.scorers import (
+    ScoreContext,
+    Verdict,
+    encode_references_ahead,
+    row_status,
+    score_answer,
+)
 from playground.eval.spec import EvaluationSpec, FaithfulnessScorer, JudgeScorer
 from playground.models.base import Message, ModelParams
 from playground.models.registry import get_model, in_process, split_model_id
@@ -393,11 +399,22 @@ class BatchRunner:
             return self._limits[provider]
 
     def _pending(self, done: set[tuple[int, int, int]]) -> Iterator[tuple[int, int, int, dict]]:
+        return encode_references_ahead(
+            self._cells(done), self._reference_values, self.plan.evaluation.scorers
+        )
+
+    def _cells(self, done: set[tuple[int, int, int]]) -> Iterator[tuple[int, int, int, dict]]:
         for row_index, row in enumerate(iter_rows(self.plan.dataset)):
             for config_index in range(len(self.plan.configs)):
                 for repeat_index in range(self.plan.repeat):
                     if (config_index, row_index, repeat_index) not in done:
                         yield config_index, row_index, repeat_index, row
+
+    def _reference_values(self, cell: tuple[int, int, int, dict]) -> dict[str, Any]:
+        """What a cell's scorer templates see before its answer (ScoreContext.template_values)."""
+        config_index, _, _, row = cell
+        variables = self.plan.configs[config_index].variables_for(row, self.plan.evaluation.columns)
+        return {**row, **variables}
 
     def _call(self, result: Result) -> Result:
         """Measure one call, retrying while the endpoint says 429 (the SDK honours Retry-After)."""

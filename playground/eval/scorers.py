@@ -6,9 +6,11 @@ that answers garbage, a RAG score on a run without retrieval) is *unmeasured*, n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,11 +18,16 @@ from playground.config import Settings
 from playground.errors import PlaygroundError
 from playground.eval import spec as s
 from playground.models.base import Message, ModelParams
-from playground.prompts import render
+from playground.prompts import find_variables, render
 from playground.records import Result, Run
 
 Status = Literal["pass", "fail", "unmeasured"]
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
+_ANSWER_NAMES = {"answer", "output"}
+# Cells per window whose similarity references are encoded in one call ahead of them: enough
+# texts for the model to sort by length and run full batches, few enough that a window's
+# vectors stay in the encoder's cache (8,192) until its cells are scored.
+REFERENCE_WINDOW = 512
 
 
 @dataclass
@@ -214,6 +221,68 @@ def score_similarity(scorer: s.SimilarityScorer, ctx: ScoreContext) -> Verdict:
         cosine,
         f"similarity {cosine:.2f} {'≥' if ok else '<'} {scorer.threshold:g}",
     )
+
+
+def similarity_references(scorers: Sequence[Any], values: Mapping[str, Any]) -> list[str]:
+    """The similarity references these template values render (none that need the answer)."""
+    texts = []
+    for scorer in scorers:
+        if not isinstance(scorer, s.SimilarityScorer):
+            continue
+        if _ANSWER_NAMES & set(find_variables(scorer.reference)):
+            continue  # only known once the answer is in: the cell encodes it
+        try:
+            texts.append(render(scorer.reference, values, f"scorer {scorer.label} reference"))
+        except PlaygroundError:
+            continue  # the cell reports it, as unmeasured
+    return texts
+
+
+def encode_references_ahead(
+    cells: Iterable[Any],
+    values_of: Callable[[Any], Mapping[str, Any]],
+    scorers: Sequence[Any],
+    window: int = REFERENCE_WINDOW,
+) -> Iterator[Any]:
+    """The cells, in order, with each window's similarity references encoded ahead of them.
+
+    References come from the dataset rows, so they are known before any answer: a window's
+    are encoded in one call on a thread while the window before is being answered, and a
+    cell is left to encode only its answer (shared with the other cells through the
+    encoder's Coalescer). values_of(cell) gives the template values without the answer.
+    Scores do not depend on this: a cell whose reference is not ready encodes it itself.
+    """
+    cells = iter(cells)
+    if not any(isinstance(scorer, s.SimilarityScorer) for scorer in scorers):
+        yield from cells
+        return
+    ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="references-ahead")
+
+    def take() -> tuple[list[Any], Future[None] | None]:
+        chunk = [cell for _, cell in zip(range(window), cells, strict=False)]
+        texts = [t for cell in chunk for t in similarity_references(scorers, values_of(cell))]
+        return chunk, ahead.submit(_prime, texts) if texts else None
+
+    try:
+        current, _ = take()  # the first window's cells do not wait: their requests go at once
+        while current:
+            following, priming = take()  # encoded while this window's cells are answered
+            yield from current
+            if priming is not None:
+                # Normally done long ago; if not, its cells would only queue behind it. A
+                # failure is the cells' to report: each encodes what it lacks and meets it.
+                with contextlib.suppress(Exception):
+                    priming.result()
+            current = following
+    finally:
+        ahead.shutdown(wait=False, cancel_futures=True)
+
+
+def _prime(texts: list[str]) -> None:
+    # Loaded here, on the thread: torch's import must not hold up the batch's first request.
+    from playground.eval.scorers_similarity import shared_encoder
+
+    shared_encoder().prime(texts)
 
 
 def score_latency(scorer: s.LatencyScorer, ctx: ScoreContext) -> Verdict:

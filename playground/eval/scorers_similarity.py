@@ -68,6 +68,14 @@ class SharedEncoder:
             known.update(zip(missing, self._batches(missing), strict=True))
         return np.stack([known[t] for t in texts])
 
+    def prime(self, texts: Sequence[str]) -> None:
+        """Encode the texts not yet remembered, in one length-sorted call, for cells to come."""
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if self._cached(t) is None))
+        if missing:
+            # One request, so it is a call of its own: the model sorts all of it by length.
+            self._batches(missing)
+
     def forget(self) -> None:
         """Drop the remembered vectors (a benchmark's next round starts cold)."""
         with self._lock:
