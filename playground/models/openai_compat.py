@@ -18,7 +18,7 @@ import threading
 import time
 import types
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -630,6 +630,32 @@ def _reusable(response: Any) -> Any:
     return wrapper
 
 
+def _retrying(client: Any, retries: bool) -> Any:
+    """The client itself, or a copy that sends once (the first probe of a JSON dialect)."""
+    return client if retries else client.with_options(max_retries=0)
+
+
+class _Outcome:
+    """What one send gave a `_sends` plan: its response, or the exception it raised."""
+
+    def __init__(self, response: Any = None, failure: Exception | None = None) -> None:
+        self.response = response
+        self.failure = failure
+        self.result: Any = None
+
+    def next_send(
+        self, sends: Generator[tuple[dict[str, Any], bool], Any, Any]
+    ) -> tuple[dict[str, Any], bool] | None:
+        """Hand this outcome to the plan: its next request, or None once it has returned."""
+        try:
+            if self.failure is not None:
+                return sends.throw(self.failure)
+            return sends.send(self.response)
+        except StopIteration as done:
+            self.result = done.value
+            return None
+
+
 class OpenAICompatModel:
     """A model behind an OpenAI-style chat completions API."""
 
@@ -697,6 +723,38 @@ class OpenAICompatModel:
         )
         return kwargs, probe
 
+    def _sends(
+        self, messages: Sequence[Message], params: ModelParams, fmt: ResponseFormat | None
+    ) -> Generator[tuple[dict[str, Any], bool], Any, Any]:
+        """The sends of one call, in order, for the sync and the async client alike.
+
+        Each yield is one request and whether the client may retry it; the response comes
+        back (or the send's exception is thrown in here). A JSON format goes as
+        `response_format` in the server's dialect; the generator returns the response.
+        """
+        kwargs, probe = self._format_request(messages, params, fmt)
+        if fmt is None or not fmt.structured:
+            return (yield kwargs, True)
+        refused = _refusals()
+        if probe:
+            try:
+                response = yield kwargs, False
+            except refused as exc:
+                if not _about_format(exc):
+                    return (yield kwargs, True)  # a real 500: retry
+                kwargs["response_format"] = llama_response_format(fmt)
+                try:
+                    response = yield kwargs, True
+                except refused as again:
+                    raise self._cannot_honour(again, fmt) from None
+                _llama_dialect.add(self.spec)
+            _dialect_known.add(self.spec)
+            return response
+        try:
+            return (yield kwargs, True)
+        except refused as exc:
+            raise self._cannot_honour(exc, fmt) from None
+
     def _create(
         self,
         client: Any,
@@ -704,29 +762,15 @@ class OpenAICompatModel:
         params: ModelParams,
         fmt: ResponseFormat | None,
     ) -> Any:
-        """Send the request; a JSON format goes as `response_format` in the server's dialect."""
-        kwargs, probe = self._format_request(messages, params, fmt)
-        if fmt is None or not fmt.structured:
-            return _send_chat(client, kwargs)
-        refused = _refusals()
-        if probe:
+        """Send the request (and, for a JSON format, whatever `_sends` asks next)."""
+        sends, outcome = self._sends(messages, params, fmt), _Outcome()
+        while (request := outcome.next_send(sends)) is not None:
+            kwargs, retries = request
             try:
-                response = _send_chat(client.with_options(max_retries=0), kwargs)
-            except refused as exc:
-                if not _about_format(exc):
-                    return _send_chat(client, kwargs)  # a real 500: retry
-                kwargs["response_format"] = llama_response_format(fmt)
-                try:
-                    response = _send_chat(client, kwargs)
-                except refused as again:
-                    raise self._cannot_honour(again, fmt) from None
-                _llama_dialect.add(self.spec)
-            _dialect_known.add(self.spec)
-            return response
-        try:
-            return _send_chat(client, kwargs)
-        except refused as exc:
-            raise self._cannot_honour(exc, fmt) from None
+                outcome = _Outcome(_send_chat(_retrying(client, retries), kwargs))
+            except Exception as exc:
+                outcome = _Outcome(failure=exc)
+        return outcome.result
 
     async def _acreate(
         self,
@@ -736,28 +780,14 @@ class OpenAICompatModel:
         fmt: ResponseFormat | None,
     ) -> Any:
         """`_create` on the event loop, with an AsyncOpenAI client."""
-        kwargs, probe = self._format_request(messages, params, fmt)
-        if fmt is None or not fmt.structured:
-            return await _asend_chat(client, kwargs)
-        refused = _refusals()
-        if probe:
+        sends, outcome = self._sends(messages, params, fmt), _Outcome()
+        while (request := outcome.next_send(sends)) is not None:
+            kwargs, retries = request
             try:
-                response = await _asend_chat(client.with_options(max_retries=0), kwargs)
-            except refused as exc:
-                if not _about_format(exc):
-                    return await _asend_chat(client, kwargs)  # a real 500: retry
-                kwargs["response_format"] = llama_response_format(fmt)
-                try:
-                    response = await _asend_chat(client, kwargs)
-                except refused as again:
-                    raise self._cannot_honour(again, fmt) from None
-                _llama_dialect.add(self.spec)
-            _dialect_known.add(self.spec)
-            return response
-        try:
-            return await _asend_chat(client, kwargs)
-        except refused as exc:
-            raise self._cannot_honour(exc, fmt) from None
+                outcome = _Outcome(await _asend_chat(_retrying(client, retries), kwargs))
+            except Exception as exc:
+                outcome = _Outcome(failure=exc)
+        return outcome.result
 
     def _cannot_honour(self, exc: Exception, fmt: ResponseFormat) -> EndpointError:
         """One sentence for a server that refused the response format (others: `explain`)."""
