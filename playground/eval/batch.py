@@ -29,6 +29,7 @@ from playground.eval.scorers import (
     encode_references_ahead,
     row_status,
     score_answer,
+    values_before_answer,
 )
 from playground.eval.spec import EvaluationSpec, FaithfulnessScorer, JudgeScorer
 from playground.models.base import Message, ModelParams
@@ -411,10 +412,10 @@ class BatchRunner:
                         yield config_index, row_index, repeat_index, row
 
     def _reference_values(self, cell: tuple[int, int, int, dict]) -> dict[str, Any]:
-        """What a cell's scorer templates see before its answer (ScoreContext.template_values)."""
+        """What a cell's scorer templates see before its answer."""
         config_index, _, _, row = cell
         variables = self.plan.configs[config_index].variables_for(row, self.plan.evaluation.columns)
-        return {**row, **variables}
+        return values_before_answer(row, variables)
 
     def _call(self, result: Result) -> Result:
         """Measure one call, retrying while the endpoint says 429 (the SDK honours Retry-After)."""

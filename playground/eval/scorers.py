@@ -71,14 +71,18 @@ class ScoreContext:
 
     def template_values(self) -> dict[str, Any]:
         """Row columns, flow variables and the answer, for scorer templates."""
-        values: dict[str, Any] = {**self.row, **self.variables}
-        values["answer"] = self.answer
-        values["output"] = self.answer
+        values = values_before_answer(self.row, self.variables)
+        values.update(dict.fromkeys(_ANSWER_NAMES, self.answer))
         return values
 
     def fill(self, template: str, what: str) -> str:
         """Render a scorer template; TemplateError names the scorer field."""
         return render(template, self.template_values(), what)
+
+
+def values_before_answer(row: Mapping[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
+    """What scorer templates see before the answer is in: row columns, then flow variables."""
+    return {**row, **variables}
 
 
 def _verdict(label: str, ok: bool, score: float, reason: str) -> Verdict:
