@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -119,6 +120,26 @@ class PostgresServer:
             dbname="postgres", autocommit=True,
         ) as conn:  # fmt: skip
             conn.execute(sql)  # type: ignore[arg-type]
+
+    def end_sessions(self, database: str, timeout_s: float = 10.0) -> None:
+        """End every session on `database` as an administrator would, and wait until they exit.
+
+        pg_terminate_backend only signals: a backend sends its FATAL notice and exits a moment
+        later, so a client that looked before then would find the session still alive.
+        """
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user=SUPERUSER, password=PASSWORD,
+            dbname="postgres", autocommit=True,
+        ) as conn:  # fmt: skip
+            others = "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+            conn.execute(f"SELECT pg_terminate_backend(pid) {others}", (database,))  # type: ignore[arg-type]
+            deadline = time.monotonic() + timeout_s
+            while conn.execute(f"SELECT count(*) {others}", (database,)).fetchone()[0]:  # type: ignore[arg-type,index]
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"sessions on {database} outlived {timeout_s} s")
+                time.sleep(0.01)
 
     def create_database(self, template: str = "template0") -> str:
         """A new, empty (or copied) database; returns its name."""

@@ -104,10 +104,7 @@ def test_sessions_the_server_ended_are_replaced_without_an_error(pg_server: Post
     held = [store.db.engine.connect() for _ in range(3)]  # several connections in the pool
     for conn in held:
         conn.close()
-    pg_server.admin(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        f"WHERE datname = '{database}' AND pid <> pg_backend_pid()"
-    )
+    pg_server.end_sessions(database)
     run = make_run(models=("local/a", "openai/b"))
     for position, result in enumerate(run.results):
         store.runs.save_result(run, result, position)
