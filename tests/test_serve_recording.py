@@ -17,7 +17,7 @@ from playground.records import Result, Run
 from playground.serve.recorder import RunRecorder
 from playground.store import open_store
 from playground.store.runs import Runs
-from tests.serve_support import endpoint_spec, save_flow, served
+from tests.serve_support import endpoint_spec, local_spec, save_flow, served
 from tests.support import FaultServer
 
 
@@ -181,3 +181,33 @@ def test_a_hundred_concurrent_calls_on_a_slow_model_wait_together_and_none_is_lo
     assert {r.results[0].error for r in runs} == {None}
     latencies = [r.results[0].latency_ms or 0.0 for r in runs]
     assert min(latencies) >= 950  # each measured from its own send, 1 s model
+
+
+@pytest.mark.parametrize("flow", ["stub-flow", "gear-support"])
+def test_a_run_the_recorder_refuses_still_answers_and_is_counted_as_unrecorded(
+    flow: str, settings: Settings, fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # stub-flow's model is awaited on the event loop; the embedded model runs on a worker thread
+    save_flow(settings, endpoint_spec(fault_server.url("ok")), label="production")
+    save_flow(settings, local_spec(max_tokens=4), label="production")
+
+    def refuse(self: RunRecorder, run: Run) -> None:
+        raise RuntimeError("The run recorder is closed; the run was not queued.")
+
+    monkeypatch.setattr(RunRecorder, "submit", refuse)
+    counted = f'playground_serve_unrecorded_calls_total{{flow="{flow}",version="1"}} 2.0'
+    with served([f"{flow}@production"], settings) as url:
+        answers = [
+            httpx.post(
+                f"{url}/v1/flows/{flow}/run",
+                json={"inputs": {"question": "where?"}, "stream": stream},
+                timeout=60,
+            )
+            for stream in (False, True)
+        ]
+        deadline = time.monotonic() + 10
+        while counted not in (metrics := httpx.get(f"{url}/metrics").text):
+            assert time.monotonic() < deadline, metrics
+            time.sleep(0.05)
+    assert [a.status_code for a in answers] == [200, 200]  # the answers left all the same
+    assert "Traceback" not in answers[0].text + answers[1].text

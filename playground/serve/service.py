@@ -285,7 +285,7 @@ class ServeService:
         # Queueing wakes the writer thread, and on a busy box that wake-up took ~2 ms from the
         # answer (bench/README.md); the loop runs this before reading the next request, so
         # feedback on the run id still finds it queued.
-        asyncio.get_running_loop().call_soon(self._record_logged, call)
+        asyncio.get_running_loop().call_soon(self._record, call)
 
     def _finish(self, call: Call) -> Future[None]:
         """Assess and count a finished call, and queue its run for saving (the future says when)."""
@@ -298,22 +298,25 @@ class ServeService:
             log.warning(problem)  # a check that failed must not lose the answer
         self.metrics.observe_call(call.served, call.result, call.route)
 
-    def _record_logged(self, call: Call) -> None:
-        try:
-            self._record(call)
-        except Exception:  # the answer has left: the log and metric say so
-            log.exception("Served run %s could not be queued for recording", call.run.id)
-            served = call.served
-            self.metrics.unrecorded.labels(served.name, str(served.version or 0)).inc()
-
     def _record(self, call: Call) -> Future[None]:
-        """Queue a finished call's run for saving; online scoring follows its commit."""
-        saved = self.recorder.submit(call.run)
+        """Queue a finished call's run for saving; online scoring follows its commit.
+
+        Never raises: the answer has left (or is leaving), so a run that cannot be stored is
+        logged and counted in playground_serve_unrecorded_calls instead.
+        """
         on_recorded, served, run = self.on_recorded, call.served, call.run
         failures = self.metrics.unrecorded.labels(served.name, str(served.version or 0))
+        try:
+            saved = self.recorder.submit(run)
+        except Exception as exc:
+            log.exception("Served run %s could not be queued for recording", run.id)
+            failures.inc()
+            saved = Future()
+            saved.set_exception(exc)
+            return saved
 
         def recorded(done: Future[None]) -> None:
-            if done.exception() is not None:  # the answer has left: the log and metric say so
+            if done.exception() is not None:
                 failures.inc()
             elif on_recorded is not None:  # scores refer to the stored result
                 on_recorded(served, run)
