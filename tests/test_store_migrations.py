@@ -87,6 +87,33 @@ def test_replaying_every_migration_builds_exactly_todays_tables(empty_urls):
         assert migrated[table] == today[table], table
 
 
+def test_sqlite_triggers_and_counter_rows_are_the_same_either_way(tmp_path: Path):
+    # _shape sees no triggers: schema.py spells out SQLite's (m008, m009, m012) for create_all,
+    # and the counters they keep need their rows. (PostgreSQL stores are always migrated.)
+    migrated_url, today_url = (f"sqlite:///{tmp_path / name}" for name in ("m.db", "t.db"))
+    Store(migrated_url).close()
+    engine = create_engine(today_url)
+    metadata.create_all(engine)
+    engine.dispose()
+
+    def triggers_and_counters(url: str) -> tuple[list[Any], list[Any]]:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                found = conn.exec_driver_sql(
+                    "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'"
+                ).all()
+                counters = conn.exec_driver_sql("SELECT name, value FROM store_counts").all()
+        finally:
+            engine.dispose()
+        return sorted(tuple(row) for row in found), sorted(tuple(row) for row in counters)
+
+    migrated = triggers_and_counters(migrated_url)
+    assert migrated == triggers_and_counters(today_url)
+    assert ("deletions", 0) in migrated[1]
+    assert {"runs_deletions", "results_deletions"} <= {name for name, _, _ in migrated[0]}
+
+
 def test_a_new_database_has_nothing_pending_and_reports_its_revision(backend_store):
     revision = backend_store.revision()
 

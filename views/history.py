@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
@@ -18,6 +20,9 @@ from ui.eval_history import dataset_button
 from ui.resources import settings, store
 from ui.stored_run_view import comparison_view, permalink, run_view
 
+if TYPE_CHECKING:
+    from playground.store import DataVersion
+
 PAGE_KEY = "hist_page"
 
 
@@ -26,13 +31,14 @@ CURSORS = "hist_cursors"  # (filters, data version) -> {page: key of the last ru
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _history_page(
-    url: str, filters: HistoryFilters, page: int, after: object, version: object
+    url: str, filters: HistoryFilters, page: int, after: object, version: DataVersion
 ) -> HistoryPage:
-    # Keyed by the store's data version: reruns that changed nothing skip the queries.
-    return store().history.history_page(filters, page, after=after)  # type: ignore[arg-type]
+    # Keyed by the store's data version: reruns that changed nothing skip the queries. The
+    # version goes along: its deletion marker vouches for a capped count kept from before.
+    return store().history.history_page(filters, page, after=after, version=version)  # type: ignore[arg-type]
 
 
-def _load_page(filters: HistoryFilters, number: int, version: object) -> HistoryPage:
+def _load_page(filters: HistoryFilters, number: int, version: DataVersion) -> HistoryPage:
     """Page `number`, continuing from the last run of the page before when it was shown.
 
     Keyset pagination: the next page starts after the key of the last row seen, through the

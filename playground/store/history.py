@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -21,6 +23,9 @@ from playground.store.schema import (
 
 # Jumping to a far page walks run keys in chunks of this many (no OFFSET on wide rows).
 SEEK_CHUNK = 2000
+# Capped counts kept across calls, per History (the app keeps one Store per process): a few
+# searches and filters per person are what reruns ask for again.
+KEPT_COUNTS = 64
 
 if TYPE_CHECKING:
     from playground.store.database import Database
@@ -40,6 +45,9 @@ class DataVersion(NamedTuple):
     last_rating: int
     votes: int
     last_vote: int
+    # m012's marker, moved by every delete of runs or answers (None without it): a delete and
+    # a new run between two reruns may leave every count above as it was.
+    deletions: int | None = None
 
 
 class History:
@@ -48,6 +56,9 @@ class History:
     def __init__(self, db: Database, ratings: Ratings) -> None:
         self.db = db
         self.ratings = ratings
+        # (filters, cap) -> the deletion marker read before that count reached its cap.
+        self._capped: OrderedDict[tuple[Any, ...], int] = OrderedDict()
+        self._capped_lock = threading.Lock()  # Streamlit's sessions share this object
 
     def data_version(self) -> DataVersion:
         """The current DataVersion: the trigger-kept counters and two index lookups."""
@@ -70,6 +81,7 @@ class History:
             int(last[0] or 0),
             int(counted["preferences"]),
             int(last[1] or 0),
+            None if counted.get("deletions") is None else int(counted["deletions"]),
         )
 
     def model_ids(self) -> list[str]:
@@ -115,30 +127,80 @@ class History:
             skip -= len(keys)
         return after
 
+    def _deletions(self, conn: Connection) -> int | None:
+        value = conn.execute(
+            select(store_counts.c.value).where(store_counts.c.name == "deletions")
+        ).scalar()
+        return None if value is None else int(value)
+
+    def _still_capped(self, key: tuple[Any, ...], deletions: int) -> bool:
+        """Whether a count under this key reached its cap with no delete since."""
+        with self._capped_lock:
+            kept = self._capped.get(key)
+            if kept is None:
+                return False
+            if kept != deletions:  # something was deleted since: the count may have dropped
+                del self._capped[key]
+                return False
+            self._capped.move_to_end(key)
+            return True
+
+    def _keep_capped(self, key: tuple[Any, ...], deletions: int) -> None:
+        with self._capped_lock:
+            self._capped[key] = deletions
+            self._capped.move_to_end(key)
+            while len(self._capped) > KEPT_COUNTS:
+                self._capped.popitem(last=False)
+
     def _count(
         self,
         conn: Connection,
         conditions: list[ColumnElement[bool]],
         at_least: int,
         filters: HistoryFilters,
+        version: DataVersion | None = None,
     ) -> tuple[int, bool]:
-        """(matching runs, whether there are more than that): exact up to a cap."""
+        """(matching runs, whether there are more than that): exact up to a cap.
+
+        A count that reached its cap is kept: until something is deleted, new runs and answers
+        only add matches, so it stays capped and the next rerun need not walk to the cap again.
+        """
         if not conditions:
             return self._stored_runs(conn), False
         cap = at_least + COUNT_CAP
+        key = _kept_key(filters, cap)
+        deletions = None
+        if key is not None:
+            # Read before counting: a delete during the count then only makes the kept count
+            # look stale next time, never makes a stale one look fresh.
+            deletions = version.deletions if version is not None else self._deletions(conn)
+            if deletions is not None and self._still_capped(key, deletions):
+                return cap, True
+        found = self._count_to(conn, conditions, cap, filters)
+        if found >= cap and key is not None and deletions is not None:
+            self._keep_capped(key, deletions)
+        return found, found >= cap
+
+    def _count_to(
+        self,
+        conn: Connection,
+        conditions: list[ColumnElement[bool]],
+        cap: int,
+        filters: HistoryFilters,
+    ) -> int:
+        """Matching runs counted up to `cap` (from SQLite's FTS5 index for a search alone)."""
         wanted = filters.text.strip()
         if wanted and filters == HistoryFilters(text=filters.text):  # a search alone
             indexed = indexed_run_count(conn, wanted, cap)
             if indexed is not None:
-                return indexed, indexed >= cap
-        found = int(
+                return indexed
+        return int(
             conn.execute(
                 select(func.count()).select_from(
                     select(literal(1)).select_from(runs).where(*conditions).limit(cap).subquery()
                 )
             ).scalar_one()
         )
-        return found, found >= cap
 
     def history_page(
         self,
@@ -146,11 +208,15 @@ class History:
         page: int = 1,
         page_size: int = PAGE_SIZE,
         after: tuple[Any, str] | None = None,
+        version: DataVersion | None = None,
     ) -> HistoryPage:
         """One page of runs newest first, matching the filters, with their rating summaries.
 
         `after` is the key of the last run of the page before (HistoryPage.last_key): pages
         continue from it through the index. Without it, page N walks the keys before it.
+        `version` is the data_version() this page is read under, just read: its deletion
+        marker tells whether a capped count kept from an earlier call still holds (without
+        it, the marker is read here).
         """
         filters = filters or HistoryFilters()
         page = max(1, page)
@@ -165,7 +231,7 @@ class History:
                 .order_by(runs.c.created_at.desc(), runs.c.id.desc())
                 .limit(page_size)
             ).all()
-            total, more = self._count(conn, conditions, page * page_size, filters)
+            total, more = self._count(conn, conditions, page * page_size, filters, version)
             ids = [r.id for r in run_rows]
             result_rows = (
                 conn.execute(
@@ -180,3 +246,14 @@ class History:
         summaries = self.ratings.rating_summaries([r.id for r in result_rows])
         last_key = (run_rows[-1].created_at, run_rows[-1].id) if run_rows else None
         return HistoryPage(found, total, page, page_size, summaries, more, last_key)
+
+
+def _kept_key(filters: HistoryFilters, cap: int) -> tuple[Any, ...] | None:
+    """What a capped count is kept under; None when ratings decide what matches.
+
+    Text, model and dates match on what runs and answers hold, which only a delete takes away;
+    stars change with every new rating, so a rating filter's count is never kept.
+    """
+    if filters.min_stars:
+        return None
+    return (filters.text.strip(), filters.model_id, filters.date_from, filters.date_to, cap)

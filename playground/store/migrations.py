@@ -636,6 +636,48 @@ def m011_answer_stars(conn: Connection) -> None:
         conn.exec_driver_sql("ANALYZE ix_results_config")
 
 
+# Frozen here; schema.SQLITE_SEARCH_DDL's fresh databases take the same list.
+SQLITE_M012_TRIGGERS = [
+    f"CREATE TRIGGER {table}_deletions AFTER DELETE ON {table} BEGIN "
+    "UPDATE store_counts SET value = value + 1 WHERE name = 'deletions'; END"
+    for table in ("runs", "results")
+]
+
+
+@migration
+def m012_deletion_marker(conn: Connection) -> None:
+    """A counter that every delete of runs or answers moves, whichever process deletes.
+
+    History keeps a filtered count that reached its cap across reruns: new runs only add
+    matches, so it stays capped, but a delete may take it below the cap. Triggers, not the
+    store's delete methods, so that no delete path (a cascade, a script, psql) is missed.
+    """
+    conn.exec_driver_sql("INSERT INTO store_counts (name, value) VALUES ('deletions', 0)")
+    if conn.dialect.name == "postgresql":
+        # Statement-level like m008/m009's counters; a DELETE that removed nothing (delete_run
+        # of an unknown id) leaves the marker alone, so kept counts stay trusted.
+        conn.exec_driver_sql(
+            """
+            CREATE FUNCTION playground_count_deletions() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF EXISTS (SELECT 1 FROM old_rows) THEN
+                UPDATE store_counts SET value = value + 1 WHERE name = 'deletions';
+              END IF;
+              RETURN NULL;
+            END $$
+            """
+        )
+        for table in ("runs", "results"):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {table}_deletions AFTER DELETE ON {table} "
+                "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
+                "EXECUTE FUNCTION playground_count_deletions()"
+            )
+        return
+    for ddl in SQLITE_M012_TRIGGERS:
+        conn.exec_driver_sql(ddl)
+
+
 # -- applying them ---------------------------------------------------------------------------
 
 

@@ -300,6 +300,8 @@ ix_runs_source_created = Index("ix_runs_source_created", runs.c.source, runs.c.c
 
 
 # Counters kept by triggers (m008): History shows the number of runs without counting them.
+# 'deletions' (m012) moves on every delete of runs or answers: a kept capped count is
+# trusted only while it has not moved.
 store_counts = Table(
     "store_counts",
     metadata,
@@ -429,15 +431,16 @@ SQLITE_SEARCH_DDL = [
         f"INSERT INTO store_counts (name, value) VALUES ('{table}', 0)"
         for table in ("results", "ratings", "preferences")
     ),
+    "INSERT INTO store_counts (name, value) VALUES ('deletions', 0)",  # m012
 ]
 
 
 def _sqlite_search(target: Any, connection: Any, **_kw: Any) -> None:
     if connection.dialect.name == "sqlite":
-        # the triggers of m009 are spelled out once, next to their migration
-        from playground.store.migrations import SQLITE_M009_TRIGGERS
+        # the triggers of m009 and m012 are spelled out once, next to their migrations
+        from playground.store.migrations import SQLITE_M009_TRIGGERS, SQLITE_M012_TRIGGERS
 
-        for ddl in [*SQLITE_SEARCH_DDL, *SQLITE_M009_TRIGGERS]:
+        for ddl in [*SQLITE_SEARCH_DDL, *SQLITE_M009_TRIGGERS, *SQLITE_M012_TRIGGERS]:
             connection.exec_driver_sql(ddl)
 
 
