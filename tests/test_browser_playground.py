@@ -122,7 +122,7 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def test_rating_then_visiting_another_page_keeps_the_editor_and_the_stars(
-    app_url: str, page: Page, tmp_path: Path
+    app_url: str, app_config: Path, page: Page, tmp_path: Path
 ) -> None:
     """Defect 1: star -> Compare -> back used to wipe the editor and show empty stars."""
     open_app(page, app_url, "Playground")
@@ -130,9 +130,25 @@ def test_rating_then_visiting_another_page_keeps_the_editor_and_the_stars(
     set_text(page, "question", "Which tent is lightest?")
     short_answers(page)
     press_run(page)
-    wait_for_answer(answer_cell(page))
+    cell = answer_cell(page)
+    wait_for_answer(cell)
     rerun_after(page, page.get_by_role("radio", name="4 out of 5 stars").click)
     expect(page.get_by_text(re.compile(r"\bsaved$"))).to_be_visible()
+
+    # The comment box opens from the card's Comment button; Enter saves what was typed.
+    rerun_after(page, cell.get_by_role("button", name="Comment").click)
+    box = page.get_by_test_id("stPopoverBody").get_by_role("textbox", name="Comment")
+    box.fill("too short")
+    rerun_after(page, lambda: box.press("Enter"))
+    expect(
+        page.get_by_test_id("stPopoverBody").get_by_text(re.compile(r"\bsaved$"))
+    ).to_be_visible()
+    screenshot(page, tmp_path, "comment-open")
+    rerun_after(page, lambda: page.keyboard.press("Escape"))
+    expect(cell.get_by_text(re.compile(r"\btoo short$"))).to_be_visible()  # shown on the card
+    answer_id = saved_runs(app_config)[0].results[0].id
+    rows = open_store(load_settings(app_config)).ratings.ratings_of([answer_id])[answer_id]
+    assert (rows[-1]["stars"], rows[-1]["comment"]) == (4, "too short")  # stars kept too
 
     go_to(page, "Compare")
     go_to(page, "Playground")
@@ -144,6 +160,7 @@ def test_rating_then_visiting_another_page_keeps_the_editor_and_the_stars(
     expect(page.get_by_role("radio", name="4 out of 5 stars")).to_have_attribute(
         "aria-checked", "true"
     )
+    expect(answer_cell(page).get_by_text(re.compile(r"\btoo short$"))).to_be_visible()
 
 
 STALL = "stall/m"  # sends "Hello from", then only keep-alive comments for 30 s

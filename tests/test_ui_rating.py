@@ -31,6 +31,17 @@ def app(
     return at
 
 
+def open_comment(at: AppTest, result_id: str) -> AppTest:
+    """What clicking an answer's "Comment" button does: its box is drawn once it is open."""
+    at.session_state[f"rate_{result_id}_comment_open"] = True
+    return at.run()
+
+
+def shown_comments(at: AppTest) -> list[str]:
+    """The comments the cards show under their stars."""
+    return [c.value for c in at.caption if c.value.startswith(":material/comment: ")]
+
+
 def test_stars_are_saved_the_moment_they_are_given(store):
     run = make_run()
     store.runs.save_run(run)
@@ -39,8 +50,14 @@ def test_stars_are_saved_the_moment_they_are_given(store):
     at.feedback(key=f"rate_{first}_stars").set_value(3).run()
     assert store.ratings.rating_summaries([first])[first].mean == 4.0
     assert ":material/check: saved" in [c.value for c in at.caption]
+    assert not at.text_input  # no comment box is drawn until its popover opens
+    open_comment(at, first)
     at.text_input(key=f"rate_{first}_comment").input("a bit long").run()
     assert store.ratings.session_rating(first, "session-1") == (4, "a bit long")
+    assert shown_comments(at) == [":material/comment: a bit long"]
+    at.session_state[f"rate_{first}_comment_open"] = False  # closed: the comment stays shown
+    at.run()
+    assert not at.text_input and shown_comments(at) == [":material/comment: a bit long"]
 
 
 def test_a_new_session_sees_its_own_rating_not_anothers(store):
@@ -50,9 +67,11 @@ def test_a_new_session_sees_its_own_rating_not_anothers(store):
     store.ratings.add_rating(first, 2, "meh", session_id="session-1")
     mine = app(run.id, session="session-1")
     assert mine.feedback(key=f"rate_{first}_stars").value == 1
-    assert mine.text_input(key=f"rate_{first}_comment").value == "meh"
+    assert shown_comments(mine) == [":material/comment: meh"]
+    assert open_comment(mine, first).text_input(key=f"rate_{first}_comment").value == "meh"
     theirs = app(run.id, session="session-2")
     assert theirs.feedback(key=f"rate_{first}_stars").value is None
+    assert shown_comments(theirs) == []
 
 
 def test_a_grid_recalls_each_answers_latest_rating_of_this_session(store):
@@ -64,11 +83,9 @@ def test_a_grid_recalls_each_answers_latest_rating_of_this_session(store):
     store.ratings.add_rating(second, None, "too long", session_id="session-1")
     store.ratings.add_rating(third, 1, "bad", session_id="session-2")
     at = app(run.id, recall=True)
-    shown = {
-        r: (at.feedback(key=f"rate_{r}_stars").value, at.text_input(key=f"rate_{r}_comment").value)
-        for r in (first, second, third)
-    }
-    assert shown == {first: (4, ""), second: (None, "too long"), third: (None, "")}
+    stars = {r: at.feedback(key=f"rate_{r}_stars").value for r in (first, second, third)}
+    assert stars == {first: 4, second: None, third: None}
+    assert shown_comments(at) == [":material/comment: too long"]  # the second answer's
     at.feedback(key=f"rate_{third}_stars").set_value(2).run()  # rating goes on as before
     assert store.ratings.session_rating(third, "session-1") == (3, None)
 

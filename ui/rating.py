@@ -13,6 +13,7 @@ import streamlit as st
 
 from playground.errors import PlaygroundError
 from playground.records import Result, Run
+from ui.answer_markdown import plain_markdown
 from ui.resources import session_id, store
 
 ALL_GOOD = "__all_good__"
@@ -82,6 +83,11 @@ def recall_session_ratings(keys: Mapping[str, str]) -> None:
         _recall(key, *earlier.get(result_id, (None, None)))
 
 
+def comment_open_key(key: str) -> str:
+    """The session-state key of an answer's "Comment" popover (True while it is open)."""
+    return f"{key}_comment_open"
+
+
 def rating_controls(result: Result, run: Run, key: str) -> None:
     """1-5 stars and an optional comment under one answer, saved as soon as they are given."""
     del run  # part of the contract: ratings attach to the result, which knows its run
@@ -102,15 +108,31 @@ def rating_controls(result: Result, run: Run, key: str) -> None:
         args=(result.id, key),
         persist_state="session",
     )
-    st.text_input(
+    comment = st.session_state.get(comment_key)
+    if comment:  # the popover's label stays fixed (a new label would close it): say it here
+        st.caption(f":material/comment: {plain_markdown(comment)}")
+    # The comment box is drawn only while its popover is open: Streamlit walks the whole
+    # session state for every text input, and 48 cards made that 48 walks of 200+ keys.
+    popover = st.popover(
         "Comment",
-        key=comment_key,
-        placeholder="Optional comment, saved on Enter",
-        label_visibility="collapsed",
-        on_change=_save_rating,
-        args=(result.id, key),
-        persist_state="session",
+        icon=":material/add_comment:",
+        type="tertiary",
+        key=comment_open_key(key),
+        on_change="rerun",
     )
+    if popover.open:
+        with popover:
+            st.text_input(
+                "Comment",
+                key=comment_key,
+                placeholder="Optional comment, saved on Enter",
+                label_visibility="collapsed",
+                on_change=_save_rating,
+                args=(result.id, key),
+                persist_state="session",  # kept while the popover is closed
+            )
+            _show_status(key)  # where the comment was typed: the popover covers the card
+            return
     _show_status(key)
 
 

@@ -378,8 +378,9 @@ def run_grid(view: RunView) -> None:
             st.markdown(variant_heading(variant, cells[0].variant_note))
         for start in range(0, len(cells), COLUMNS_PER_ROW):
             chunk = cells[start : start + COLUMNS_PER_ROW]
-            for column, cell in zip(st.columns(len(chunk)), chunk, strict=True):
-                with column, st.container(border=True):
+            # Bordered columns, not a bordered container in each: one block less per card.
+            for column, cell in zip(st.columns(len(chunk), border=True), chunk, strict=True):
+                with column:
                     (live_cell if live else finished_cell)(view, cell)
         answered = [r for r in cells if r.ok]
         if not live and len(answered) >= 2:
