@@ -121,8 +121,16 @@ def cli_wall(n: int) -> dict[str, float]:
 
 def page_wall(n: int) -> dict[str, float]:
     """Seconds from one Run click with n models to the last answer, and to the drawn grid."""
+    from streamlit import config as streamlit_config
     from streamlit.testing.v1 import AppTest
 
+    from playground.cli.core import streamlit_options
+
+    # The options `playground app` starts Streamlit with: AppTest reads .streamlit/config.toml
+    # from the working directory, which is the bench's temporary home, so it would otherwise
+    # run with Streamlit's defaults (a full gc.collect() after every script run among them).
+    for name, value in streamlit_options("127.0.0.1", headless=True, dev=False).items():
+        streamlit_config.set_option(name, value)
     at = AppTest.from_file(str(ROOT / "views" / "playground_page.py"), default_timeout=120)
     at.run()
     at.multiselect(key="pg_models").set_value(ids(n)).run()

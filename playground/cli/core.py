@@ -37,27 +37,34 @@ MAX_PROMPT_FILE_BYTES = 1_000_000  # a prompt is stored twice (template and rend
 PARALLEL_WORKERS = 48  # one parallel fragment per grid cell: 12 models x 4 variants
 
 
-def streamlit_command(port: int | None, address: str, headless: bool, dev: bool) -> list[str]:
-    """The `streamlit run app.py` command line the launcher replaces itself with."""
-    command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE)]
+def streamlit_options(address: str, headless: bool, dev: bool) -> dict[str, str | int | bool]:
+    """The Streamlit options the app runs with (`streamlit run --NAME VALUE`), by name."""
     # .streamlit/config.toml is read from the working directory, so pass what the grid needs.
-    command += ["--runner.parallelMaxWorkers", str(PARALLEL_WORKERS)]
+    options: dict[str, str | int | bool] = {"runner.parallelMaxWorkers": PARALLEL_WORKERS}
     # A specific address also stops Streamlit from looking up an external IP (no network).
-    command += ["--server.address", address, "--browser.gatherUsageStats", "false"]
+    options |= {"server.address": address, "browser.gatherUsageStats": False}
     # No file watcher unless developing: with a virtual environment inside the project folder
     # it watched thousands of folders, overflowed inotify and kept a core busy while idle.
-    command += ["--server.fileWatcherType", "auto" if dev else "none"]
-    command += ["--server.runOnSave", "true" if dev else "false"]
+    options["server.fileWatcherType"] = "auto" if dev else "none"
+    options["server.runOnSave"] = dev
     # A product's toolbar: no "Deploy" button or developer menu in front of an audience.
-    command += ["--client.toolbarMode", "developer" if dev else "viewer"]
+    options["client.toolbarMode"] = "developer" if dev else "viewer"
     # Streamlit runs a full gc.collect() after every script run. With torch, Chroma and a
     # model loaded that takes most of a second holding the GIL, and a live grid reruns every
     # 0.4 s: a RAG answer then took 45 s to be scored. Python's own collector still runs.
-    command += ["--runner.postScriptGC", "false"]
+    options["runner.postScriptGC"] = False
+    if headless:
+        options["server.headless"] = True
+    return options
+
+
+def streamlit_command(port: int | None, address: str, headless: bool, dev: bool) -> list[str]:
+    """The `streamlit run app.py` command line the launcher replaces itself with."""
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE)]
+    for name, value in streamlit_options(address, headless, dev).items():
+        command += [f"--{name}", str(value).lower() if isinstance(value, bool) else str(value)]
     if port:
         command += ["--server.port", str(port)]
-    if headless:
-        command += ["--server.headless", "true"]
     return command
 
 
