@@ -60,6 +60,9 @@ def main() -> None:
     page = st.navigation(pages)
     with error_boundary():  # a bad playground.toml is one sentence on every page, not a traceback
         page.run()
+    from playground.heap import freeze_after_imports
+
+    freeze_after_imports()  # a page's first run imports its libraries: see playground/heap.py
 
 
 if __name__ == "__main__":

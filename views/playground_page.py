@@ -6,6 +6,7 @@ import streamlit as st
 
 from playground.conversation import plan_follow_up
 from playground.errors import PlaygroundError
+from playground.heap import freeze_after_imports
 from playground.models.base import ModelParams
 from playground.models.local import DEFAULT_MODEL_ID
 from playground.models.registry import list_models
@@ -446,3 +447,7 @@ if view is not None:
     else:
         run_grid(view)
         follow_up_box(view)
+
+# After the imports this run made (the SDK, on a first Run): keeps full collections short
+# while a grid of answers streams in.
+freeze_after_imports()
