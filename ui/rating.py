@@ -120,20 +120,20 @@ def rating_controls(result: Result, run: Run, key: str) -> None:
         key=comment_open_key(key),
         on_change="rerun",
     )
-    if popover.open:
-        with popover:
-            st.text_input(
-                "Comment",
-                key=comment_key,
-                placeholder="Optional comment, saved on Enter",
-                label_visibility="collapsed",
-                on_change=_save_rating,
-                args=(result.id, key),
-                persist_state="session",  # kept while the popover is closed
-            )
-            _show_status(key)  # where the comment was typed: the popover covers the card
-            return
-    _show_status(key)
+    if not popover.open:
+        _show_status(key)
+        return
+    with popover:
+        st.text_input(
+            "Comment",
+            key=comment_key,
+            placeholder="Optional comment, saved on Enter",
+            label_visibility="collapsed",
+            on_change=_save_rating,
+            args=(result.id, key),
+            persist_state="session",  # kept while the popover is closed
+        )
+        _show_status(key)  # where the comment was typed: the popover covers the card
 
 
 def _answer_label(result: Result, results: list[Result], labels: dict[str, str] | None) -> str:

@@ -311,9 +311,9 @@ class ServeService:
         except Exception as exc:
             log.exception("Served run %s could not be queued for recording", run.id)
             failures.inc()
-            saved = Future()
-            saved.set_exception(exc)
-            return saved
+            refused: Future[None] = Future()
+            refused.set_exception(exc)
+            return refused
 
         def recorded(done: Future[None]) -> None:
             if done.exception() is not None:

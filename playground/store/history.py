@@ -101,12 +101,10 @@ class History:
             return self._stored_runs(conn)
 
     def _stored_runs(self, conn: Connection) -> int:
-        value = conn.execute(
-            select(store_counts.c.value).where(store_counts.c.name == "runs")
-        ).scalar()
+        value = _counter(conn, "runs")
         if value is None:  # a database built without m008's counter row
-            value = conn.execute(select(func.count()).select_from(runs)).scalar_one()
-        return int(value)
+            value = int(conn.execute(select(func.count()).select_from(runs)).scalar_one())
+        return value
 
     def _seek(
         self, conn: Connection, conditions: list[ColumnElement[bool]], skip: int
@@ -126,12 +124,6 @@ class History:
             after = (keys[-1][0], keys[-1][1])
             skip -= len(keys)
         return after
-
-    def _deletions(self, conn: Connection) -> int | None:
-        value = conn.execute(
-            select(store_counts.c.value).where(store_counts.c.name == "deletions")
-        ).scalar()
-        return None if value is None else int(value)
 
     def _still_capped(self, key: tuple[Any, ...], deletions: int) -> bool:
         """Whether a count under this key reached its cap with no delete since."""
@@ -173,7 +165,7 @@ class History:
         if key is not None:
             # Read before counting: a delete during the count then only makes the kept count
             # look stale next time, never makes a stale one look fresh.
-            deletions = version.deletions if version is not None else self._deletions(conn)
+            deletions = version.deletions if version is not None else _counter(conn, "deletions")
             if deletions is not None and self._still_capped(key, deletions):
                 return cap, True
         found = self._count_to(conn, conditions, cap, filters)
@@ -257,3 +249,9 @@ def _kept_key(filters: HistoryFilters, cap: int) -> tuple[Any, ...] | None:
     if filters.min_stars:
         return None
     return (filters.text.strip(), filters.model_id, filters.date_from, filters.date_to, cap)
+
+
+def _counter(conn: Connection, name: str) -> int | None:
+    """One trigger-kept counter of store_counts (None where its migration has not run)."""
+    value = conn.execute(select(store_counts.c.value).where(store_counts.c.name == name)).scalar()
+    return None if value is None else int(value)
